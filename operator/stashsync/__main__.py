@@ -1,0 +1,3 @@
+from stashsync.cli.main import main
+
+raise SystemExit(main())

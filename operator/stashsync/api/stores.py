@@ -1,0 +1,92 @@
+"""CredentialStore / ClusterCredentialStore: where and how to read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stashsync.api.errors import SpecError
+
+NAMESPACED_KIND = "CredentialStore"
+CLUSTER_KIND = "ClusterCredentialStore"
+PLURALS = {NAMESPACED_KIND: "credentialstores", CLUSTER_KIND: "clustercredentialstores"}
+PROVIDERS = ("credstash",)
+
+
+@dataclass(frozen=True)
+class SecretKeyAuth:
+    """Static AWS keys held in a Secret."""
+
+    name: str
+    namespace: str
+    access_key_id_key: str = "access-key-id"
+    secret_access_key_key: str = "secret-access-key"
+    session_token_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreAuth:
+    secret_ref: SecretKeyAuth | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CredstashProvider:
+    table: str
+    region: str
+    kms_key_id: str
+    algorithm: str
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    kind: str
+    name: str
+    namespace: str | None  # None for cluster stores
+    provider: str
+    credstash: CredstashProvider | None
+    endpoint: str | None
+    auth: StoreAuth
+    allowed_namespaces: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def region(self) -> str:
+        assert self.credstash is not None
+        return self.credstash.region
+
+
+def parse_store(body: dict[str, Any]) -> StoreSpec:
+    kind = body.get("kind", NAMESPACED_KIND)
+    meta = body.get("metadata", {})
+    namespace = meta.get("namespace") if kind == NAMESPACED_KIND else None
+    spec = body.get("spec") or {}
+    chosen = [p for p in PROVIDERS if spec.get(p)]
+    if len(chosen) != 1:
+        raise SpecError(f"a store needs exactly one provider block ({', '.join(PROVIDERS)})")
+    provider = chosen[0]
+    c = spec["credstash"]
+    credstash = CredstashProvider(table=c.get("table", "credential-store"), region=c["region"],
+                                  kms_key_id=c.get("kmsKeyId", "alias/credstash"),
+                                  algorithm=c.get("algorithm", "credstash"))
+    return StoreSpec(kind=kind, name=meta.get("name", ""), namespace=namespace, provider=provider,
+                     credstash=credstash, endpoint=spec.get("endpoint"),
+                     auth=_parse_auth(spec.get("auth") or {}, namespace))
+
+
+def _parse_auth(auth: dict[str, Any], store_namespace: str | None) -> StoreAuth:
+    ref = auth.get("secretRef")
+    secret_ref = None
+    if ref:
+        namespace = ref.get("namespace") or store_namespace
+        if store_namespace is not None and namespace != store_namespace:
+            raise SpecError("a namespaced store may only read auth Secrets in its own namespace",
+                            reason="InvalidAuth")
+        if namespace is None:
+            raise SpecError("auth.secretRef.namespace is required on a cluster store", reason="InvalidAuth")
+        secret_ref = SecretKeyAuth(
+            name=ref["name"], namespace=namespace,
+            access_key_id_key=ref.get("accessKeyIdKey", "access-key-id"),
+            secret_access_key_key=ref.get("secretAccessKeyKey", "secret-access-key"),
+            session_token_key=ref.get("sessionTokenKey"))
+    return StoreAuth(secret_ref=secret_ref, role_arn=auth.get("roleArn"), external_id=auth.get("externalId"))

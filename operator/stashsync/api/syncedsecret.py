@@ -1,0 +1,105 @@
+"""SyncedSecret: which credentials become which Secret, and how it is kept in sync."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from stashsync.api.durations import parse_duration
+from stashsync.api.errors import SpecError
+from stashsync.api.stores import CLUSTER_KIND, NAMESPACED_KIND
+
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+DEFAULT_REFRESH = "1h"
+
+
+@dataclass(frozen=True)
+class DataEntry:
+    key: str
+    name: str
+    version: str | None
+    context: dict[str, str]
+
+
+@dataclass(frozen=True)
+class FindEntry:
+    pattern: str
+    context: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    type: str = "Opaque"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    template: dict[str, str] | None = None  # output key -> template text
+    merge_template: bool = False  # keep the source keys beside the rendered ones
+    creation_policy: str = "Owner"
+    deletion_policy: str = "Delete"
+
+
+@dataclass(frozen=True)
+class SyncedSecretSpec:
+    store_kind: str
+    store_name: str
+    target: Target
+    data: tuple[DataEntry, ...]
+    data_from: tuple[FindEntry, ...]
+    refresh_seconds: float
+
+
+def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
+    meta = body.get("metadata", {})
+    spec = body.get("spec") or {}
+    store_ref = spec.get("storeRef") or {}
+    store_kind = store_ref.get("kind", NAMESPACED_KIND)
+    if store_kind not in (NAMESPACED_KIND, CLUSTER_KIND):
+        raise SpecError(f"storeRef.kind must be {NAMESPACED_KIND} or {CLUSTER_KIND}")
+    data = tuple(DataEntry(key=d["key"], name=d["name"], version=_version(d.get("version")),
+                           context=dict(d.get("context") or {})) for d in spec.get("data") or [])
+    data_from = tuple(FindEntry(pattern=f["find"], context=dict(f.get("context") or {}))
+                      for f in spec.get("dataFrom") or [])
+    if not data and not data_from:
+        raise SpecError("spec needs at least one entry in data or dataFrom")
+    keys = [d.key for d in data]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise SpecError(f"data keys must be unique; repeated: {', '.join(duplicates)}")
+    for key in keys:
+        _check_key(key, "data[].key")
+    t = spec.get("target") or {}
+    template = (t.get("template") or {}).get("data")
+    if template is not None:
+        for key in template:
+            _check_key(key, "target.template.data")
+    target = Target(name=t.get("name") or meta.get("name", ""), type=t.get("type", "Opaque"),
+                    labels=dict(t.get("labels") or {}), annotations=dict(t.get("annotations") or {}),
+                    template=dict(template) if template is not None else None,
+                    merge_template=(t.get("template") or {}).get("mergePolicy", "Replace") == "Merge",
+                    creation_policy=t.get("creationPolicy", "Owner"),
+                    deletion_policy=t.get("deletionPolicy", "Delete"))
+    return SyncedSecretSpec(store_kind=store_kind, store_name=store_ref.get("name", ""), target=target,
+                            data=data, data_from=data_from,
+                            refresh_seconds=parse_duration(spec.get("refreshInterval", DEFAULT_REFRESH),
+                                                           "refreshInterval"))
+
+
+def key_for_name(name: str) -> str:
+    """Secret key for a credential found by dataFrom: characters a key may not hold become '_'."""
+    return re.sub(r"[^-._a-zA-Z0-9]", "_", name)
+
+
+def _check_key(key: str, field_name: str) -> None:
+    if not SECRET_KEY.match(key):
+        raise SpecError(f"{field_name}: {key!r} is not a valid Secret key (letters, digits, '-', '_', '.')")
+
+
+def _version(raw: Any) -> str | None:
+    if raw is None or raw == "":
+        return None
+    text = str(raw)
+    if not text.isdigit():
+        raise SpecError(f"version {text!r} must be a whole number")
+    return text

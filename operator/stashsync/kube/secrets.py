@@ -1,0 +1,181 @@
+"""Build and write the target Secret under the creation and deletion policies.
+
+Every write is one API call carrying the whole new state (with the resourceVersion we read as a
+precondition), so a Secret is never left half-written.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from stashsync.kube.client import api_client, is_status
+from stashsync.kube.labels import MANAGED_BY, MANAGED_BY_LABEL, MANAGED_KEYS_ANNOTATION, OWNER_ANNOTATION
+
+
+class TargetError(Exception):
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Owner:
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def reference(self) -> dict[str, Any]:
+        return {"apiVersion": self.api_version, "kind": self.kind, "name": self.name, "uid": self.uid,
+                "controller": True, "blockOwnerDeletion": True}
+
+
+@dataclass(frozen=True)
+class DesiredSecret:
+    namespace: str
+    name: str
+    type: str
+    data: dict[str, bytes]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+def encode(data: dict[str, bytes]) -> dict[str, str]:
+    return {k: base64.b64encode(v).decode() for k, v in sorted(data.items())}
+
+
+def decode(data: dict[str, str] | None) -> dict[str, bytes]:
+    return {k: base64.b64decode(v) for k, v in (data or {}).items()}
+
+
+async def read(namespace: str, name: str) -> dict[str, Any] | None:
+    core = client.CoreV1Api(await api_client())
+    try:
+        secret = await core.read_namespaced_secret(name, namespace, _preload_content=False)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    body: dict[str, Any] = await secret.json()
+    return body
+
+
+def owned_by(secret: dict[str, Any], owner: Owner) -> bool:
+    annotations = secret.get("metadata", {}).get("annotations") or {}
+    return bool(annotations.get(OWNER_ANNOTATION) == owner.ref)
+
+
+def build_owned(desired: DesiredSecret, owner: Owner, with_owner_reference: bool) -> dict[str, Any]:
+    """The whole Secret we want when we own it (Owner and Orphan policies)."""
+    meta: dict[str, Any] = {
+        "name": desired.name, "namespace": desired.namespace,
+        "labels": {**desired.labels, MANAGED_BY_LABEL: MANAGED_BY},
+        "annotations": {**desired.annotations, OWNER_ANNOTATION: owner.ref},
+    }
+    if with_owner_reference:
+        meta["ownerReferences"] = [owner.reference()]
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": desired.type,
+            "data": encode(desired.data)}
+
+
+def build_merged(existing: dict[str, Any], desired: DesiredSecret, owner: Owner) -> dict[str, Any]:
+    """Someone else's Secret with our keys merged in (Merge policy); their keys stay as they are."""
+    meta = dict(existing["metadata"])
+    previous = set(filter(None, (meta.get("annotations") or {}).get(MANAGED_KEYS_ANNOTATION, "").split(",")))
+    data = {k: v for k, v in (existing.get("data") or {}).items() if k not in previous}
+    data.update(encode(desired.data))
+    meta["labels"] = {**(meta.get("labels") or {}), **desired.labels}
+    meta["annotations"] = {**(meta.get("annotations") or {}), **desired.annotations,
+                           MANAGED_KEYS_ANNOTATION: ",".join(sorted(desired.data)), OWNER_ANNOTATION: owner.ref}
+    return {**existing, "metadata": meta, "data": data}
+
+
+def same_content(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    em, wm = existing.get("metadata", {}), wanted.get("metadata", {})
+    return bool((existing.get("data") or {}) == (wanted.get("data") or {})
+                and existing.get("type", "Opaque") == wanted.get("type", "Opaque")
+                and _contains(em.get("labels") or {}, wm.get("labels") or {})
+                and _contains(em.get("annotations") or {}, wm.get("annotations") or {})
+                and (em.get("ownerReferences") or []) == (wm.get("ownerReferences") or em.get("ownerReferences") or []))
+
+
+def _contains(have: dict[str, str], want: dict[str, str]) -> bool:
+    return all(have.get(k) == v for k, v in want.items())
+
+
+async def write(desired: DesiredSecret, owner: Owner, creation_policy: str) -> bool:
+    """Create or update the target Secret. Returns True when something was written."""
+    core = client.CoreV1Api(await api_client())
+    existing = await read(desired.namespace, desired.name)
+    if creation_policy == "Merge":
+        if existing is None:
+            raise TargetError(f"Secret {desired.name!r} does not exist; creationPolicy Merge only adds keys "
+                              "to an existing Secret", reason="TargetMissing")
+        wanted = build_merged(existing, desired, owner)
+    else:
+        wanted = build_owned(desired, owner, with_owner_reference=creation_policy == "Owner")
+        if existing is not None and not owned_by(existing, owner):
+            raise TargetError(f"Secret {desired.name!r} already exists and is not managed by {owner.ref}; "
+                              "delete it, pick another target.name, or use creationPolicy Merge",
+                              reason="SecretConflict")
+    if existing is None:
+        await core.create_namespaced_secret(desired.namespace, wanted)
+        return True
+    if same_content(existing, wanted):
+        return False
+    if existing.get("type", "Opaque") != wanted.get("type", "Opaque"):
+        # A Secret's type is immutable: replace it, preconditioned on the version we read.
+        await core.delete_namespaced_secret(desired.name, desired.namespace, body=client.V1DeleteOptions(
+            preconditions=client.V1Preconditions(resource_version=existing["metadata"]["resourceVersion"])))
+        wanted["metadata"].pop("resourceVersion", None)
+        await core.create_namespaced_secret(desired.namespace, wanted)
+        return True
+    wanted["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+    await core.replace_namespaced_secret(desired.name, desired.namespace, wanted)
+    return True
+
+
+async def release(namespace: str, name: str, owner: Owner, creation_policy: str, deletion_policy: str) -> None:
+    """What happens to the target when its SyncedSecret goes (the operator does it itself: a bare
+    apiserver, and some clusters, have no garbage collector acting on owner references)."""
+    core = client.CoreV1Api(await api_client())
+    existing = await read(namespace, name)
+    if existing is None or not owned_by(existing, owner):
+        return
+    meta = existing["metadata"]
+    if creation_policy == "Merge":
+        if deletion_policy == "Delete":
+            keys = set(filter(None, (meta.get("annotations") or {}).get(MANAGED_KEYS_ANNOTATION, "").split(",")))
+            existing["data"] = {k: v for k, v in (existing.get("data") or {}).items() if k not in keys}
+        meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
+                               if k not in (OWNER_ANNOTATION, MANAGED_KEYS_ANNOTATION)}
+        await _replace_if_present(core, existing)
+        return
+    if creation_policy == "Owner" and deletion_policy == "Delete":
+        try:
+            await core.delete_namespaced_secret(name, namespace)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+        return
+    # Retain (or Orphan): keep the Secret, but drop our owner reference so no GC deletes it later.
+    meta["ownerReferences"] = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != owner.uid]
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k != OWNER_ANNOTATION}
+    await _replace_if_present(core, existing)
+
+
+async def _replace_if_present(core: client.CoreV1Api, secret: dict[str, Any]) -> None:
+    try:
+        await core.replace_namespaced_secret(secret["metadata"]["name"], secret["metadata"]["namespace"], secret)
+    except client.ApiException as exc:
+        if not is_status(exc, 404):
+            raise

@@ -1,0 +1,16 @@
+"""Prometheus metrics. Labels carry object references and reasons, never values."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+AWS_CALLS = Counter("stashsync_aws_calls_total", "AWS API calls made, by service and operation",
+                    ["service", "operation"])
+KMS_DECRYPTS = Counter("stashsync_kms_decrypts_total", "KMS Decrypt calls made to open a credential")
+SYNCS = Counter("stashsync_syncs_total", "SyncedSecret reconciliations, by result reason",
+                ["kind", "reason"])
+SECRET_WRITES = Counter("stashsync_secret_writes_total", "Secrets created or updated", ["kind"])
+RECONCILE_SECONDS = Histogram("stashsync_reconcile_duration_seconds", "Time to reconcile one object", ["kind"])
+LAST_SUCCESS = Gauge("stashsync_last_success_timestamp_seconds", "Unix time of the last successful sync",
+                     ["kind", "namespace", "name"])
+WRAP_TOKENS_CONSUMED = Counter("stashsync_wrap_tokens_consumed_total", "Wrap tokens unwrapped into a Secret")

@@ -1,0 +1,25 @@
+"""Operator settings, from the environment (the Helm chart sets these)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Namespace holding the operator's own Secret (the MAC key); the chart sets the release namespace.
+    namespace: str = field(default_factory=lambda: os.environ.get("STASHSYNC_NAMESPACE", "stashsync-system"))
+    # Watch only these namespaces (empty: the whole cluster).
+    watch_namespaces: tuple[str, ...] = field(default_factory=lambda: _env_list("STASHSYNC_WATCH_NAMESPACES"))
+    # Fraction of refreshInterval to spread refreshes by, so 10k objects do not fire together.
+    refresh_jitter: float = field(default_factory=lambda: float(os.environ.get("STASHSYNC_REFRESH_JITTER", "0.1")))
+    # Worker threads for blocking AWS calls.
+    aws_workers: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_AWS_WORKERS", "32")))
+    metrics_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_METRICS_PORT", "0")))
+    liveness_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_LIVENESS_PORT", "0")))
+    mac_key_secret: str = "stashsync-mac-key"

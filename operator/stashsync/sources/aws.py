@@ -1,0 +1,142 @@
+"""boto3 sessions for a store: region, endpoint, auth; call counting; AWS errors -> SourceError."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from stashsync import metrics
+from stashsync.sources import base
+
+_THROTTLE_CODES = {"ThrottlingException", "Throttling", "ProvisionedThroughputExceededException",
+                   "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled",
+                   "LimitExceededException", "SlowDown"}
+_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException",
+                 "InvalidClientTokenId", "ExpiredTokenException", "KMSInvalidStateException",
+                 "DisabledException", "NotAuthorized", "IncompleteSignature", "SignatureDoesNotMatch"}
+
+
+@dataclass(frozen=True)
+class AwsAuth:
+    """Resolved auth for one store. Static keys come from a Secret the operator read."""
+
+    region: str
+    endpoint: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    session_name: str = "stashsync"
+
+
+def _count_call(model: Any, **_: Any) -> None:
+    metrics.AWS_CALLS.labels(service=model.service_model.service_name, operation=model.name).inc()
+
+
+_CLIENT_CONFIG = botocore.config.Config(
+    retries={"mode": "standard", "max_attempts": 3},  # bounded, jittered by botocore
+    connect_timeout=5, read_timeout=20, max_pool_connections=50,
+)
+
+
+class AwsClients:
+    """Thread-safe cache of boto3 clients for one store (boto3 clients are thread-safe; sessions are not)."""
+
+    def __init__(self, auth: AwsAuth) -> None:
+        self.auth = auth
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._session = self._make_session()
+
+    def _make_session(self) -> boto3.session.Session:
+        base_session = boto3.session.Session(
+            aws_access_key_id=self.auth.access_key_id, aws_secret_access_key=self.auth.secret_access_key,
+            aws_session_token=self.auth.session_token, region_name=self.auth.region)
+        if not self.auth.role_arn:
+            return base_session
+        return _assumed_role_session(base_session, self.auth, self._endpoint_for)
+
+    def _endpoint_for(self, service: str) -> str | None:
+        return self.auth.endpoint or _service_endpoint_from_env(service)
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            existing = self._clients.get(service)
+            if existing is None:
+                existing = self._session.client(service, endpoint_url=self._endpoint_for(service),
+                                                config=_CLIENT_CONFIG, region_name=self.auth.region)
+                existing.meta.events.register("before-call.*.*", _count_call)
+                self._clients[service] = existing
+            return existing
+
+
+def _service_endpoint_from_env(service: str) -> str | None:
+    # boto3 honours AWS_ENDPOINT_URL(_<SERVICE>) itself; we only need it here for STS built by hand.
+    return os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+def _assumed_role_session(base_session: boto3.session.Session, auth: AwsAuth,
+                          endpoint_for: Callable[[str], str | None]) -> boto3.session.Session:
+    """A session whose credentials come from AssumeRole and refresh themselves before expiry."""
+    from botocore.credentials import DeferredRefreshableCredentials
+    from botocore.session import get_session
+
+    sts = base_session.client("sts", endpoint_url=endpoint_for("sts"), config=_CLIENT_CONFIG)
+    sts.meta.events.register("before-call.*.*", _count_call)
+
+    def refresh() -> dict[str, str]:
+        kwargs: dict[str, Any] = {"RoleArn": auth.role_arn, "RoleSessionName": auth.session_name[:64]}
+        if auth.external_id:
+            kwargs["ExternalId"] = auth.external_id
+        with translate_errors(f"assume role {auth.role_arn}"):
+            creds = sts.assume_role(**kwargs)["Credentials"]
+        return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
+
+    botocore_session = get_session()
+    botocore_session._credentials = DeferredRefreshableCredentials(refresh_using=refresh, method="sts-assume-role")
+    return boto3.session.Session(botocore_session=botocore_session, region_name=auth.region)
+
+
+@contextmanager
+def translate_errors(what: str, not_found: type[base.SourceError] = base.CredentialNotFound,
+                     passthrough: frozenset[str] = frozenset()) -> Iterator[None]:
+    """Map AWS/botocore errors to SourceErrors with a sentence a person can act on.
+
+    Error codes in `passthrough` are re-raised untouched for the caller to handle (e.g. a
+    failed conditional write, which is an expected outcome rather than an error)."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in passthrough:
+            raise
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code in _THROTTLE_CODES:
+            raise base.Throttled(f"AWS throttled {what}: {code}") from None
+        if code in _DENIED_CODES:
+            raise base.AccessDenied(f"AWS denied {what}: {code}: {message}") from None
+        if code == "InvalidCiphertextException":
+            raise base.ContextMismatch(
+                f"KMS could not decrypt {what}: wrong encryption context or key") from None
+        if code in {"ResourceNotFoundException", "NoSuchBucket", "NotFoundException", "ParameterNotFound",
+                    "NoSuchKey"}:
+            raise not_found(f"{what}: {code}: {message}") from None
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if status >= 500:
+            raise base.Unavailable(f"AWS failed {what}: {code or status}") from None
+        raise base.SourceError(f"AWS error on {what}: {code}: {message}") from None
+    except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as exc:
+        raise base.Unavailable(f"AWS unreachable for {what}: {type(exc).__name__}") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise base.AccessDenied(f"no AWS credentials available for {what}") from None

@@ -1,0 +1,87 @@
+"""The one interface every backend implements, and the errors it may raise.
+
+Shaped like External Secrets Operator's providers: a cheap version check, a costly fetch that
+runs only when the version changed, a find over names, and a store validation. Every error a
+user can act on is a `SourceError` whose `reason` becomes the CR's `Ready=False` reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+MAX_VALUE_BYTES = 1024 * 1024  # a Secret holds at most 1 MiB in all
+
+
+class SourceError(Exception):
+    reason = "SourceError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CredentialNotFound(SourceError):
+    reason = "CredentialNotFound"
+
+
+class ContextMismatch(SourceError):
+    reason = "ContextMismatch"
+
+
+class IntegrityError(SourceError):
+    reason = "IntegrityError"
+
+
+class AccessDenied(SourceError):
+    reason = "AccessDenied"
+
+
+class Throttled(SourceError):
+    reason = "Throttled"
+
+
+class TooLarge(SourceError):
+    reason = "TooLarge"
+
+
+class StoreNotReady(SourceError):
+    reason = "StoreNotReady"
+
+
+class Unavailable(SourceError):
+    reason = "Unavailable"
+
+
+@dataclass(frozen=True)
+class CredentialRef:
+    """What to read: a name, an optional pinned version, an optional encryption context."""
+
+    name: str
+    version: str | None = None
+    context: dict[str, str] = field(default_factory=dict)
+
+    def context_key(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(self.context.items()))
+
+
+class Source(Protocol):
+    """A backend. Methods are blocking (boto3); the operator runs them in worker threads."""
+
+    def validate(self) -> None:
+        """Cheap check that the store is reachable and usable; raises SourceError."""
+
+    def current_version(self, ref: CredentialRef) -> str:
+        """The version `ref` resolves to now (pinned or latest), without decrypting anything."""
+
+    def fetch(self, ref: CredentialRef, version: str) -> bytes:
+        """The plaintext of `ref` at `version`."""
+
+    def find(self, pattern: str) -> list[str]:
+        """Names matching `pattern` (glob, or a regex when written as /regex/)."""
+
+
+def check_size(name: str, value: bytes) -> bytes:
+    if len(value) > MAX_VALUE_BYTES:
+        raise TooLarge(f"credential {name!r} is {len(value)} bytes; a Secret holds at most {MAX_VALUE_BYTES}")
+    return value

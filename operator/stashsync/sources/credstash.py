@@ -1,0 +1,174 @@
+"""credstash / credsmash tables in DynamoDB, data keys in KMS (formats: crypto.credstash)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from stashsync import metrics
+from stashsync.crypto import credstash as fmt
+from stashsync.sources import base, names
+from stashsync.sources.aws import AwsClients, translate_errors
+
+DEFAULT_TABLE = "credential-store"
+DEFAULT_KMS_KEY = "alias/credstash"
+
+
+def _plain(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Low-level DynamoDB attribute values -> str (S, N) or bytes (B)."""
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def _attribute(value: str | bytes) -> dict[str, str | bytes]:
+    return {"B": value} if isinstance(value, bytes) else {"S": value}
+
+
+class CredstashSource:
+    def __init__(self, clients: AwsClients, table: str = DEFAULT_TABLE, kms_key_id: str = DEFAULT_KMS_KEY,
+                 algorithm: fmt.Algorithm = fmt.Algorithm.CREDSTASH, digest: str = "SHA256") -> None:
+        self.clients = clients
+        self.table = table
+        self.kms_key_id = kms_key_id
+        self.algorithm = algorithm
+        self.digest = digest
+
+    @property
+    def _ddb(self) -> Any:
+        return self.clients.client("dynamodb")
+
+    @property
+    def _kms(self) -> Any:
+        return self.clients.client("kms")
+
+    # --- reading (the operator's path) ---------------------------------------------------------
+
+    def validate(self) -> None:
+        with translate_errors(f"table {self.table!r}", not_found=base.StoreNotReady):
+            status = self._ddb.describe_table(TableName=self.table)["Table"]["TableStatus"]
+        if status not in ("ACTIVE", "UPDATING"):
+            raise base.StoreNotReady(f"table {self.table!r} is {status}")
+
+    def current_version(self, ref: base.CredentialRef) -> str:
+        if ref.version is not None:
+            return fmt.pad_version(ref.version)
+        items = self._query_versions(ref.name, limit=1)
+        if not items:
+            raise base.CredentialNotFound(f"credential {ref.name!r} not found in table {self.table!r}")
+        return items[0]
+
+    def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
+        what = f"credential {ref.name!r} version {int(version)}"
+        with translate_errors(what, not_found=base.StoreNotReady):
+            response = self._ddb.get_item(TableName=self.table, ConsistentRead=True,
+                                          Key={"name": {"S": ref.name}, "version": {"S": version}})
+        if "Item" not in response:
+            raise base.CredentialNotFound(f"{what} not found in table {self.table!r}")
+        return base.check_size(ref.name, self.open(_plain(response["Item"]), ref.context, what))
+
+    def open(self, item: dict[str, Any], context: dict[str, str], what: str) -> bytes:
+        try:
+            blob = fmt.wrapped_key(item)
+            want = fmt.data_key_bytes(fmt.detect_algorithm(item))
+        except fmt.FormatError as exc:
+            raise base.IntegrityError(f"{what} is malformed: {exc}") from None
+        with translate_errors(what):
+            metrics.KMS_DECRYPTS.inc()
+            data_key = self._kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)["Plaintext"]
+        if len(data_key) != want:
+            raise base.IntegrityError(f"{what}: KMS returned a {len(data_key)}-byte data key, expected {want}")
+        try:
+            return fmt.open_item(item, data_key)
+        except fmt.IntegrityError:
+            raise base.IntegrityError(f"{what} failed its integrity check (tampered or corrupt)") from None
+        except fmt.FormatError as exc:
+            raise base.IntegrityError(f"{what} is malformed: {exc}") from None
+
+    def find(self, pattern: str) -> list[str]:
+        return names.matching(self.list_names(), pattern)
+
+    # --- table listing and writing (CLI and generated credentials) ---------------------------
+
+    def _query_versions(self, name: str, limit: int | None = None) -> list[str]:
+        """Versions of `name`, newest first, projecting only the version (cheap)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "#n = :n", "ScanIndexForward": False,
+            "ConsistentRead": True, "ProjectionExpression": "#v",
+            "ExpressionAttributeNames": {"#n": "name", "#v": "version"},
+            "ExpressionAttributeValues": {":n": {"S": name}}}
+        if limit:
+            kwargs["Limit"] = limit
+        versions: list[str] = []
+        with translate_errors(f"versions of {name!r}", not_found=base.StoreNotReady):
+            while True:
+                page = self._ddb.query(**kwargs)
+                versions.extend(i["version"]["S"] for i in page.get("Items", []))
+                if (limit and len(versions) >= limit) or "LastEvaluatedKey" not in page:
+                    return versions
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def versions(self, name: str) -> list[str]:
+        return self._query_versions(name)
+
+    def scan(self) -> Iterator[tuple[str, str]]:
+        """Every (name, version) in the table."""
+        kwargs: dict[str, Any] = {"TableName": self.table, "ProjectionExpression": "#n, #v",
+                                  "ExpressionAttributeNames": {"#n": "name", "#v": "version"}}
+        with translate_errors(f"table {self.table!r}", not_found=base.StoreNotReady):
+            while True:
+                page = self._ddb.scan(**kwargs)
+                for item in page.get("Items", []):
+                    yield item["name"]["S"], item["version"]["S"]
+                if "LastEvaluatedKey" not in page:
+                    return
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def list_names(self) -> list[str]:
+        return sorted({name for name, _ in self.scan()})
+
+    def put(self, name: str, value: bytes, version: int, context: dict[str, str]) -> str:
+        """Write a new version; refuses to overwrite (conditional put). Returns the padded version."""
+        padded = fmt.pad_version(version)
+        with translate_errors(f"KMS key {self.kms_key_id!r}"):
+            dk = self._kms.generate_data_key(KeyId=self.kms_key_id, EncryptionContext=context,
+                                             NumberOfBytes=fmt.data_key_bytes(self.algorithm))
+        sealed = fmt.seal(value, dk["Plaintext"], dk["CiphertextBlob"], self.algorithm, self.digest)
+        item = {"name": {"S": name}, "version": {"S": padded}}
+        item.update({k: _attribute(v) for k, v in sealed.attributes.items()})
+        ddb = self._ddb
+        try:
+            with translate_errors(f"put {name!r}", not_found=base.StoreNotReady,
+                                  passthrough=frozenset({"ConditionalCheckFailedException"})):
+                ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(#n)",
+                             ExpressionAttributeNames={"#n": "name"})
+        except ddb.exceptions.ConditionalCheckFailedException:
+            raise VersionExists(f"{name!r} version {version} already exists; use a higher version") from None
+        return padded
+
+    def next_version(self, name: str) -> int:
+        latest = self._query_versions(name, limit=1)
+        return int(latest[0]) + 1 if latest else 1
+
+    def delete_version(self, name: str, version: str) -> None:
+        with translate_errors(f"delete {name!r}", not_found=base.StoreNotReady):
+            self._ddb.delete_item(TableName=self.table, Key={"name": {"S": name}, "version": {"S": version}})
+
+    def create_table(self) -> bool:
+        """Create the table if missing (credstash `setup`). Returns True when it was created."""
+        ddb = self._ddb
+        with translate_errors(f"create table {self.table!r}", not_found=base.StoreNotReady):
+            existing = ddb.list_tables()["TableNames"]
+            if self.table in existing:
+                return False
+            ddb.create_table(
+                TableName=self.table, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "name", "KeyType": "HASH"},
+                           {"AttributeName": "version", "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"},
+                                      {"AttributeName": "version", "AttributeType": "S"}])
+            ddb.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        return True
+
+
+class VersionExists(base.SourceError):
+    reason = "VersionExists"
+

@@ -1,0 +1,101 @@
+"""A real kube-apiserver + etcd on loopback, RBAC on, admin as a client certificate (system:masters).
+
+There is no controller-manager and no kubelet: no garbage collection, no namespace finalization,
+no pods. Tests must not depend on those.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tests.harness.binaries import Binaries
+from tests.harness.certs import Pki, make_pki
+from tests.harness.ports import free_port, wait_until
+from tests.harness.processes import Process
+
+
+@dataclass
+class ControlPlane:
+    folder: Path
+    binaries: Binaries
+    etcd: Process | None = None
+    apiserver: Process | None = None
+    pki: Pki | None = None
+    url: str = ""
+    kubeconfig: Path | None = None
+
+    def start(self) -> ControlPlane:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.pki = make_pki(self.folder / "pki")
+        self._start_etcd()
+        self._start_apiserver()
+        return self
+
+    def _start_etcd(self) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        self.etcd = Process("etcd", [
+            str(self.binaries.etcd), "--name=default", f"--data-dir={self.folder / 'etcd'}",
+            f"--listen-client-urls={self.etcd_url}", f"--advertise-client-urls={self.etcd_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=default=http://127.0.0.1:{peer}", "--unsafe-no-fsync", "--log-level=warn",
+        ], self.folder / "etcd.log").start()
+
+        def healthy() -> bool:
+            self.etcd.check_alive()  # type: ignore[union-attr]
+            with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as response:  # noqa: S310
+                return b'"true"' in response.read()
+
+        wait_until(healthy, 60, "etcd")
+
+    def _start_apiserver(self) -> None:
+        assert self.pki is not None
+        port = free_port()
+        self.url = f"https://127.0.0.1:{port}"
+        self.apiserver = Process("kube-apiserver", [
+            str(self.binaries.kube_apiserver), f"--etcd-servers={self.etcd_url}",
+            f"--cert-dir={self.folder / 'certs'}", f"--secure-port={port}", "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1", "--service-cluster-ip-range=10.0.0.0/24",
+            "--authorization-mode=RBAC", "--allow-privileged=true",
+            f"--tls-cert-file={self.pki.serving_cert}", f"--tls-private-key-file={self.pki.serving_key}",
+            f"--client-ca-file={self.pki.ca_cert}",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            f"--service-account-key-file={self.pki.sa_pub}",
+            f"--service-account-signing-key-file={self.pki.sa_key}",
+            "--disable-admission-plugins=ServiceAccount",
+        ], self.folder / "kube-apiserver.log").start()
+        self.kubeconfig = self.folder / "kubeconfig"
+        self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_dict()))
+        self.kubeconfig.chmod(0o600)
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
+
+        def ready() -> bool:
+            self.apiserver.check_alive()  # type: ignore[union-attr]
+            with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=5) as response:  # noqa: S310
+                return bool(response.status == 200)
+
+        wait_until(ready, 120, "kube-apiserver")
+
+    def kubeconfig_dict(self, user: str = "admin", token: str | None = None) -> dict[str, object]:
+        assert self.pki is not None
+        credentials: dict[str, str] = ({"token": token} if token else
+                                       {"client-certificate": str(self.pki.admin_cert),
+                                        "client-key": str(self.pki.admin_key)})
+        return {
+            "apiVersion": "v1", "kind": "Config", "current-context": "stashsync-test",
+            "clusters": [{"name": "test", "cluster": {"server": self.url,
+                                                      "certificate-authority": str(self.pki.ca_cert)}}],
+            "users": [{"name": user, "user": credentials}],
+            "contexts": [{"name": "stashsync-test", "context": {"cluster": "test", "user": user}}],
+        }
+
+    def stop(self) -> None:
+        for process in (self.apiserver, self.etcd):
+            if process is not None:
+                process.stop()

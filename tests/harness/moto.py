@@ -1,0 +1,46 @@
+"""moto_server as a separate process on 127.0.0.1: the AWS the operator and CLI talk to."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.harness.ports import free_port, wait_until
+from tests.harness.processes import Process
+
+REGION = "us-east-1"
+
+
+@dataclass
+class MotoServer:
+    folder: Path
+    process: Process | None = None
+    url: str = ""
+
+    def start(self) -> MotoServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+        self.process = Process("moto_server", [exe, "-H", "127.0.0.1", "-p", str(port)],
+                               self.folder / "moto.log").start()
+
+        def up() -> bool:
+            self.process.check_alive()  # type: ignore[union-attr]
+            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2) as response:  # noqa: S310
+                return bool(response.status == 200)
+
+        wait_until(up, 60, "moto_server")
+        return self
+
+    def env(self) -> dict[str, str]:
+        """What a process needs to talk to this server and nothing else."""
+        return {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
