@@ -1,0 +1,1 @@
+"""kopf handlers. Importing `stashsync.controllers.all` registers every handler."""

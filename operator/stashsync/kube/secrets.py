@@ -58,14 +58,14 @@ def decode(data: dict[str, str] | None) -> dict[str, bytes]:
 
 
 async def read(namespace: str, name: str) -> dict[str, Any] | None:
-    core = client.CoreV1Api(await api_client())
+    api = await api_client()
     try:
-        secret = await core.read_namespaced_secret(name, namespace, _preload_content=False)
+        secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
     except client.ApiException as exc:
         if exc.status == 404:
             return None
         raise
-    body: dict[str, Any] = await secret.json()
+    body: dict[str, Any] = api.sanitize_for_serialization(secret)
     return body
 
 

@@ -49,18 +49,19 @@ class CredstashSource:
             raise base.StoreNotReady(f"table {self.table!r} is {status}")
 
     def current_version(self, ref: base.CredentialRef) -> str:
+        """Versions are shown unpadded ("3"); the table stores them padded to 19 digits."""
         if ref.version is not None:
-            return fmt.pad_version(ref.version)
+            return str(int(ref.version))
         items = self._query_versions(ref.name, limit=1)
         if not items:
             raise base.CredentialNotFound(f"credential {ref.name!r} not found in table {self.table!r}")
-        return items[0]
+        return str(int(items[0]))
 
     def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
         what = f"credential {ref.name!r} version {int(version)}"
         with translate_errors(what, not_found=base.StoreNotReady):
             response = self._ddb.get_item(TableName=self.table, ConsistentRead=True,
-                                          Key={"name": {"S": ref.name}, "version": {"S": version}})
+                                          Key={"name": {"S": ref.name}, "version": {"S": fmt.pad_version(version)}})
         if "Item" not in response:
             raise base.CredentialNotFound(f"{what} not found in table {self.table!r}")
         return base.check_size(ref.name, self.open(_plain(response["Item"]), ref.context, what))

@@ -1,0 +1,29 @@
+"""The Ready condition: the user interface of an operator."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ready(status: bool, reason: str, message: str, generation: int | None,
+          previous: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The conditions list with Ready set; lastTransitionTime only moves when the status flips."""
+    old = next((c for c in previous or [] if c.get("type") == "Ready"), None)
+    value = "True" if status else "False"
+    transition = old["lastTransitionTime"] if old and old.get("status") == value and old.get(
+        "lastTransitionTime") else now()
+    condition: dict[str, Any] = {"type": "Ready", "status": value, "reason": reason, "message": message,
+                                 "lastTransitionTime": transition}
+    if generation is not None:
+        condition["observedGeneration"] = generation
+    others = [c for c in previous or [] if c.get("type") != "Ready"]
+    return [*others, condition]
+
+
+def ready_condition(status: dict[str, Any] | None) -> dict[str, Any] | None:
+    return next((c for c in (status or {}).get("conditions") or [] if c.get("type") == "Ready"), None)

@@ -1,0 +1,68 @@
+"""`stashsync`: run the operator, or work with credential tables like credstash does."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from stashsync import __version__
+from stashsync.api.errors import SpecError
+from stashsync.cli import credstash_cmds
+from stashsync.cli.errors import CliError
+from stashsync.sources.base import SourceError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Table flags are accepted before or after the command, as credstash users type them.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-r", "--region", default=argparse.SUPPRESS, help="AWS region (default from environment)")
+    common.add_argument("-t", "--table", default=argparse.SUPPRESS, help="credential table (default credential-store)")
+    parser = argparse.ArgumentParser(prog="stashsync", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"stashsync {__version__}")
+    parser.add_argument("-r", "--region", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("-t", "--table", default=None, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the operator (kopf) against the current cluster")
+    run.add_argument("-n", "--namespace", action="append", default=[],
+                     help="watch only this namespace (repeatable; default: the whole cluster, "
+                          "or STASHSYNC_WATCH_NAMESPACES)")
+    run.add_argument("--liveness", default=os.environ.get("STASHSYNC_LIVENESS", ""),
+                     help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--log-format", choices=["json", "plain"], default=os.environ.get("STASHSYNC_LOG_FORMAT", "json"))
+    run.add_argument("--verbose", action="store_true")
+    run.set_defaults(func=run_operator)
+
+    credstash_cmds.add_commands(sub, common)
+    return parser
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    import stashsync.controllers.all  # noqa: F401 - registers the handlers
+    from stashsync.settings import Settings
+
+    kopf.configure(verbose=args.verbose,
+                   log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN)
+    namespaces = args.namespace or list(Settings().watch_namespaces)
+    asyncio.run(kopf.operator(standalone=True, clusterwide=not namespaces, namespaces=namespaces,
+                              liveness_endpoint=args.liveness or None))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CliError, SourceError, SpecError) as exc:
+        print(f"stashsync: error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one readable line, never a traceback
+        print(f"stashsync: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,58 @@
+"""Operator start-up: kopf settings in one place, and what handlers share (settings, MAC key)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from stashsync.api import GROUP
+from stashsync.kube import client as kube_client
+from stashsync.kube import mac_key as mac_key_store
+from stashsync.settings import Settings
+
+_state: dict[str, Any] = {}
+
+
+def settings() -> Settings:
+    current: Settings | None = _state.get("settings")
+    if current is None:
+        current = _state["settings"] = Settings()
+    return current
+
+
+def mac_key() -> bytes:
+    key: bytes = _state["mac_key"]
+    return key
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
+    ours = _state["settings"] = Settings()
+    # Handler state goes to annotations with our prefix, so status stays ours and readable.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # kopf turns log lines into Events; only warnings and errors, we post our own state changes.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.execution.max_workers = ours.aws_workers
+    # boto3 calls run in worker threads (asyncio.to_thread); size the pool for many stores at once.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=ours.aws_workers,
+                                                                       thread_name_prefix="aws"))
+    _state["mac_key"] = await mac_key_store.load_or_create(ours.namespace, ours.mac_key_secret)
+    if ours.metrics_port:
+        start_http_server(ours.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from the pod IP
+    logger.info("stashsync started", extra={"namespace": ours.namespace,
+                                            "watch_namespaces": list(ours.watch_namespaces)})
+
+
+@kopf.on.cleanup()
+async def close(**_: Any) -> None:
+    await kube_client.close()

@@ -1,0 +1,136 @@
+"""Stores: validated on change and every few minutes; resolved (with a cached Source) for syncs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import Any
+
+import kopf
+
+from stashsync.api import GROUP, VERSION
+from stashsync.api import conditions as cond
+from stashsync.api.errors import SpecError
+from stashsync.api.stores import CLUSTER_KIND, PLURALS, StoreSpec, parse_store
+from stashsync.kube import secrets
+from stashsync.kube.status import patch_status
+from stashsync.sources import base
+from stashsync.sources.aws import AwsAuth
+from stashsync.sources.registry import build_source
+
+AUTH_TTL_SECONDS = 300.0  # re-read a store's auth Secret at most this often
+REVALIDATE_SECONDS = 300.0
+
+
+class StoreResolver:
+    """Builds one Source per store spec and reuses it: boto3 clients and STS sessions are kept warm."""
+
+    def __init__(self) -> None:
+        self._sources: dict[tuple[str, int], tuple[float, base.Source]] = {}
+        self._lock = asyncio.Lock()
+
+    async def source_for(self, store: StoreSpec, uid: str, generation: int) -> base.Source:
+        key = (uid, generation)
+        cached = self._sources.get(key)
+        if cached and time.monotonic() - cached[0] < AUTH_TTL_SECONDS:
+            return cached[1]
+        async with self._lock:
+            cached = self._sources.get(key)
+            if cached and time.monotonic() - cached[0] < AUTH_TTL_SECONDS:
+                return cached[1]
+            source = build_source(store, await aws_auth(store))
+            # Drop older generations of the same store.
+            for old in [k for k in self._sources if k[0] == uid]:
+                del self._sources[old]
+            self._sources[key] = (time.monotonic(), source)
+            return source
+
+    async def resolve(self, body: dict[str, Any] | None, kind: str, name: str) -> tuple[StoreSpec, base.Source]:
+        if body is None:
+            raise base.StoreNotReady(f"{kind} {name!r} not found")
+        ready = cond.ready_condition(body.get("status"))
+        if ready is not None and ready.get("status") == "False":
+            raise base.StoreNotReady(f"{kind} {name!r} is not ready: {ready.get('message', '')}")
+        try:
+            store = parse_store(body)
+        except SpecError as exc:
+            raise base.StoreNotReady(f"{kind} {name!r}: {exc.message}") from None
+        meta = body["metadata"]
+        return store, await self.source_for(store, meta["uid"], int(meta.get("generation", 0)))
+
+
+async def aws_auth(store: StoreSpec) -> AwsAuth:
+    auth = AwsAuth(region=store.region, endpoint=store.endpoint, role_arn=store.auth.role_arn,
+                   external_id=store.auth.external_id,
+                   session_name=f"stashsync-{store.namespace or 'cluster'}-{store.name}")
+    ref = store.auth.secret_ref
+    if ref is None:
+        return auth
+    secret = await secrets.read(ref.namespace, ref.name)
+    if secret is None:
+        raise base.AccessDenied(f"auth Secret {ref.namespace}/{ref.name} not found")
+    data = secrets.decode(secret.get("data"))
+    try:
+        return AwsAuth(
+            region=auth.region, endpoint=auth.endpoint, role_arn=auth.role_arn, external_id=auth.external_id,
+            session_name=auth.session_name, access_key_id=data[ref.access_key_id_key].decode(),
+            secret_access_key=data[ref.secret_access_key_key].decode(),
+            session_token=data[ref.session_token_key].decode() if ref.session_token_key else None)
+    except KeyError as exc:
+        raise base.AccessDenied(f"auth Secret {ref.namespace}/{ref.name} has no key {exc.args[0]!r}") from None
+
+
+RESOLVER = StoreResolver()
+
+
+def lookup(index: kopf.Index[Any, dict[str, Any]], key: Any) -> dict[str, Any] | None:
+    store = index.get(key)
+    return next(iter(store), None) if store is not None else None
+
+
+@kopf.index(GROUP, VERSION, "credentialstores")
+def credentialstore_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace, name): {"metadata": dict(body.metadata), "spec": dict(body.spec),
+                                "status": dict(body.status), "kind": "CredentialStore"}}
+
+
+@kopf.index(GROUP, VERSION, "clustercredentialstores")
+def clustercredentialstore_index(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {name: {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status),
+                   "kind": CLUSTER_KIND}}
+
+
+async def validate_store(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+    raw = {"kind": body["kind"], "metadata": dict(body.metadata), "spec": dict(body.spec)}
+    generation = int(body.metadata.get("generation", 0))
+    try:
+        store = parse_store(raw)
+        source = await RESOLVER.source_for(store, body.metadata["uid"], generation)
+        await asyncio.to_thread(source.validate)
+        ok, reason, message = True, "Valid", f"{store.provider} store is reachable"
+    except SpecError as exc:
+        ok, reason, message = False, exc.reason, exc.message
+    except base.SourceError as exc:
+        ok, reason, message = False, exc.reason, exc.message
+    previous = cond.ready_condition(dict(body.status))
+    changed = previous is None or (previous.get("status"), previous.get("reason"), previous.get("message")) != (
+        "True" if ok else "False", reason, message)
+    if changed:
+        status = {"observedGeneration": generation,
+                  "conditions": cond.ready(ok, reason, message, generation, body.status.get("conditions"))}
+        await _patch(body, status)
+        (kopf.info if ok else kopf.warn)(body, reason=reason, message=message)
+        logger.info("store validated", extra={"ready": ok, "reason": reason})
+
+
+async def _patch(body: kopf.Body, status: dict[str, Any]) -> None:
+    await patch_status(PLURALS[body["kind"]], body.metadata.get("namespace"), body.metadata["name"], status)
+
+
+for _plural in PLURALS.values():
+    kopf.on.resume(GROUP, VERSION, _plural, id="validate")(validate_store)
+    kopf.on.create(GROUP, VERSION, _plural, id="validate")(validate_store)
+    kopf.on.update(GROUP, VERSION, _plural, field="spec", id="validate")(validate_store)
+    kopf.timer(GROUP, VERSION, _plural, interval=REVALIDATE_SECONDS, initial_delay=REVALIDATE_SECONDS,
+               id="revalidate")(validate_store)

@@ -1,0 +1,179 @@
+"""One SyncedSecret sync, as a sequence of small steps:
+spec -> store -> versions (cheap) -> unchanged? done : fetch what changed -> build -> write -> status.
+
+Values live only in local variables of one sync; nothing secret is logged or kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from stashsync import metrics
+from stashsync.api import API_VERSION
+from stashsync.api import conditions as cond
+from stashsync.api.errors import SpecError
+from stashsync.api.stores import CLUSTER_KIND
+from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
+from stashsync.crypto import mac
+from stashsync.crypto.template import TemplateRenderError, render
+from stashsync.kube import secrets
+from stashsync.kube.status import patch_status
+from stashsync.sources import base
+from stashsync.sources.names import PatternError
+
+PLURAL = "syncedsecrets"
+KIND = "SyncedSecret"
+T = TypeVar("T")
+
+# (namespace, secret name) -> MAC of what we last wrote; lets the Secret watch ignore our own writes.
+LAST_WRITTEN: dict[tuple[str, str], str] = {}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    reason: str
+    message: str
+    wrote: bool = False
+    refresh_seconds: float = 0.0
+
+
+class SyncFailed(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def owner_of(body: dict[str, Any]) -> secrets.Owner:
+    meta = body["metadata"]
+    return secrets.Owner(api_version=API_VERSION, kind=KIND, name=meta["name"], uid=meta["uid"])
+
+
+async def _first_error(tasks: list[Awaitable[T]]) -> list[T]:
+    """Run concurrently; raise the first SourceError (in task order) if any failed."""
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+async def resolve_refs(spec: SyncedSecretSpec, source: base.Source) -> dict[str, base.CredentialRef]:
+    refs: dict[str, base.CredentialRef] = {}
+    found = await _first_error([asyncio.to_thread(source.find, f.pattern) for f in spec.data_from])
+    for entry, names in zip(spec.data_from, found, strict=True):
+        for name in names:
+            refs[key_for_name(name)] = base.CredentialRef(name=name, context=entry.context)
+    for d in spec.data:  # explicit entries win over found ones
+        refs[d.key] = base.CredentialRef(name=d.name, version=d.version, context=d.context)
+    return refs
+
+
+def output_keys(spec: SyncedSecretSpec, refs: dict[str, base.CredentialRef]) -> set[str]:
+    if spec.target.template is None:
+        return set(refs)
+    return set(spec.target.template) | (set(refs) if spec.target.merge_template else set())
+
+
+async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any, mac_key: bytes) -> Outcome:
+    meta = body["metadata"]
+    namespace, generation = meta["namespace"], int(meta.get("generation", 0))
+    status = body.get("status") or {}
+    refresh = 0.0
+    try:
+        try:
+            spec = parse_synced_secret(body)
+        except SpecError as exc:
+            raise SyncFailed(exc.reason, exc.message) from None
+        refresh = spec.refresh_seconds
+        if spec.store_kind != CLUSTER_KIND and store_body is not None and \
+                store_body["metadata"].get("namespace") != namespace:
+            raise SyncFailed("StoreNotAllowed", "a CredentialStore is usable only from its own namespace")
+        _, source = await resolver.resolve(store_body, spec.store_kind, spec.store_name)
+        refs = await resolve_refs(spec, source)
+        versions = dict(zip(refs, await _first_error(
+            [asyncio.to_thread(source.current_version, ref) for ref in refs.values()]), strict=True))
+
+        target = spec.target
+        existing = await secrets.read(namespace, target.name)
+        keys = output_keys(spec, refs)
+        existing_data = secrets.decode((existing or {}).get("data"))
+        ours = {k: v for k, v in existing_data.items() if k in keys}
+        intact = (existing is not None and set(ours) == keys
+                  and mac.matches(mac_key, ours, status.get("dataMAC"))
+                  and (target.creation_policy == "Merge" or set(existing_data) == keys))
+        previous_versions: dict[str, str] = status.get("syncedVersions") or {}
+        if intact and versions == previous_versions and generation == status.get("observedGeneration"):
+            await _report(body, True, "Synced", _synced_message(versions, target.name), extra={})
+            return Outcome(True, "Synced", "unchanged", refresh_seconds=refresh)
+
+        # Fetch only what changed; values whose version is unchanged come from our intact Secret.
+        reusable = intact and target.template is None
+        values: dict[str, bytes] = {}
+        to_fetch = []
+        for key, ref in refs.items():
+            if reusable and previous_versions.get(key) == versions[key] and key in ours:
+                values[key] = ours[key]
+            else:
+                to_fetch.append(key)
+        fetched = await _first_error([asyncio.to_thread(source.fetch, refs[k], versions[k]) for k in to_fetch])
+        values.update(zip(to_fetch, fetched, strict=True))
+
+        if target.template is not None:
+            try:
+                data = render(target.template, values)
+            except TemplateRenderError as exc:
+                raise SyncFailed("TemplateError", str(exc)) from None
+            if target.merge_template:
+                data = {**values, **data}
+        else:
+            data = values
+        total = sum(len(v) for v in data.values())
+        if total > base.MAX_VALUE_BYTES:
+            raise SyncFailed("TooLarge", f"the Secret would hold {total} bytes; the limit is {base.MAX_VALUE_BYTES}")
+
+        desired = secrets.DesiredSecret(namespace=namespace, name=target.name, type=target.type, data=data,
+                                        labels=target.labels, annotations=target.annotations)
+        data_mac = mac.data_mac(mac_key, data)
+        LAST_WRITTEN[(namespace, target.name)] = data_mac
+        try:
+            wrote = await secrets.write(desired, owner_of(body), target.creation_policy)
+        except secrets.TargetError as exc:
+            LAST_WRITTEN.pop((namespace, target.name), None)
+            raise SyncFailed(exc.reason, exc.message) from None
+        if wrote:
+            metrics.SECRET_WRITES.labels(kind=KIND).inc()
+        await _report(body, True, "Synced", _synced_message(versions, target.name), extra={
+            "syncedVersions": versions, "dataMAC": data_mac, "secretName": target.name})
+        return Outcome(True, "Synced", _synced_message(versions, target.name), wrote=wrote, refresh_seconds=refresh)
+    except SyncFailed as exc:
+        await _report(body, False, exc.reason, exc.message, extra={})
+        return Outcome(False, exc.reason, exc.message, refresh_seconds=refresh)
+    except base.SourceError as exc:
+        await _report(body, False, exc.reason, exc.message, extra={})
+        return Outcome(False, exc.reason, exc.message, refresh_seconds=refresh)
+    except PatternError as exc:
+        await _report(body, False, "InvalidSpec", str(exc), extra={})
+        return Outcome(False, "InvalidSpec", str(exc), refresh_seconds=refresh)
+
+
+def _synced_message(versions: dict[str, str], secret_name: str) -> str:
+    return f"Secret {secret_name!r} holds {len(versions)} credential(s) at their current versions"
+
+
+async def _report(body: dict[str, Any], ok: bool, reason: str, message: str, extra: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    generation = int(meta.get("generation", 0))
+    status: dict[str, Any] = {
+        "conditions": cond.ready(ok, reason, message, generation, (body.get("status") or {}).get("conditions")),
+        **extra}
+    if ok:
+        status["lastSyncTime"] = cond.now()
+        status["observedGeneration"] = generation
+        metrics.LAST_SUCCESS.labels(kind=KIND, namespace=meta["namespace"], name=meta["name"]).set_to_current_time()
+    metrics.SYNCS.labels(kind=KIND, reason=reason).inc()
+    await patch_status(PLURAL, meta["namespace"], meta["name"], status)

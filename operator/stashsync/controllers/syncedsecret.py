@@ -1,0 +1,138 @@
+"""SyncedSecret handlers. One refresh loop (a kopf daemon) per object does every sync, so there is
+one writer per Secret; spec changes and Secret edits only wake it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import random
+import time
+from typing import Any
+
+import kopf
+
+from stashsync import metrics
+from stashsync.api import GROUP, VERSION
+from stashsync.api import conditions as cond
+from stashsync.api.errors import SpecError
+from stashsync.api.stores import CLUSTER_KIND
+from stashsync.api.syncedsecret import parse_synced_secret
+from stashsync.controllers import runtime, stores, wakers
+from stashsync.controllers.sync_flow import KIND, LAST_WRITTEN, PLURAL, owner_of, sync
+from stashsync.crypto import mac
+from stashsync.kube import secrets
+from stashsync.kube.labels import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
+
+RETRY_FIRST_SECONDS = 5.0
+RETRY_MAX_SECONDS = 300.0
+# Errors that fixing the spec or the store resolves: retry slowly; transient ones retry sooner.
+_SLOW_RETRY = {"InvalidSpec", "StoreNotAllowed", "SecretConflict", "TemplateError", "TooLarge", "IntegrityError"}
+
+
+def next_delay(ok: bool, reason: str, refresh: float, failures: int, jitter: float) -> float | None:
+    """Seconds until the next sync; None waits only for a wake-up (refreshInterval 0)."""
+    if ok:
+        if refresh <= 0:
+            return None
+        return refresh * (1 + random.uniform(-jitter, jitter))  # noqa: S311 - spreading load, not security
+    backoff = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** min(failures, 10))
+    if reason in _SLOW_RETRY:
+        backoff = RETRY_MAX_SECONDS
+    if refresh > 0:
+        backoff = min(backoff, refresh)
+    return backoff * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+async def _wait(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float | None) -> None:
+    waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _store_body(spec: dict[str, Any], namespace: str, credentialstore_index: kopf.Index[Any, Any],
+                clustercredentialstore_index: kopf.Index[Any, Any]) -> dict[str, Any] | None:
+    ref = spec.get("storeRef") or {}
+    if ref.get("kind") == CLUSTER_KIND:
+        return stores.lookup(clustercredentialstore_index, ref.get("name"))
+    return stores.lookup(credentialstore_index, (namespace, ref.get("name")))
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str, name: str,
+                       logger: kopf.Logger, credentialstore_index: kopf.Index[Any, Any],
+                       clustercredentialstore_index: kopf.Index[Any, Any], **_: Any) -> None:
+    key = (namespace, name)
+    wake = wakers.register(key)
+    failures = 0
+    try:
+        while not stopped:
+            wake.clear()
+            snapshot = copy.deepcopy(dict(body))  # the live body changes under us; sync one version of it
+            previous = cond.ready_condition(snapshot.get("status"))
+            started = time.monotonic()
+            outcome = await sync(snapshot, _store_body(snapshot.get("spec") or {}, namespace,
+                                                       credentialstore_index, clustercredentialstore_index),
+                                 stores.RESOLVER, runtime.mac_key())
+            metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
+            failures = 0 if outcome.ok else failures + 1
+            _announce(snapshot, previous, outcome.ok, outcome.reason, outcome.message, outcome.wrote, logger)
+            delay = next_delay(outcome.ok, outcome.reason, outcome.refresh_seconds, failures,
+                               runtime.settings().refresh_jitter)
+            await _wait(stopped, wake, delay)
+    finally:
+        wakers.unregister(key)
+
+
+def _announce(body: dict[str, Any], previous: dict[str, Any] | None, ok: bool, reason: str, message: str,
+              wrote: bool, logger: kopf.Logger) -> None:
+    """Events and logs on state changes only, so a failing object does not flood the cluster."""
+    changed = previous is None or (previous.get("status") == "True") != ok or previous.get("reason") != reason \
+        or (not ok and previous.get("message") != message)
+    if ok and wrote:
+        kopf.info(body, reason="Synced", message=message)
+        logger.info("secret written", extra={"reason": reason})
+    elif not ok and changed:
+        kopf.warn(body, reason=reason, message=message)
+        logger.warning("sync failed: %s", message, extra={"reason": reason})
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def spec_changed(event: kopf.RawEvent, namespace: str, name: str, body: kopf.Body, **_: Any) -> None:
+    """A new generation wakes the refresh loop at once instead of at its next refresh."""
+    observed = body.status.get("observedGeneration")
+    if event.get("type") == "MODIFIED" and observed is not None and body.metadata.get("generation") != observed:
+        wakers.wake((namespace, name))
+
+
+@kopf.on.event("", "v1", "secrets", labels={MANAGED_BY_LABEL: MANAGED_BY})
+def managed_secret_changed(event: kopf.RawEvent, namespace: str, name: str, body: kopf.Body, **_: Any) -> None:
+    """Someone edited or deleted a Secret we manage: wake its owner to restore it."""
+    owner = (body.metadata.get("annotations") or {}).get(OWNER_ANNOTATION, "")
+    kind, _, owner_name = owner.partition("/")
+    if kind != KIND or not owner_name:
+        return
+    written = LAST_WRITTEN.get((namespace, name))
+    if written is None:
+        return  # not written by this process yet; its refresh loop checks it on its first sync
+    if event.get("type") == "DELETED" or not mac.matches(runtime.mac_key(), secrets.decode(body.get("data")),
+                                                        written):
+        wakers.wake((namespace, owner_name))
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def release_target(body: kopf.Body, namespace: str, name: str, **_: Any) -> None:
+    raw = copy.deepcopy(dict(body))
+    try:
+        target = parse_synced_secret(raw).target
+    except SpecError:
+        target_name = ((raw.get("spec") or {}).get("target") or {}).get("name") or name
+        await secrets.release(namespace, target_name, owner_of(raw), "Owner", "Delete")
+        return
+    await secrets.release(namespace, target.name, owner_of(raw), target.creation_policy, target.deletion_policy)
+    LAST_WRITTEN.pop((namespace, target.name), None)
+    with contextlib.suppress(KeyError):  # never synced successfully: no series to drop
+        metrics.LAST_SUCCESS.remove(KIND, namespace, name)

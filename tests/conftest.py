@@ -1,0 +1,114 @@
+"""Session fixtures: a real kube-apiserver + etcd, moto_server, and the operator under kopf.
+
+They start lazily: a run of unit tests alone starts nothing."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.harness.binaries import find_binaries
+from tests.harness.controlplane import ControlPlane
+from tests.harness.kube import Kube
+from tests.harness.moto import MotoServer
+from tests.harness.operator_process import OperatorProcess
+
+OPERATOR_NAMESPACE = "stashsync-system"
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stashsync")
+
+
+@pytest.fixture(scope="session")
+def control_plane(workdir: Path) -> Iterator[ControlPlane]:
+    plane = ControlPlane(workdir / "controlplane", find_binaries())
+    try:
+        yield plane.start()
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def moto(workdir: Path) -> Iterator[MotoServer]:
+    server = MotoServer(workdir / "moto")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_env(moto: MotoServer) -> Iterator[dict[str, str]]:
+    """Point this test process's boto3 (and the CLI it runs in-process) at moto."""
+    saved = {k: os.environ.get(k) for k in moto.env()}
+    os.environ.update(moto.env())
+    yield moto.env()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def kms_key(aws_env: dict[str, str]) -> str:
+    """The credstash default key, alias/credstash."""
+    kms = boto3.client("kms")
+    key_id: str = kms.create_key(Description="stashsync tests")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/credstash", TargetKeyId=key_id)
+    return key_id
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: ControlPlane) -> Kube:
+    assert control_plane.kubeconfig is not None
+    k = Kube(control_plane.kubeconfig)
+    k.install_crds()
+    k.create_namespace(OPERATOR_NAMESPACE)
+    return k
+
+
+@pytest.fixture(scope="session")
+def operator(kube: Kube, control_plane: ControlPlane, aws_env: dict[str, str], kms_key: str,
+             workdir: Path) -> Iterator[OperatorProcess]:
+    assert control_plane.kubeconfig is not None
+    process = OperatorProcess(workdir / "operator", control_plane.kubeconfig, aws_env, OPERATOR_NAMESPACE)
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> str:
+    """A fresh namespace per test (never deleted: a bare apiserver cannot finalize namespaces)."""
+    return kube.create_namespace(f"t-{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def table(aws_env: dict[str, str], kms_key: str) -> str:
+    """A fresh credstash table per test."""
+    from stashsync.sources.aws import AwsAuth, AwsClients
+    from stashsync.sources.credstash import CredstashSource
+
+    name = f"creds-{uuid.uuid4().hex[:10]}"
+    CredstashSource(AwsClients(AwsAuth(region=aws_env["AWS_DEFAULT_REGION"])), table=name).create_table()
+    return name
+
+
+def credstash_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
+    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
+            "spec": {"credstash": {"table": table, "region": region}}}
+
+
+def synced_secret(name: str, store: str, data: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "SyncedSecret", "metadata": {"name": name},
+            "spec": {"storeRef": {"name": store}, "data": data, **spec}}

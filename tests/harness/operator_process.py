@@ -1,0 +1,73 @@
+"""The operator as it runs in production: `stashsync run` (kopf) in its own process."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.harness.ports import free_port, wait_until
+from tests.harness.processes import Process
+
+
+@dataclass
+class OperatorProcess:
+    folder: Path
+    kubeconfig: Path
+    aws_env: dict[str, str]
+    namespace: str = "stashsync-system"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: Process | None = None
+    metrics_url: str = ""
+    starts: int = 0
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "operator.log"
+
+    def start(self) -> OperatorProcess:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        metrics_port, liveness_port = free_port(), free_port()
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBE"))}
+        env.update(self.aws_env)
+        env.update({"KUBECONFIG": str(self.kubeconfig), "STASHSYNC_NAMESPACE": self.namespace,
+                    "STASHSYNC_METRICS_PORT": str(metrics_port), **self.extra_env})
+        exe = str(Path(sys.executable).parent / "stashsync")
+        self.process = Process("operator", [exe, "run", "--liveness", f"http://127.0.0.1:{liveness_port}/healthz"],
+                               self.log, env).start()
+        self.starts += 1
+
+        def live() -> bool:
+            self.process.check_alive()  # type: ignore[union-attr]
+            with urllib.request.urlopen(f"http://127.0.0.1:{liveness_port}/healthz", timeout=2) as r:  # noqa: S310
+                return bool(r.status == 200)
+
+        wait_until(live, 60, "operator liveness endpoint")
+        return self
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels include `labels`."""
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:  # noqa: S310
+            text = response.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name) or line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            metric_name, _, label_text = head.partition("{")
+            if metric_name != name:
+                continue
+            if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()

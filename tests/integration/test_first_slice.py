@@ -1,0 +1,50 @@
+"""The foundation slice: a credstash credential written by `stashsync put` becomes a Secret."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from stashsync.cli.main import main as cli
+from tests.conftest import credstash_store, synced_secret
+from tests.harness.kube import Kube, ready_condition, wait_for
+
+pytestmark = pytest.mark.integration
+API = "stashsync.dev/v1alpha1"
+
+
+def test_schema_rejects_a_syncedsecret_without_credentials(kube: Kube, namespace: str) -> None:
+    bad = {"apiVersion": API, "kind": "SyncedSecret", "metadata": {"name": "bad"},
+           "spec": {"storeRef": {"name": "x"}}}
+    with pytest.raises(ApiException) as caught:
+        kube.apply(bad, namespace)
+    assert caught.value.status == 422
+    assert "list at least one credential in data or dataFrom" in caught.value.body.decode()
+
+
+def test_schema_rejects_a_bad_key_and_a_bad_refresh_interval(kube: Kube, namespace: str) -> None:
+    bad = synced_secret("bad", "x", [{"key": "no/slashes", "name": "a"}], refreshInterval="soon")
+    with pytest.raises(ApiException) as caught:
+        kube.apply(bad, namespace)
+    assert caught.value.status == 422
+    assert "spec.data[0].key" in caught.value.body.decode() and "spec.refreshInterval" in caught.value.body.decode()
+
+
+def test_credstash_credential_becomes_a_secret_then_goes_with_its_syncedsecret(
+        kube: Kube, operator: object, namespace: str, table: str) -> None:
+    assert cli(["put", "-t", table, "app.db.password", "correct horse battery staple"]) == 0
+    kube.apply(credstash_store("main", table), namespace)
+    kube.apply(synced_secret("app", "main", [{"key": "password", "name": "app.db.password"}]), namespace)
+
+    ready = wait_for(lambda: (c := ready_condition(kube.get(API, "SyncedSecret", "app", namespace)))
+                     and c["status"] == "True" and c, 60, "SyncedSecret Ready")
+    assert ready["reason"] == "Synced"
+    assert kube.secret_data(namespace, "app") == {"password": "correct horse battery staple"}
+    status = kube.get(API, "SyncedSecret", "app", namespace)["status"]
+    assert status["syncedVersions"] == {"password": "1"}
+    assert status["dataMAC"].startswith("hmac-sha256:")
+    assert status["observedGeneration"] == 1
+
+    kube.resource(API, "SyncedSecret").delete(name="app", namespace=namespace)
+    wait_for(lambda: kube.secret_data(namespace, "app") is None, 30, "Secret deleted with its owner")
+    wait_for(lambda: kube.get(API, "SyncedSecret", "app", namespace) is None, 30, "SyncedSecret gone")
