@@ -16,10 +16,12 @@ import pytest
 from tests.harness.binaries import find_binaries
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import Kube
+from tests.harness.leaks import LEAK_CANARIES
 from tests.harness.moto import MotoServer
 from tests.harness.operator_process import OperatorProcess
 
 OPERATOR_NAMESPACE = "stashsync-system"
+API_GROUP, API_VERSION = "stashsync.dev", "v1alpha1"
 
 
 @pytest.fixture(scope="session")
@@ -88,9 +90,14 @@ def operator(kube: Kube, control_plane: ControlPlane, aws_env: dict[str, str], k
 
 
 @pytest.fixture
-def namespace(kube: Kube) -> str:
-    """A fresh namespace per test (never deleted: a bare apiserver cannot finalize namespaces)."""
-    return kube.create_namespace(f"t-{uuid.uuid4().hex[:10]}")
+def namespace(kube: Kube) -> Iterator[str]:
+    """A fresh namespace per test. Its SyncedSecrets are deleted afterwards so their refresh loops
+    stop; the namespace stays (a bare apiserver cannot finalize namespaces)."""
+    name = kube.create_namespace(f"t-{uuid.uuid4().hex[:10]}")
+    yield name
+    for item in kube.custom.list_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets")["items"]:
+        kube.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets",
+                                                    item["metadata"]["name"])
 
 
 @pytest.fixture
@@ -102,6 +109,12 @@ def table(aws_env: dict[str, str], kms_key: str) -> str:
     name = f"creds-{uuid.uuid4().hex[:10]}"
     CredstashSource(AwsClients(AwsAuth(region=aws_env["AWS_DEFAULT_REGION"])), table=name).create_table()
     return name
+
+
+def plaintext(value: str) -> str:
+    """Mark a value as secret: the leak test greps logs, events and statuses for it."""
+    LEAK_CANARIES.add(value)
+    return value
 
 
 def credstash_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:

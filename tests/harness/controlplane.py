@@ -48,7 +48,7 @@ class ControlPlane:
 
         def healthy() -> bool:
             self.etcd.check_alive()  # type: ignore[union-attr]
-            with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as response:
                 return b'"true"' in response.read()
 
         wait_until(healthy, 60, "etcd")
@@ -77,7 +77,7 @@ class ControlPlane:
 
         def ready() -> bool:
             self.apiserver.check_alive()  # type: ignore[union-attr]
-            with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=5) as response:
                 return bool(response.status == 200)
 
         wait_until(ready, 120, "kube-apiserver")

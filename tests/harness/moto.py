@@ -30,7 +30,7 @@ class MotoServer:
 
         def up() -> bool:
             self.process.check_alive()  # type: ignore[union-attr]
-            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2) as response:
                 return bool(response.status == 200)
 
         wait_until(up, 60, "moto_server")

@@ -63,6 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - one readable line, never a traceback
+    except Exception as exc:
         print(f"stashsync: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from typing import Any
 
@@ -13,6 +12,7 @@ from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.stores import CLUSTER_KIND, PLURALS, StoreSpec, parse_store
+from stashsync.controllers import events
 from stashsync.kube import secrets
 from stashsync.kube.status import patch_status
 from stashsync.sources import base
@@ -90,7 +90,7 @@ def lookup(index: kopf.Index[Any, dict[str, Any]], key: Any) -> dict[str, Any] |
 
 
 @kopf.index(GROUP, VERSION, "credentialstores")
-def credentialstore_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+def credentialstore_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return {(namespace, name): {"metadata": dict(body.metadata), "spec": dict(body.spec),
                                 "status": dict(body.status), "kind": "CredentialStore"}}
 
@@ -120,7 +120,7 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None
         status = {"observedGeneration": generation,
                   "conditions": cond.ready(ok, reason, message, generation, body.status.get("conditions"))}
         await _patch(body, status)
-        (kopf.info if ok else kopf.warn)(body, reason=reason, message=message)
+        (events.normal if ok else events.warning)(body, reason, message)
         logger.info("store validated", extra={"ready": ok, "reason": reason})
 
 

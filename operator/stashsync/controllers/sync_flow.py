@@ -115,7 +115,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         reusable = intact and target.template is None
         values: dict[str, bytes] = {}
         to_fetch = []
-        for key, ref in refs.items():
+        for key in refs:
             if reusable and previous_versions.get(key) == versions[key] and key in ours:
                 values[key] = ours[key]
             else:

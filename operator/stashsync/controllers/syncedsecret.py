@@ -18,7 +18,7 @@ from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.stores import CLUSTER_KIND
 from stashsync.api.syncedsecret import parse_synced_secret
-from stashsync.controllers import runtime, stores, wakers
+from stashsync.controllers import events, runtime, stores, wakers
 from stashsync.controllers.sync_flow import KIND, LAST_WRITTEN, PLURAL, owner_of, sync
 from stashsync.crypto import mac
 from stashsync.kube import secrets
@@ -36,7 +36,7 @@ def next_delay(ok: bool, reason: str, refresh: float, failures: int, jitter: flo
         if refresh <= 0:
             return None
         return refresh * (1 + random.uniform(-jitter, jitter))  # noqa: S311 - spreading load, not security
-    backoff = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** min(failures, 10))
+    backoff = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * float(2 ** min(failures, 10)))
     if reason in _SLOW_RETRY:
         backoff = RETRY_MAX_SECONDS
     if refresh > 0:
@@ -62,9 +62,12 @@ def _store_body(spec: dict[str, Any], namespace: str, credentialstore_index: kop
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
-async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str, name: str,
-                       logger: kopf.Logger, credentialstore_index: kopf.Index[Any, Any],
-                       clustercredentialstore_index: kopf.Index[Any, Any], **_: Any) -> None:
+async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str,
+                       logger: kopf.Logger, **kwargs: Any) -> None:
+    # kopf passes its indexes as keyword arguments named after the index functions.
+    credentialstore_index: kopf.Index[Any, Any] = kwargs["credentialstore_index"]
+    clustercredentialstore_index: kopf.Index[Any, Any] = kwargs["clustercredentialstore_index"]
+    namespace = str(namespace)  # namespaced resource: always set
     key = (namespace, name)
     wake = wakers.register(key)
     failures = 0
@@ -93,28 +96,30 @@ def _announce(body: dict[str, Any], previous: dict[str, Any] | None, ok: bool, r
     changed = previous is None or (previous.get("status") == "True") != ok or previous.get("reason") != reason \
         or (not ok and previous.get("message") != message)
     if ok and wrote:
-        kopf.info(body, reason="Synced", message=message)
+        events.normal(body, "Synced", message)
         logger.info("secret written", extra={"reason": reason})
     elif not ok and changed:
-        kopf.warn(body, reason=reason, message=message)
+        events.warning(body, reason, message)
         logger.warning("sync failed: %s", message, extra={"reason": reason})
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def spec_changed(event: kopf.RawEvent, namespace: str, name: str, body: kopf.Body, **_: Any) -> None:
+def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
     """A new generation wakes the refresh loop at once instead of at its next refresh."""
     observed = body.status.get("observedGeneration")
     if event.get("type") == "MODIFIED" and observed is not None and body.metadata.get("generation") != observed:
-        wakers.wake((namespace, name))
+        wakers.wake((str(namespace), name))
 
 
 @kopf.on.event("", "v1", "secrets", labels={MANAGED_BY_LABEL: MANAGED_BY})
-def managed_secret_changed(event: kopf.RawEvent, namespace: str, name: str, body: kopf.Body, **_: Any) -> None:
+def managed_secret_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body,
+                           **_: Any) -> None:
     """Someone edited or deleted a Secret we manage: wake its owner to restore it."""
     owner = (body.metadata.get("annotations") or {}).get(OWNER_ANNOTATION, "")
     kind, _, owner_name = owner.partition("/")
     if kind != KIND or not owner_name:
         return
+    namespace = str(namespace)
     written = LAST_WRITTEN.get((namespace, name))
     if written is None:
         return  # not written by this process yet; its refresh loop checks it on its first sync
@@ -124,7 +129,8 @@ def managed_secret_changed(event: kopf.RawEvent, namespace: str, name: str, body
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def release_target(body: kopf.Body, namespace: str, name: str, **_: Any) -> None:
+async def release_target(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+    namespace = str(namespace)
     raw = copy.deepcopy(dict(body))
     try:
         target = parse_synced_secret(raw).target

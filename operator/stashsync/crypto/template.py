@@ -33,7 +33,7 @@ _ENV.globals.clear()
 
 def render(templates: dict[str, str], values: dict[str, bytes]) -> dict[str, bytes]:
     text_values = {k: v.decode("utf-8", errors="replace") for k, v in values.items()}
-    variables = {k: v for k, v in text_values.items() if k.isidentifier()}
+    variables: dict[str, object] = {k: v for k, v in text_values.items() if k.isidentifier()}
     variables["data"] = text_values
     out: dict[str, bytes] = {}
     for key, source in templates.items():

@@ -133,7 +133,7 @@ class CredstashSource:
             dk = self._kms.generate_data_key(KeyId=self.kms_key_id, EncryptionContext=context,
                                              NumberOfBytes=fmt.data_key_bytes(self.algorithm))
         sealed = fmt.seal(value, dk["Plaintext"], dk["CiphertextBlob"], self.algorithm, self.digest)
-        item = {"name": {"S": name}, "version": {"S": padded}}
+        item: dict[str, dict[str, str | bytes]] = {"name": {"S": name}, "version": {"S": padded}}
         item.update({k: _attribute(v) for k, v in sealed.attributes.items()})
         ddb = self._ddb
         try:

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from tests.harness.kube import Kube, ready_condition, wait_for
+
+API = "stashsync.dev/v1alpha1"
+
+
+def wait_ready(kube: Kube, namespace: str, name: str, status: str = "True", reason: str | None = None,
+               timeout: float = 60, kind: str = "SyncedSecret") -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        c = ready_condition(kube.get(API, kind, name, namespace))
+        if c and c["status"] == status and (reason is None or c.get("reason") == reason):
+            return c
+        return None
+
+    return dict(wait_for(check, timeout, f"{kind} {namespace}/{name} Ready={status} reason={reason}"))
+
+
+def warning_reasons(kube: Kube, namespace: str, name: str) -> set[str]:
+    return {e.reason for e in kube.events_for(namespace, name) if e.type == "Warning"}

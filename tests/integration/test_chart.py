@@ -1,0 +1,51 @@
+"""The Helm chart lints, renders, and deploy/ is the chart's current rendering."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.harness.binaries import ROOT, find_binaries
+
+pytestmark = pytest.mark.integration
+CHART = ROOT / "charts/stashsync"
+
+
+def _helm(*args: str) -> str:
+    return subprocess.run([str(find_binaries().helm), *args], check=True, text=True, capture_output=True).stdout
+
+
+def test_chart_lints_cleanly() -> None:
+    assert "0 chart(s) failed" in _helm("lint", str(CHART), "--strict")
+
+
+def test_chart_renders_the_crds_from_crds_and_a_restricted_deployment() -> None:
+    docs = [d for d in yaml.safe_load_all(_helm("template", "s", str(CHART), "--include-crds", "-n", "x")) if d]
+    crds = {d["metadata"]["name"]: d for d in docs if d["kind"] == "CustomResourceDefinition"}
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        source = yaml.safe_load(path.read_text())
+        assert crds[source["metadata"]["name"]] == source
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    container = pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_deploy_manifests_are_the_current_chart_rendering() -> None:
+    from hack.render_manifests import render
+
+    assert Path(ROOT / "deploy/stashsync.yaml").read_text() == render(), "run `make manifests`"
+
+
+def test_cluster_store_crd_matches_the_namespaced_one_but_for_names_and_scope() -> None:
+    ns = yaml.safe_load((ROOT / "crds/credentialstores.stashsync.dev.yaml").read_text())["spec"]
+    cl = yaml.safe_load((ROOT / "crds/clustercredentialstores.stashsync.dev.yaml").read_text())["spec"]
+    ns_props = ns["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    cl_props = cl["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    assert ns_props["spec"] == cl_props["spec"] and ns_props["status"] == cl_props["status"]
+    assert (ns["scope"], cl["scope"]) == ("Namespaced", "Cluster")

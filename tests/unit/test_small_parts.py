@@ -1,0 +1,84 @@
+"""Durations, name patterns, keyed MACs, templates, spec parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from stashsync.api.durations import parse_duration
+from stashsync.api.errors import SpecError
+from stashsync.api.stores import parse_store
+from stashsync.api.syncedsecret import key_for_name, parse_synced_secret
+from stashsync.crypto import mac
+from stashsync.crypto.template import TemplateRenderError, render
+from stashsync.sources.names import PatternError, matching
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("0", 0), ("30s", 30), ("15m", 900), ("1h30m", 5400),
+                                                ("500ms", 0.5), ("1d", 86400), ("1.5h", 5400)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text, "f") == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "10", "1h 30m", "m5"])
+def test_bad_durations_name_the_field(text: str) -> None:
+    with pytest.raises(SpecError, match="refreshInterval"):
+        parse_duration(text, "refreshInterval")
+
+
+def test_find_patterns_glob_and_regex() -> None:
+    names = ["app.db", "app.cache", "other.db", "app.db.old"]
+    assert matching(names, "app.*") == ["app.cache", "app.db", "app.db.old"]
+    assert matching(names, "/^app\\.(db|cache)$/") == ["app.cache", "app.db"]
+    with pytest.raises(PatternError):
+        matching(names, "/(/")
+
+
+def test_mac_is_keyed_and_length_prefixed() -> None:
+    a = mac.data_mac(b"k1", {"ab": b"c"})
+    assert a != mac.data_mac(b"k2", {"ab": b"c"})
+    assert a != mac.data_mac(b"k1", {"a": b"bc"})
+    assert mac.matches(b"k1", {"ab": b"c"}, a) and not mac.matches(b"k1", {"ab": b"c"}, None)
+
+
+def test_template_renders_and_reaches_dashed_keys() -> None:
+    out = render({"dsn": "{{ user }}:{{ data['db-pass'] }}", "b": "{{ user | b64enc }}"},
+                 {"user": b"u", "db-pass": b"p"})
+    assert out == {"dsn": b"u:p", "b": b"dQ=="}
+
+
+@pytest.mark.parametrize("source", ["{{ nope }}", "{{ user.__class__.__mro__ }}", "{% for %}",
+                                    "{{ user | fromjson }}", "{{ ''.__class__.__subclasses__() }}"])
+def test_template_errors_and_sandbox_escapes_fail_without_the_value(source: str) -> None:
+    with pytest.raises(TemplateRenderError) as caught:
+        render({"k": source}, {"user": b"hunter2-value"})
+    assert "hunter2-value" not in str(caught.value)
+
+
+def _ssec(**spec: object) -> dict[str, object]:
+    return {"metadata": {"name": "app", "namespace": "ns"}, "spec": {"storeRef": {"name": "s"}, **spec}}
+
+
+def test_syncedsecret_defaults() -> None:
+    spec = parse_synced_secret(_ssec(data=[{"key": "k", "name": "n"}]))
+    assert spec.target.name == "app" and spec.target.creation_policy == "Owner"
+    assert spec.refresh_seconds == 3600 and spec.data[0].version is None
+
+
+def test_syncedsecret_rejects_duplicate_keys_and_empty_lists() -> None:
+    with pytest.raises(SpecError, match="repeated: k"):
+        parse_synced_secret(_ssec(data=[{"key": "k", "name": "a"}, {"key": "k", "name": "b"}]))
+    with pytest.raises(SpecError, match="at least one"):
+        parse_synced_secret(_ssec())
+
+
+def test_found_names_become_valid_keys() -> None:
+    assert key_for_name("prod/app:db") == "prod_app_db"
+
+
+def test_namespaced_store_may_not_read_auth_from_another_namespace() -> None:
+    body = {"kind": "CredentialStore", "metadata": {"name": "s", "namespace": "a"},
+            "spec": {"credstash": {"region": "us-east-1"},
+                     "auth": {"secretRef": {"name": "keys", "namespace": "b"}}}}
+    with pytest.raises(SpecError) as caught:
+        parse_store(body)
+    assert caught.value.reason == "InvalidAuth"
