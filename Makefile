@@ -38,5 +38,9 @@ integration: $(STAMP) controlplane
 manifests: $(STAMP) controlplane
 	$(BIN)/python hack/render_manifests.py
 
+# Benchmarks write their figures to docs/benchmarks/.
+bench: $(STAMP)
+	$(BIN)/python bench/bench_crypto.py
+
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

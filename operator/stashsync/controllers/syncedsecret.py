@@ -61,7 +61,8 @@ def _store_body(spec: dict[str, Any], namespace: str, credentialstore_index: kop
     return stores.lookup(credentialstore_index, (namespace, ref.get("name")))
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+# A graceful exit first (the loop watches `stopped`), so no sync is cut off mid-way; cancel after that.
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=5, cancellation_timeout=10)
 async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str,
                        logger: kopf.Logger, **kwargs: Any) -> None:
     # kopf passes its indexes as keyword arguments named after the index functions.

@@ -1,0 +1,61 @@
+"""Per-value cost of opening and sealing credstash/credsmash items (pure crypto, no AWS calls).
+
+Writes docs/benchmarks/crypto.md. The KMS round trip is not included: it is one Decrypt per
+new version, measured by the integration tests as a call count."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "operator"))
+
+from stashsync.crypto import credstash as fmt  # noqa: E402
+
+SIZES = [64, 4096, 65536]
+ROUNDS = 2000
+
+
+def _median_us(fn: object, rounds: int) -> float:
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter_ns()
+        fn()  # type: ignore[operator]
+        samples.append(time.perf_counter_ns() - start)
+    return statistics.median(samples) / 1000
+
+
+def run() -> list[tuple[str, int, float, float]]:
+    rows = []
+    for algorithm in fmt.Algorithm:
+        key = os.urandom(fmt.data_key_bytes(algorithm))
+        for size in SIZES:
+            plain = os.urandom(size)
+            item = dict(fmt.seal(plain, key, b"blob", algorithm).attributes)
+            seal_us = _median_us(lambda p=plain, k=key, a=algorithm: fmt.seal(p, k, b"blob", a), ROUNDS)
+            open_us = _median_us(lambda i=item, k=key: fmt.open_item(i, k), ROUNDS)
+            rows.append((algorithm.value, size, seal_us, open_us))
+    return rows
+
+
+def main() -> None:
+    rows = run()
+    out = ROOT / "docs/benchmarks/crypto.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Crypto cost per value (no AWS calls)", "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}. Median of {ROUNDS} runs.", "",
+        "| format | value bytes | seal µs | open (verify + decrypt) µs |", "|---|---:|---:|---:|",
+        *[f"| {a} | {s} | {seal:.1f} | {opn:.1f} |" for a, s, seal, opn in rows], ""]
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
