@@ -7,7 +7,6 @@ no pods. Tests must not depend on those.
 from __future__ import annotations
 
 import ssl
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import yaml
 
 from tests.harness.binaries import Binaries
 from tests.harness.certs import Pki, make_pki
-from tests.harness.ports import free_port, wait_until
+from tests.harness.ports import free_port, wait_for_http_ok
 from tests.harness.processes import Process
 
 
@@ -46,12 +45,7 @@ class ControlPlane:
             f"--initial-cluster=default=http://127.0.0.1:{peer}", "--unsafe-no-fsync", "--log-level=warn",
         ], self.folder / "etcd.log").start()
 
-        def healthy() -> bool:
-            self.etcd.check_alive()  # type: ignore[union-attr]
-            with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as response:
-                return b'"true"' in response.read()
-
-        wait_until(healthy, 60, "etcd")
+        wait_for_http_ok(f"{self.etcd_url}/health", self.etcd, 60, "etcd")
 
     def _start_apiserver(self) -> None:
         assert self.pki is not None
@@ -74,13 +68,7 @@ class ControlPlane:
         self.kubeconfig.chmod(0o600)
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
         context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
-
-        def ready() -> bool:
-            self.apiserver.check_alive()  # type: ignore[union-attr]
-            with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=5) as response:
-                return bool(response.status == 200)
-
-        wait_until(ready, 120, "kube-apiserver")
+        wait_for_http_ok(f"{self.url}/readyz", self.apiserver, 120, "kube-apiserver", context)
 
     def kubeconfig_dict(self, user: str = "admin", token: str | None = None) -> dict[str, object]:
         assert self.pki is not None

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import shutil
 import sys
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.ports import free_port, wait_until
+from tests.harness.ports import free_port, wait_for_http_ok
 from tests.harness.processes import Process
 
 REGION = "us-east-1"
@@ -27,13 +26,7 @@ class MotoServer:
         exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
         self.process = Process("moto_server", [exe, "-H", "127.0.0.1", "-p", str(port)],
                                self.folder / "moto.log").start()
-
-        def up() -> bool:
-            self.process.check_alive()  # type: ignore[union-attr]
-            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2) as response:
-                return bool(response.status == 200)
-
-        wait_until(up, 60, "moto_server")
+        wait_for_http_ok(f"{self.url}/moto-api/", self.process, 60, "moto_server")
         return self
 
     def env(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness.ports import free_port, wait_until
+from tests.harness.ports import free_port, wait_for_http_ok
 from tests.harness.processes import Process
 
 
@@ -39,13 +39,7 @@ class OperatorProcess:
         self.process = Process("operator", [exe, "run", "--liveness", f"http://127.0.0.1:{liveness_port}/healthz"],
                                self.log, env).start()
         self.starts += 1
-
-        def live() -> bool:
-            self.process.check_alive()  # type: ignore[union-attr]
-            with urllib.request.urlopen(f"http://127.0.0.1:{liveness_port}/healthz", timeout=2) as r:
-                return bool(r.status == 200)
-
-        wait_until(live, 60, "operator liveness endpoint")
+        wait_for_http_ok(f"http://127.0.0.1:{liveness_port}/healthz", self.process, 60, "operator liveness endpoint")
         return self
 
     def metric(self, name: str, **labels: str) -> float:
