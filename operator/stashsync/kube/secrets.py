@@ -100,12 +100,14 @@ def build_merged(existing: dict[str, Any], desired: DesiredSecret, owner: Owner)
 
 
 def same_content(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """True when writing `wanted` would change nothing we care about (extra labels of others are fine)."""
     em, wm = existing.get("metadata", {}), wanted.get("metadata", {})
+    owner_refs_match = "ownerReferences" not in wm or em.get("ownerReferences") == wm["ownerReferences"]
     return bool((existing.get("data") or {}) == (wanted.get("data") or {})
                 and existing.get("type", "Opaque") == wanted.get("type", "Opaque")
                 and _contains(em.get("labels") or {}, wm.get("labels") or {})
                 and _contains(em.get("annotations") or {}, wm.get("annotations") or {})
-                and (em.get("ownerReferences") or []) == (wm.get("ownerReferences") or em.get("ownerReferences") or []))
+                and owner_refs_match)
 
 
 def _contains(have: dict[str, str], want: dict[str, str]) -> bool:

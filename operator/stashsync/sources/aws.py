@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,7 +65,8 @@ class AwsClients:
         return _assumed_role_session(base_session, self.auth, self._endpoint_for)
 
     def _endpoint_for(self, service: str) -> str | None:
-        return self.auth.endpoint or _service_endpoint_from_env(service)
+        # The store's override; otherwise None, and boto3 honours AWS_ENDPOINT_URL(_<SERVICE>) itself.
+        return self.auth.endpoint
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -77,11 +77,6 @@ class AwsClients:
                 existing.meta.events.register("before-call.*.*", _count_call)
                 self._clients[service] = existing
             return existing
-
-
-def _service_endpoint_from_env(service: str) -> str | None:
-    # boto3 honours AWS_ENDPOINT_URL(_<SERVICE>) itself; we only need it here for STS built by hand.
-    return os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
 
 
 def _assumed_role_session(base_session: boto3.session.Session, auth: AwsAuth,
