@@ -1,0 +1,29 @@
+"""The real credstash 1.17.1 and credsmash 3.0.2 CLIs, in a venv of their own (cached in .cache/),
+so that interoperability is tested against what users actually run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness.binaries import ROOT
+
+PINS = ["credstash==1.17.1", "credsmash==3.0.2"]
+
+
+def tools_venv() -> Path:
+    folder = ROOT / ".cache" / "interop" / "_".join(p.replace("==", "-") for p in PINS)
+    stamp = folder / ".installed"
+    if not stamp.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
+        subprocess.run([str(folder / "bin" / "pip"), "install", "--quiet", *PINS], check=True)
+        stamp.touch()
+    return folder / "bin"
+
+
+def run(tool: Path, *args: str, env: dict[str, str], stdin: bytes | None = None) -> bytes:
+    done = subprocess.run([str(tool), *args], env=env, input=stdin, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"{tool.name} {args[:3]} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
+    return done.stdout
