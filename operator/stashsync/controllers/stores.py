@@ -20,7 +20,10 @@ from stashsync.sources.aws import AwsAuth
 from stashsync.sources.registry import build_source
 
 AUTH_TTL_SECONDS = 300.0  # re-read a store's auth Secret at most this often
-REVALIDATE_SECONDS = 300.0
+REVALIDATE_SECONDS = 300.0  # a Ready store is checked again this often
+RECHECK_NOT_READY_SECONDS = 15.0  # a store that is not Ready (e.g. its auth Secret is missing) sooner
+
+_last_checked: dict[str, float] = {}  # store uid -> monotonic time of its last validation
 
 
 class StoreResolver:
@@ -104,6 +107,7 @@ def clustercredentialstore_index(name: str, body: kopf.Body, **_: Any) -> dict[A
 async def validate_store(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     raw = {"kind": body["kind"], "metadata": dict(body.metadata), "spec": dict(body.spec)}
     generation = int(body.metadata.get("generation", 0))
+    _last_checked[body.metadata["uid"]] = time.monotonic()
     try:
         store = parse_store(raw)
         source = await RESOLVER.source_for(store, body.metadata["uid"], generation)
@@ -128,9 +132,24 @@ async def _patch(body: kopf.Body, status: dict[str, Any]) -> None:
     await patch_status(PLURALS[body["kind"]], body.metadata.get("namespace"), body.metadata["name"], status)
 
 
+async def revalidate_store(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+    """Not-Ready stores are checked again soon (a missing auth Secret or table may appear);
+    Ready ones only every few minutes."""
+    ready = cond.ready_condition(dict(body.status))
+    since = time.monotonic() - _last_checked.get(body.metadata["uid"], 0.0)
+    if ready is None or ready.get("status") != "True" or since >= REVALIDATE_SECONDS:
+        await validate_store(body, logger)
+
+
+@kopf.on.delete(GROUP, VERSION, "credentialstores", optional=True)
+@kopf.on.delete(GROUP, VERSION, "clustercredentialstores", optional=True)
+def forget_store(uid: str, **_: Any) -> None:
+    _last_checked.pop(uid, None)
+
+
 for _plural in PLURALS.values():
     kopf.on.resume(GROUP, VERSION, _plural, id="validate")(validate_store)
     kopf.on.create(GROUP, VERSION, _plural, id="validate")(validate_store)
     kopf.on.update(GROUP, VERSION, _plural, field="spec", id="validate")(validate_store)
-    kopf.timer(GROUP, VERSION, _plural, interval=REVALIDATE_SECONDS, initial_delay=REVALIDATE_SECONDS,
-               id="revalidate")(validate_store)
+    kopf.timer(GROUP, VERSION, _plural, interval=RECHECK_NOT_READY_SECONDS, initial_delay=RECHECK_NOT_READY_SECONDS,
+               id="revalidate")(revalidate_store)
