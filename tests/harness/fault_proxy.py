@@ -1,0 +1,81 @@
+"""A fault-injecting HTTP proxy on loopback between the operator and moto_server.
+
+Modes: "pass" forwards; "throttle" answers AWS JSON-protocol ThrottlingException (400);
+"error" answers 500. It counts every request it sees, so tests can check that retries are bounded."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import threading
+from urllib.parse import urlsplit
+
+from tests.harness.ports import free_port
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urlsplit(upstream)
+        self.mode = "pass"
+        self.requests = 0
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def count(self) -> int:
+        with self._lock:
+            return self.requests
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with proxy._lock:
+                    proxy.requests += 1
+                mode = proxy.mode
+                if mode == "throttle":
+                    error = {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                             "message": "Rate of requests exceeds the allowed throughput."}
+                    self._answer(400, json.dumps(error).encode(), {"Content-Type": "application/x-amz-json-1.0",
+                                                                   "x-amzn-ErrorType": "ThrottlingException"})
+                    return
+                if mode == "error":
+                    self._answer(500, b'{"__type":"InternalFailure","message":"injected"}',
+                                 {"Content-Type": "application/x-amz-json-1.0"})
+                    return
+                upstream = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    upstream.request("POST", self.path, body=body, headers=headers)
+                    response = upstream.getresponse()
+                    self._answer(response.status, response.read(),
+                                 {k: v for k, v in response.getheaders()
+                                  if k.lower() not in ("content-length", "transfer-encoding", "connection")})
+                finally:
+                    upstream.close()
+
+        return Handler

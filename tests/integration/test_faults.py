@@ -1,0 +1,53 @@
+"""AWS faults between the operator and moto: clear reasons, bounded retries, recovery, no crash."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from stashsync.cli.main import main as cli
+from tests.conftest import credstash_store, plaintext, synced_secret
+from tests.harness.fault_proxy import FaultProxy
+from tests.harness.kube import Kube
+from tests.harness.moto import MotoServer
+from tests.harness.operator_process import OperatorProcess
+from tests.integration.helpers import wait_ready, warning_reasons
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def proxy(moto: MotoServer) -> Iterator[FaultProxy]:
+    p = FaultProxy(moto.url).start()
+    yield p
+    p.stop()
+
+
+@pytest.mark.parametrize(("mode", "reason"), [("throttle", "Throttled"), ("error", "Unavailable")])
+def test_aws_faults_give_a_reason_keep_the_secret_and_recover(
+        kube: Kube, operator: OperatorProcess, namespace: str, table: str, proxy: FaultProxy,
+        mode: str, reason: str) -> None:
+    value = plaintext(f"fault-{mode}-value")
+    assert cli(["put", "-t", table, "f.key", value]) == 0
+    store = credstash_store("main", table)
+    store["spec"]["endpoint"] = proxy.url  # only this store's calls go through the proxy
+    kube.apply(store, namespace)
+    kube.apply(synced_secret("app", "main", [{"key": "k", "name": "f.key"}], refreshInterval="2s"), namespace)
+    wait_ready(kube, namespace, "app")
+
+    proxy.mode = mode
+    start_count, started = proxy.count(), time.monotonic()
+    condition = wait_ready(kube, namespace, "app", status="False", reason=reason, timeout=60)
+    assert "f.key" in condition["message"] or "AWS" in condition["message"]
+    assert reason in warning_reasons(kube, namespace, "app")
+    time.sleep(6)
+    seen, elapsed = proxy.count() - start_count, time.monotonic() - started
+    # Bounded: botocore tries each call 3 times; the loop backs off from 5 s. No storm.
+    assert seen <= 3 * (elapsed / 2 + 2), f"{seen} requests in {elapsed:.0f}s"
+    assert kube.secret_data(namespace, "app") == {"k": value}
+    assert operator.process is not None and operator.process.alive()
+
+    proxy.mode = "pass"
+    wait_ready(kube, namespace, "app", reason="Synced", timeout=60)
