@@ -111,6 +111,29 @@ def table(aws_env: dict[str, str], kms_key: str) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+def wrap_keys(aws_env: dict[str, str]) -> tuple[str, str]:
+    """(client key alias, service key alias), as awswrap names them by default."""
+    kms = boto3.client("kms")
+    aliases = ("alias/wrap-client", "alias/wrap-service")
+    for alias in aliases:
+        key_id = kms.create_key(Description=alias)["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    return aliases
+
+
+@pytest.fixture
+def wrap_table(aws_env: dict[str, str], wrap_keys: tuple[str, str]) -> str:
+    """A fresh aws-secrets-wrapper table (pk, sk)."""
+    name = f"wrap-{uuid.uuid4().hex[:10]}"
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}])
+    return name
+
+
 def plaintext(value: str) -> str:
     """Mark a value as secret: the leak test greps logs, events and statuses for it."""
     LEAK_CANARIES.add(value)
@@ -120,6 +143,18 @@ def plaintext(value: str) -> str:
 def credstash_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
     return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
             "spec": {"credstash": {"table": table, "region": region}}}
+
+
+def wrap_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
+    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
+            "spec": {"wrap": {"table": table, "region": region, "mode": "direct", "kmsKeyId": "alias/wrap-service"}}}
+
+
+def wrapped_secret(name: str, store: str, token: str | None = None, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"storeRef": {"name": store}, **spec}
+    if token is not None:
+        body["token"] = token
+    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "WrappedSecret", "metadata": {"name": name}, "spec": body}
 
 
 def synced_secret(name: str, store: str, data: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:

@@ -27,7 +27,9 @@ def test_no_plaintext_in_logs_events_statuses_or_annotations(kube: Kube, operato
     kube.apply(synced_secret("canary", "main", [{"key": "k", "name": "leak.canary"}]), namespace)
     wait_ready(kube, namespace, "canary")
 
-    haystacks = {"operator log": operator.log.read_text(errors="replace")}
+    # Every operator process of the session: the shared one and those the crash tests killed.
+    haystacks = {str(log): log.read_text(errors="replace")
+                 for log in sorted(operator.log.parent.parent.glob("operator*/operator.log"))}
     events = kube.core.list_event_for_all_namespaces().items
     haystacks["events"] = "\n".join(f"{e.reason} {e.message}" for e in events)
     for plural in PLURALS:

@@ -10,7 +10,7 @@ from stashsync.api.errors import SpecError
 NAMESPACED_KIND = "CredentialStore"
 CLUSTER_KIND = "ClusterCredentialStore"
 PLURALS = {NAMESPACED_KIND: "credentialstores", CLUSTER_KIND: "clustercredentialstores"}
-PROVIDERS = ("credstash",)
+PROVIDERS = ("credstash", "wrap")
 
 
 @dataclass(frozen=True)
@@ -40,20 +40,33 @@ class CredstashProvider:
 
 
 @dataclass(frozen=True)
+class WrapProvider:
+    """An aws-secrets-wrapper table; `direct` does the service side here, `lambda` invokes the service."""
+
+    table: str
+    region: str
+    mode: str
+    function_name: str
+    kms_key_id: str | None  # the service key, needed only to wrap in direct mode
+
+
+@dataclass(frozen=True)
 class StoreSpec:
     kind: str
     name: str
     namespace: str | None  # None for cluster stores
     provider: str
     credstash: CredstashProvider | None
+    wrap: WrapProvider | None
     endpoint: str | None
     auth: StoreAuth
     allowed_namespaces: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def region(self) -> str:
-        assert self.credstash is not None
-        return self.credstash.region
+        provider = self.credstash or self.wrap
+        assert provider is not None  # parse_store requires exactly one
+        return provider.region
 
 
 def parse_store(body: dict[str, Any]) -> StoreSpec:
@@ -65,12 +78,18 @@ def parse_store(body: dict[str, Any]) -> StoreSpec:
     if len(chosen) != 1:
         raise SpecError(f"a store needs exactly one provider block ({', '.join(PROVIDERS)})")
     provider = chosen[0]
-    c = spec["credstash"]
-    credstash = CredstashProvider(table=c.get("table", "credential-store"), region=c["region"],
-                                  kms_key_id=c.get("kmsKeyId", "alias/credstash"),
-                                  algorithm=c.get("algorithm", "credstash"))
+    credstash = wrap = None
+    if provider == "credstash":
+        c = spec["credstash"]
+        credstash = CredstashProvider(table=c.get("table", "credential-store"), region=c["region"],
+                                      kms_key_id=c.get("kmsKeyId", "alias/credstash"),
+                                      algorithm=c.get("algorithm", "credstash"))
+    else:
+        w = spec["wrap"]
+        wrap = WrapProvider(table=w["table"], region=w["region"], mode=w.get("mode", "direct"),
+                            function_name=w.get("functionName", "secrets-wrap"), kms_key_id=w.get("kmsKeyId"))
     return StoreSpec(kind=kind, name=meta.get("name", ""), namespace=namespace, provider=provider,
-                     credstash=credstash, endpoint=spec.get("endpoint"),
+                     credstash=credstash, wrap=wrap, endpoint=spec.get("endpoint"),
                      auth=_parse_auth(spec.get("auth") or {}, namespace))
 
 

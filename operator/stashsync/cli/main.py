@@ -9,7 +9,7 @@ import sys
 
 from stashsync import __version__
 from stashsync.api.errors import SpecError
-from stashsync.cli import credstash_cmds
+from stashsync.cli import credstash_cmds, wrap_cmds
 from stashsync.cli.errors import CliError
 from stashsync.sources.base import SourceError
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=run_operator)
 
     credstash_cmds.add_commands(sub, common)
+    wrap_cmds.add_commands(sub)
     return parser
 
 

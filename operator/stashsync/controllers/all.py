@@ -1,5 +1,5 @@
 """Import every handler module so kopf registers them."""
 
-from stashsync.controllers import runtime, stores, syncedsecret
+from stashsync.controllers import managed_secrets, runtime, stores, syncedsecret, wrappedsecret
 
-__all__ = ["runtime", "stores", "syncedsecret"]
+__all__ = ["managed_secrets", "runtime", "stores", "syncedsecret", "wrappedsecret"]

@@ -36,7 +36,8 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     # Handler state goes to annotations with our prefix, so status stays ours and readable.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
+        prefix=GROUP, key="last-handled-configuration",
+        ignored_fields=["spec.token"])  # a WrappedSecret's inline token never goes into an annotation
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # kopf turns log lines into Events; only warnings and errors, we post our own state changes.
     settings.posting.level = logging.WARNING

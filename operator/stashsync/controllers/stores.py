@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import kopf
 
@@ -17,39 +18,44 @@ from stashsync.kube import secrets
 from stashsync.kube.status import patch_status
 from stashsync.sources import base
 from stashsync.sources.aws import AwsAuth
-from stashsync.sources.registry import build_source
+from stashsync.sources.registry import build_source, build_wrap_service
 
 AUTH_TTL_SECONDS = 300.0  # re-read a store's auth Secret at most this often
 REVALIDATE_SECONDS = 300.0  # a Ready store is checked again this often
 RECHECK_NOT_READY_SECONDS = 15.0  # a store that is not Ready (e.g. its auth Secret is missing) sooner
 
+T = TypeVar("T")
 _last_checked: dict[str, float] = {}  # store uid -> monotonic time of its last validation
 
 
 class StoreResolver:
-    """Builds one Source per store spec and reuses it: boto3 clients and STS sessions are kept warm."""
+    """Builds what a store's users need once per store spec and reuses it: boto3 clients and STS
+    sessions stay warm. `build` is a registry function (build_source, build_wrap_service)."""
 
     def __init__(self) -> None:
-        self._sources: dict[tuple[str, int], tuple[float, base.Source]] = {}
+        self._built: dict[tuple[str, int, str], tuple[float, Any]] = {}
         self._lock = asyncio.Lock()
 
-    async def source_for(self, store: StoreSpec, uid: str, generation: int) -> base.Source:
-        key = (uid, generation)
-        cached = self._sources.get(key)
-        if cached and time.monotonic() - cached[0] < AUTH_TTL_SECONDS:
-            return cached[1]
-        async with self._lock:
-            cached = self._sources.get(key)
-            if cached and time.monotonic() - cached[0] < AUTH_TTL_SECONDS:
-                return cached[1]
-            source = build_source(store, await aws_auth(store))
-            # Drop older generations of the same store.
-            for old in [k for k in self._sources if k[0] == uid]:
-                del self._sources[old]
-            self._sources[key] = (time.monotonic(), source)
-            return source
+    def _fresh(self, key: tuple[str, int, str]) -> Any | None:
+        cached = self._built.get(key)
+        return cached[1] if cached and time.monotonic() - cached[0] < AUTH_TTL_SECONDS else None
 
-    async def resolve(self, body: dict[str, Any] | None, kind: str, name: str) -> tuple[StoreSpec, base.Source]:
+    async def build(self, store: StoreSpec, uid: str, generation: int, build: Callable[[StoreSpec, AwsAuth], T]) -> T:
+        key = (uid, generation, build.__name__)
+        found = self._fresh(key)
+        if found is None:
+            async with self._lock:
+                found = self._fresh(key)
+                if found is None:
+                    found = build(store, await aws_auth(store))
+                    for old in [k for k in self._built if k[0] == uid and k[1] != generation]:
+                        del self._built[old]  # older generations of the same store
+                    self._built[key] = (time.monotonic(), found)
+        result: T = found
+        return result
+
+    async def resolve(self, body: dict[str, Any] | None, kind: str, name: str,
+                      build: Callable[[StoreSpec, AwsAuth], T]) -> tuple[StoreSpec, T]:
         if body is None:
             raise base.StoreNotReady(f"{kind} {name!r} not found")
         ready = cond.ready_condition(body.get("status"))
@@ -60,7 +66,7 @@ class StoreResolver:
         except SpecError as exc:
             raise base.StoreNotReady(f"{kind} {name!r}: {exc.message}") from None
         meta = body["metadata"]
-        return store, await self.source_for(store, meta["uid"], int(meta.get("generation", 0)))
+        return store, await self.build(store, meta["uid"], int(meta.get("generation", 0)), build)
 
 
 async def aws_auth(store: StoreSpec) -> AwsAuth:
@@ -110,8 +116,13 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None
     _last_checked[body.metadata["uid"]] = time.monotonic()
     try:
         store = parse_store(raw)
-        source = await RESOLVER.source_for(store, body.metadata["uid"], generation)
-        await asyncio.to_thread(source.validate)
+        uid = body.metadata["uid"]
+        if store.wrap is not None:
+            _clients, service = await RESOLVER.build(store, uid, generation, build_wrap_service)
+            await asyncio.to_thread(service.validate)
+        else:
+            source = await RESOLVER.build(store, uid, generation, build_source)
+            await asyncio.to_thread(source.validate)
         ok, reason, message = True, "Valid", f"{store.provider} store is reachable"
     except SpecError as exc:
         ok, reason, message = False, exc.reason, exc.message

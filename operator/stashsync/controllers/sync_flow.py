@@ -24,6 +24,7 @@ from stashsync.kube import secrets
 from stashsync.kube.status import patch_status
 from stashsync.sources import base
 from stashsync.sources.names import PatternError
+from stashsync.sources.registry import build_source
 
 PLURAL = "syncedsecrets"
 KIND = "SyncedSecret"
@@ -91,7 +92,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         except SpecError as exc:
             raise SyncFailed(exc.reason, exc.message) from None
         refresh = spec.refresh_seconds
-        _, source = await resolver.resolve(store_body, spec.store_kind, spec.store_name)
+        _, source = await resolver.resolve(store_body, spec.store_kind, spec.store_name, build_source)
         refs = await resolve_refs(spec, source)
         versions = dict(zip(refs, await _first_error(
             [asyncio.to_thread(source.current_version, ref) for ref in refs.values()]), strict=True))

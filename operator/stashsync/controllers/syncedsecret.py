@@ -22,7 +22,6 @@ from stashsync.controllers import events, runtime, stores, wakers
 from stashsync.controllers.sync_flow import KIND, LAST_WRITTEN, PLURAL, owner_of, sync
 from stashsync.crypto import mac
 from stashsync.kube import secrets
-from stashsync.kube.labels import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
 
 RETRY_FIRST_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
@@ -104,29 +103,22 @@ def _announce(body: dict[str, Any], previous: dict[str, Any] | None, ok: bool, r
         logger.warning("sync failed: %s", message, extra={"reason": reason})
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
-def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
-    """A new generation wakes the refresh loop at once instead of at its next refresh."""
-    observed = body.status.get("observedGeneration")
-    if event.get("type") == "MODIFIED" and observed is not None and body.metadata.get("generation") != observed:
-        wakers.wake((str(namespace), name))
-
-
-@kopf.on.event("", "v1", "secrets", labels={MANAGED_BY_LABEL: MANAGED_BY})
-def managed_secret_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body,
-                           **_: Any) -> None:
+def secret_changed(event: kopf.RawEvent, namespace: str, name: str, owner_name: str, body: kopf.Body) -> None:
     """Someone edited or deleted a Secret we manage: wake its owner to restore it."""
-    owner = (body.metadata.get("annotations") or {}).get(OWNER_ANNOTATION, "")
-    kind, _, owner_name = owner.partition("/")
-    if kind != KIND or not owner_name:
-        return
-    namespace = str(namespace)
     written = LAST_WRITTEN.get((namespace, name))
     if written is None:
         return  # not written by this process yet; its refresh loop checks it on its first sync
     if event.get("type") == "DELETED" or not mac.matches(runtime.mac_key(), secrets.decode(body.get("data")),
                                                         written):
         wakers.wake((namespace, owner_name))
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+    """A new generation wakes the refresh loop at once instead of at its next refresh."""
+    observed = body.status.get("observedGeneration")
+    if event.get("type") == "MODIFIED" and observed is not None and body.metadata.get("generation") != observed:
+        wakers.wake((str(namespace), name))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

@@ -25,3 +25,14 @@ async def patch_status(plural: str, namespace: str | None, name: str, status: di
     except client.ApiException as exc:
         if exc.status != 404:  # the object went away meanwhile: nothing to report to
             raise
+
+
+async def get_object(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    api = client.CustomObjectsApi(await api_client())
+    try:
+        body: dict[str, Any] = await api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return body

@@ -1,0 +1,42 @@
+"""WrappedSecret: a one-time wrap token and the Secret it becomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stashsync.api.errors import SpecError
+from stashsync.api.stores import CLUSTER_KIND, NAMESPACED_KIND
+
+
+@dataclass(frozen=True)
+class WrappedSecretSpec:
+    store_kind: str
+    store_name: str
+    token: str | None  # inline; never logged
+    token_secret_name: str | None
+    token_secret_key: str
+    target_name: str
+    target_key: str = "value"
+    target_type: str = "Opaque"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def parse_wrapped_secret(body: dict[str, Any]) -> WrappedSecretSpec:
+    meta = body.get("metadata", {})
+    spec = body.get("spec") or {}
+    store_ref = spec.get("storeRef") or {}
+    kind = store_ref.get("kind", NAMESPACED_KIND)
+    if kind not in (NAMESPACED_KIND, CLUSTER_KIND):
+        raise SpecError(f"storeRef.kind must be {NAMESPACED_KIND} or {CLUSTER_KIND}")
+    ref = spec.get("tokenSecretRef")
+    if bool(spec.get("token")) == bool(ref):
+        raise SpecError("set exactly one of token and tokenSecretRef")
+    target = spec.get("target") or {}
+    return WrappedSecretSpec(
+        store_kind=kind, store_name=store_ref.get("name", ""), token=spec.get("token"),
+        token_secret_name=(ref or {}).get("name"), token_secret_key=(ref or {}).get("key", "token"),
+        target_name=target.get("name") or meta.get("name", ""), target_key=target.get("key", "value"),
+        target_type=target.get("type", "Opaque"), labels=dict(target.get("labels") or {}),
+        annotations=dict(target.get("annotations") or {}))

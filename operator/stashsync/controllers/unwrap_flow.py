@@ -1,0 +1,144 @@
+"""One WrappedSecret, unwrapped at most once and never lost:
+token -> store -> (already written? finish) -> claim -> open both layers -> write Secret -> consume -> status.
+
+A crash between any two steps is recovered by running the flow again: the claim names this
+WrappedSecret, so only it can continue; the Secret carries the token's SHA-256, so a written value
+is recognised; consume is a transaction that leaves a tombstone, so "already consumed" is known."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from stashsync import faults, metrics
+from stashsync.api import API_VERSION
+from stashsync.api import conditions as cond
+from stashsync.api.errors import SpecError
+from stashsync.api.wrappedsecret import WrappedSecretSpec, parse_wrapped_secret
+from stashsync.crypto import wrap as wrapfmt
+from stashsync.kube import secrets
+from stashsync.kube.status import patch_status
+from stashsync.sources import base
+from stashsync.sources import wrap as wrapsrc
+from stashsync.sources.registry import build_wrap_service
+
+PLURAL = "wrappedsecrets"
+KIND = "WrappedSecret"
+TOKEN_HASH_ANNOTATION = "stashsync.dev/token-sha256"
+# Outcomes that retrying cannot change: reported once, not retried.
+FINAL_REASONS = {"InvalidSpec", "NotFound", "Expired", "AlreadyConsumed", "IntegrityError", "TooLarge",
+                 "SecretLost"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    reason: str
+    message: str
+
+    @property
+    def final(self) -> bool:
+        return self.ok or self.reason in FINAL_REASONS
+
+
+def owner_of(body: dict[str, Any]) -> secrets.Owner:
+    meta = body["metadata"]
+    return secrets.Owner(api_version=API_VERSION, kind=KIND, name=meta["name"], uid=meta["uid"])
+
+
+async def read_token(spec: WrappedSecretSpec, namespace: str) -> str:
+    if spec.token:
+        return spec.token
+    secret = await secrets.read(namespace, str(spec.token_secret_name))
+    if secret is None:
+        raise base.SourceError(f"token Secret {spec.token_secret_name!r} not found")
+    value = secrets.decode(secret.get("data")).get(spec.token_secret_key)
+    if not value:
+        raise base.SourceError(f"token Secret {spec.token_secret_name!r} has no key {spec.token_secret_key!r}")
+    return value.decode().strip()
+
+
+def _written_by_us(existing: dict[str, Any] | None, owner: secrets.Owner, token_hash: str) -> bool:
+    annotations = (existing or {}).get("metadata", {}).get("annotations") or {}
+    return secrets.owned_by(existing or {}, owner) and annotations.get(TOKEN_HASH_ANNOTATION) == token_hash
+
+
+async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any) -> Outcome:
+    meta = body["metadata"]
+    namespace, uid = meta["namespace"], meta["uid"]
+    owner = owner_of(body)
+    prefix: str | None = None
+    try:
+        spec = parse_wrapped_secret(body)
+        token = await read_token(spec, namespace)
+        token_hash = wrapfmt.token_sha256(token)
+        prefix = token_hash[:16]
+        _, (clients, service) = await resolver.resolve(store_body, spec.store_kind, spec.store_name,
+                                                       build_wrap_service)
+        existing = await secrets.read(namespace, spec.target_name)
+        if not _written_by_us(existing, owner, token_hash):
+            claimed = await asyncio.to_thread(service.claim, token, uid)
+            if claimed.get("consumed"):  # consumed by us before a crash, but the Secret is not there
+                return await _report(body, prefix, False, "SecretLost",
+                                     "the token was consumed but its Secret is gone; the value cannot be recovered")
+            faults.crash_point("claimed")
+            plaintext = await asyncio.to_thread(wrapsrc.open_client_layer, clients, claimed)
+            data = wrapfmt.secret_data(base.check_size(spec.target_name, plaintext), spec.target_key)
+            desired = secrets.DesiredSecret(
+                namespace=namespace, name=spec.target_name, type=spec.target_type, data=data, labels=spec.labels,
+                annotations={**spec.annotations, TOKEN_HASH_ANNOTATION: token_hash})
+            await secrets.write(desired, owner, "Owner")
+            faults.crash_point("written")
+            await asyncio.to_thread(service.consume, token, uid, int(claimed.get("ttl", 0)))
+        else:
+            # The value is safe in our Secret: finish the consumption a crash left (gone already is fine).
+            with contextlib.suppress(wrapsrc.TokenNotFound):
+                await asyncio.to_thread(service.consume, token, uid, 0)
+        faults.crash_point("consumed")
+        metrics.WRAP_TOKENS_CONSUMED.inc()
+        return await _report(body, prefix, True, "Unwrapped", f"the token's value is in Secret {spec.target_name!r}",
+                             consumed=True, secret_name=spec.target_name)
+    except SpecError as exc:
+        return await _report(body, prefix, False, exc.reason, exc.message)
+    except secrets.TargetError as exc:
+        return await _report(body, prefix, False, exc.reason, exc.message)
+    except base.SourceError as exc:
+        return await _report(body, prefix, False, exc.reason, exc.message)
+    except client.ApiException as exc:
+        return await _report(body, prefix, False, "KubernetesError",
+                             f"Kubernetes API answered {exc.status} {exc.reason}")
+
+
+async def check_kept(body: dict[str, Any]) -> Outcome | None:
+    """After success: the Secret must still be there; if not, say so (the value is gone by design)."""
+    spec_target = ((body.get("spec") or {}).get("target") or {}).get("name") or body["metadata"]["name"]
+    if await secrets.read(body["metadata"]["namespace"], spec_target) is not None:
+        return None
+    return await mark_lost(body)
+
+
+async def mark_lost(body: dict[str, Any]) -> Outcome:
+    status = body.get("status") or {}
+    return await _report(body, status.get("tokenSHA256Prefix"), False, "SecretLost",
+                         "the Secret holding the unwrapped value was deleted; the token was single-use, so the "
+                         "value cannot be unwrapped again: wrap a new token and create a new WrappedSecret")
+
+
+async def _report(body: dict[str, Any], prefix: str | None, ok: bool, reason: str, message: str,
+                  consumed: bool = False, secret_name: str | None = None) -> Outcome:
+    meta = body["metadata"]
+    generation = int(meta.get("generation", 0))
+    status: dict[str, Any] = {"observedGeneration": generation, "conditions": cond.ready(
+        ok, reason, message, generation, (body.get("status") or {}).get("conditions"))}
+    if prefix:
+        status["tokenSHA256Prefix"] = prefix
+    if consumed:
+        status["consumedAt"] = cond.now()
+    if secret_name:
+        status["secretName"] = secret_name
+    await patch_status(PLURAL, meta["namespace"], meta["name"], status)
+    return Outcome(ok, reason, message)

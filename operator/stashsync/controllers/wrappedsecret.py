@@ -1,0 +1,89 @@
+"""WrappedSecret handlers: unwrap once on create/resume/update until done; afterwards only watch
+that the Secret is still there."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import kopf
+
+from stashsync.api import GROUP, VERSION
+from stashsync.api import conditions as cond
+from stashsync.api.errors import SpecError
+from stashsync.api.stores import CLUSTER_KIND
+from stashsync.api.wrappedsecret import parse_wrapped_secret
+from stashsync.controllers import events, stores
+from stashsync.controllers.unwrap_flow import PLURAL, Outcome, check_kept, mark_lost, owner_of, read_token, unwrap
+from stashsync.kube import secrets
+from stashsync.kube.status import get_object
+from stashsync.sources import base
+from stashsync.sources.registry import build_wrap_service
+
+RETRY_SECONDS = 15
+
+
+def _store_body(spec: dict[str, Any], namespace: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    ref = spec.get("storeRef") or {}
+    if ref.get("kind") == CLUSTER_KIND:
+        return stores.lookup(kwargs["clustercredentialstore_index"], ref.get("name"))
+    return stores.lookup(kwargs["credentialstore_index"], (namespace, ref.get("name")))
+
+
+def _announce(body: dict[str, Any], previous: dict[str, Any] | None, outcome: Outcome) -> None:
+    if outcome.ok:
+        events.normal(body, outcome.reason, outcome.message)
+    elif previous is None or previous.get("reason") != outcome.reason or previous.get("message") != outcome.message:
+        events.warning(body, outcome.reason, outcome.message)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="unwrap")
+@kopf.on.create(GROUP, VERSION, PLURAL, id="unwrap")
+@kopf.on.update(GROUP, VERSION, PLURAL, id="unwrap")
+async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
+    """Safe to run any number of times: after success it only checks that the Secret is kept."""
+    raw = copy.deepcopy(dict(body))
+    previous = cond.ready_condition(raw.get("status"))
+    if (raw.get("status") or {}).get("consumedAt"):
+        # Done for good: never unwrap again; only tell the user if the Secret went away.
+        lost = await check_kept(raw)
+        if lost is not None and (previous or {}).get("reason") != "SecretLost":
+            _announce(raw, previous, lost)
+        return
+    outcome = await unwrap(raw, _store_body(raw.get("spec") or {}, str(namespace), kwargs), stores.RESOLVER)
+    _announce(raw, previous, outcome)
+    logger.info("unwrap finished" if outcome.ok else "unwrap not done", extra={"reason": outcome.reason})
+    if not outcome.final:
+        raise kopf.TemporaryError(f"{outcome.reason}; retrying", delay=RETRY_SECONDS)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+    """Delete our Secret with us; give back a claim left by an unwrap that never finished."""
+    raw = copy.deepcopy(dict(body))
+    namespace = str(namespace)
+    target = ((raw.get("spec") or {}).get("target") or {}).get("name") or name
+    await secrets.release(namespace, target, owner_of(raw), "Owner", "Delete")
+    if (raw.get("status") or {}).get("consumedAt"):
+        return
+    try:
+        spec = parse_wrapped_secret(raw)
+        token = await read_token(spec, namespace)
+        _, (_c, service) = await stores.RESOLVER.resolve(
+            _store_body(raw.get("spec") or {}, namespace, kwargs), spec.store_kind, spec.store_name,
+            build_wrap_service)
+        await asyncio.to_thread(service.release, token, raw["metadata"]["uid"])
+    except (SpecError, base.SourceError):
+        pass  # nothing claimed that we can reach; a claim left behind expires with the token
+
+
+async def secret_deleted(namespace: str, owner_name: str) -> None:
+    """The Secret of a WrappedSecret was deleted: if it had been unwrapped, the value is gone for good."""
+    body = await get_object(PLURAL, namespace, owner_name)
+    if body is None or not (body.get("status") or {}).get("consumedAt"):
+        return  # not finished yet: its unwrap writes the Secret again
+    previous = cond.ready_condition(body.get("status"))
+    if (previous or {}).get("reason") == "SecretLost":
+        return
+    _announce(body, previous, await mark_lost(body))

@@ -1,0 +1,263 @@
+"""The wrap table (aws-secrets-wrapper 0.1.3 layout) and its service side, done directly against
+DynamoDB + KMS ("direct" mode), or through the service Lambda ("lambda" mode, same operations).
+
+Consumption is crash-safe: claim (conditional update naming the consumer) -> decrypt -> the caller
+writes the Secret -> consume (one transaction: delete the item, record a tombstone keyed by the
+token's SHA-256). A crash at any step leaves the value recoverable by the same consumer, and a
+tombstone lets any later consumer tell "already consumed" from "never existed"."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import time
+from typing import Any, Protocol
+
+from stashsync.crypto import wrap as fmt
+from stashsync.sources import base
+from stashsync.sources.aws import AwsClients, translate_errors
+
+TOMBSTONE_PK = "STASHSYNC_CONSUMED_TOKEN"  # awswrap's pruning only looks at pk WRAPPED_SECRET
+CLAIM = "stashsync_claimed_by"
+CONDITIONAL = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
+
+
+class AlreadyConsumed(base.SourceError):
+    reason = "AlreadyConsumed"
+
+
+class Expired(base.SourceError):
+    reason = "Expired"
+
+
+class TokenNotFound(base.SourceError):
+    reason = "NotFound"
+
+
+class WrapService(Protocol):
+    def validate(self) -> None: ...
+    def wrap(self, client_value: str, client_data_key: str, client_kms_key: str, ttl: int) -> str: ...
+    def claim(self, token: str, consumer: str) -> dict[str, Any]: ...
+    def consume(self, token: str, consumer: str, ttl: int) -> None: ...
+    def release(self, token: str, consumer: str) -> None: ...
+    def unwrap_and_delete(self, token: str) -> dict[str, Any]: ...
+
+
+def _plain(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+class DirectWrapService:
+    """The service side against DynamoDB + KMS. Also what our Lambda handler runs."""
+
+    def __init__(self, clients: AwsClients, table: str, service_kms_key: str | None) -> None:
+        self.clients = clients
+        self.table = table
+        self.service_kms_key = service_kms_key
+
+    @property
+    def _ddb(self) -> Any:
+        return self.clients.client("dynamodb")
+
+    @property
+    def _kms(self) -> Any:
+        return self.clients.client("kms")
+
+    def validate(self) -> None:
+        with translate_errors(f"wrap table {self.table!r}", not_found=base.StoreNotReady):
+            status = self._ddb.describe_table(TableName=self.table)["Table"]["TableStatus"]
+        if status not in ("ACTIVE", "UPDATING"):
+            raise base.StoreNotReady(f"wrap table {self.table!r} is {status}")
+
+    def wrap(self, client_value: str, client_data_key: str, client_kms_key: str, ttl: int) -> str:
+        """Store a client-encrypted value (awswrap's Wrapper.wrap); returns the token."""
+        if not self.service_kms_key:
+            raise base.StoreNotReady("wrapping needs the service KMS key (kmsKeyId / KMS_KEY)")
+        with translate_errors(f"KMS key {self.service_kms_key!r}"):
+            dk = self._kms.generate_data_key(KeyId=self.service_kms_key, KeySpec="AES_256")
+        token = fmt.new_token()
+        item = {"pk": {"S": fmt.PK}, "sk": {"S": token}, "token": {"S": token},
+                "created_at": {"S": datetime.datetime.now().isoformat()},  # naive, as awswrap writes
+                "ttl": {"N": str(ttl)}, "value": {"B": fmt.service_seal(client_value, dk["Plaintext"])},
+                "data_key": {"S": client_data_key}, "kms_key": {"S": client_kms_key},
+                "lambda_kms_key": {"S": self.service_kms_key}, "lambda_data_key": {"B": dk["CiphertextBlob"]}}
+        with translate_errors(f"wrap table {self.table!r}", not_found=base.StoreNotReady):
+            self._ddb.put_item(TableName=self.table, Item=item)
+        return token
+
+    def claim(self, token: str, consumer: str) -> dict[str, Any]:
+        """Mark the item as being consumed by `consumer` and return it with the service layer removed:
+        {"value": <client layer text>, "kms_key", "data_key", "created_at", "ttl"}; or {"consumed": True}
+        when `consumer` already finished; raises AlreadyConsumed / TokenNotFound / Expired."""
+        ddb = self._ddb
+        try:
+            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+                item = _plain(ddb.update_item(
+                    TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
+                    UpdateExpression="SET #c = :c",
+                    ConditionExpression="attribute_exists(sk) AND (attribute_not_exists(#c) OR #c = :c)",
+                    ExpressionAttributeNames={"#c": CLAIM}, ExpressionAttributeValues={":c": {"S": consumer}},
+                    ReturnValues="ALL_NEW")["Attributes"])
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return self._why_not_claimed(token, consumer)
+        if int(item.get("ttl", "0")) <= int(time.time()):
+            self.release(token, consumer)
+            raise Expired("the wrap token expired before it was unwrapped; ask for a new one")
+        return self._open_service_layer(item)
+
+    def _open_service_layer(self, item: dict[str, Any]) -> dict[str, Any]:
+        with translate_errors("wrap token (service layer)"):
+            service_key = self._kms.decrypt(CiphertextBlob=bytes(item["lambda_data_key"]))["Plaintext"]
+        try:
+            client_value = fmt.service_open(bytes(item["value"]), service_key)
+        except fmt.WrapIntegrityError as exc:
+            raise base.IntegrityError(f"wrapped value failed its integrity check: {exc}") from None
+        return {"value": client_value, "kms_key": item["kms_key"], "data_key": item["data_key"],
+                "created_at": item.get("created_at", ""), "ttl": int(item.get("ttl", "0"))}
+
+    def _why_not_claimed(self, token: str, consumer: str) -> dict[str, Any]:
+        key = {"pk": {"S": fmt.PK}, "sk": {"S": token}}
+        with translate_errors("wrap token", not_found=base.StoreNotReady):
+            item = self._ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+            if item is not None:
+                raise AlreadyConsumed("another WrappedSecret is unwrapping this token")
+            tomb = self._ddb.get_item(TableName=self.table, ConsistentRead=True, Key={
+                "pk": {"S": TOMBSTONE_PK}, "sk": {"S": fmt.token_sha256(token)}}).get("Item")
+        if tomb is None:
+            raise TokenNotFound("no wrapped secret for this token: never issued, expired and pruned, "
+                                "or unwrapped by another tool")
+        if tomb.get("consumed_by", {}).get("S") == consumer:
+            return {"consumed": True}
+        raise AlreadyConsumed("this token was already unwrapped by another WrappedSecret")
+
+    def consume(self, token: str, consumer: str, ttl: int) -> None:
+        """Delete the item and record the tombstone, atomically; only while `consumer` holds the claim."""
+        ddb = self._ddb
+        try:
+            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+                ddb.transact_write_items(TransactItems=[
+                    {"Delete": {"TableName": self.table, "Key": {"pk": {"S": fmt.PK}, "sk": {"S": token}},
+                                "ConditionExpression": "#c = :c", "ExpressionAttributeNames": {"#c": CLAIM},
+                                "ExpressionAttributeValues": {":c": {"S": consumer}}}},
+                    {"Put": {"TableName": self.table, "Item": {
+                        "pk": {"S": TOMBSTONE_PK}, "sk": {"S": fmt.token_sha256(token)},
+                        "consumed_by": {"S": consumer}, "ttl": {"N": str(max(ttl, int(time.time())) + 86400)},
+                        "consumed_at": {"S": datetime.datetime.now(datetime.UTC).isoformat()}}}}])
+        except (ddb.exceptions.TransactionCanceledException, ddb.exceptions.ConditionalCheckFailedException):
+            # Already consumed by us (a retry after a crash) is fine; anything else is not ours.
+            if self._why_not_claimed(token, consumer).get("consumed"):
+                return
+            raise AlreadyConsumed("the claim on this token was lost") from None
+
+    def release(self, token: str, consumer: str) -> None:
+        """Give up a claim (the WrappedSecret went away before finishing)."""
+        ddb = self._ddb
+        try:
+            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+                ddb.update_item(TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
+                                UpdateExpression="REMOVE #c", ConditionExpression="#c = :c",
+                                ExpressionAttributeNames={"#c": CLAIM},
+                                ExpressionAttributeValues={":c": {"S": consumer}})
+        except ddb.exceptions.ConditionalCheckFailedException:
+            pass  # not ours, or gone: nothing to release
+
+    def unwrap_and_delete(self, token: str) -> dict[str, Any]:
+        """awswrap's own unwrap (DeleteItem ReturnValues=ALL_OLD): single use, not crash-safe. For the
+        CLI and the Lambda's awswrap-compatible action; the operator uses claim/consume."""
+        with translate_errors("wrap token", not_found=base.StoreNotReady):
+            old = self._ddb.delete_item(TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
+                                        ReturnValues="ALL_OLD").get("Attributes")
+        if old is None:
+            raise TokenNotFound("no wrapped secret for this token")
+        return self._open_service_layer(_plain(old))
+
+    def prune_expired(self) -> int:
+        """Delete expired, unclaimed items (awswrap prunes on every call; a claimed one is mid-consumption)."""
+        ddb, pruned = self._ddb, 0
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "#t <= :now AND attribute_not_exists(#c)", "ProjectionExpression": "pk, sk",
+            "ExpressionAttributeNames": {"#t": "ttl", "#c": CLAIM},
+            "ExpressionAttributeValues": {":pk": {"S": fmt.PK}, ":now": {"N": str(int(time.time()))}}}
+        with translate_errors(f"wrap table {self.table!r}", not_found=base.StoreNotReady):
+            while True:
+                page = ddb.query(**kwargs)
+                for item in page.get("Items", []):
+                    ddb.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
+                    pruned += 1
+                if "LastEvaluatedKey" not in page:
+                    return pruned
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class LambdaWrapService:
+    """The same operations through the service Lambda (our handler: stashsync.lambda_handler)."""
+
+    def __init__(self, clients: AwsClients, function_name: str) -> None:
+        self.clients = clients
+        self.function_name = function_name
+
+    def validate(self) -> None:
+        with translate_errors(f"Lambda {self.function_name!r}", not_found=base.StoreNotReady):
+            self.clients.client("lambda").get_function(FunctionName=self.function_name)
+
+    def _invoke(self, payload: dict[str, Any]) -> Any:
+        with translate_errors(f"Lambda {self.function_name!r}", not_found=base.StoreNotReady):
+            response = self.clients.client("lambda").invoke(
+                FunctionName=self.function_name, InvocationType="RequestResponse", Payload=json.dumps(payload))
+        result = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError") or (isinstance(result, dict) and result.get("error")):
+            raise _error_from(result if isinstance(result, dict) else {})
+        return result
+
+    def wrap(self, client_value: str, client_data_key: str, client_kms_key: str, ttl: int) -> str:
+        return str(self._invoke({"value": client_value, "data_key": client_data_key,
+                                 "client_kms_key": client_kms_key, "ttl": ttl}))
+
+    def claim(self, token: str, consumer: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._invoke({"action": "claim", "token": token, "consumer": consumer})
+        return result
+
+    def consume(self, token: str, consumer: str, ttl: int) -> None:
+        self._invoke({"action": "consume", "token": token, "consumer": consumer, "ttl": ttl})
+
+    def release(self, token: str, consumer: str) -> None:
+        self._invoke({"action": "release", "token": token, "consumer": consumer})
+
+    def unwrap_and_delete(self, token: str) -> dict[str, Any]:
+        """awswrap's own unwrap action: deletes and returns the client layer."""
+        result: dict[str, Any] = self._invoke({"token": token})
+        return result
+
+
+_ERRORS: dict[str, type[base.SourceError]] = {
+    cls.reason: cls for cls in (AlreadyConsumed, Expired, TokenNotFound, base.IntegrityError, base.AccessDenied,
+                                base.Throttled, base.StoreNotReady, base.Unavailable)}
+
+
+def _error_from(result: dict[str, Any]) -> base.SourceError:
+    cls = _ERRORS.get(str(result.get("error")), base.SourceError)
+    return cls(str(result.get("error_message") or result.get("errorMessage") or "the wrap service failed"))
+
+
+def error_payload(exc: base.SourceError) -> dict[str, str]:
+    return {"error": exc.reason, "error_message": exc.message}
+
+
+def open_client_layer(clients: AwsClients, claimed: dict[str, Any]) -> bytes:
+    """Remove the client layer: decrypt the client's data key with KMS, then its Fernet token."""
+    with translate_errors("wrap token (client layer)"):
+        client_key = clients.client("kms").decrypt(
+            CiphertextBlob=base64.b64decode(claimed["data_key"]))["Plaintext"]
+    try:
+        return fmt.client_open(claimed["value"], client_key)
+    except fmt.WrapIntegrityError as exc:
+        raise base.IntegrityError(f"wrapped value failed its integrity check: {exc}") from None
+
+
+def seal_client_layer(clients: AwsClients, plaintext: bytes, client_kms_key: str) -> tuple[str, str]:
+    """awswrap's client side: (base64 Fernet token, base64 KMS blob of its data key)."""
+    with translate_errors(f"KMS key {client_kms_key!r}"):
+        dk = clients.client("kms").generate_data_key(KeyId=client_kms_key, KeySpec="AES_256")
+    return fmt.client_seal(plaintext, dk["Plaintext"]), base64.b64encode(dk["CiphertextBlob"]).decode()
