@@ -128,7 +128,8 @@ def wrap_table(aws_env: dict[str, str], wrap_keys: tuple[str, str]) -> str:
     name = f"wrap-{uuid.uuid4().hex[:10]}"
     ddb = boto3.client("dynamodb")
     ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}],
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                            {"AttributeName": "sk", "AttributeType": "S"}])
     return name
