@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.harness.binaries import ROOT
 
-PINS = ["credstash==1.17.1", "credsmash==3.0.2"]
+PINS = ["credstash==1.17.1", "credsmash==3.0.2", "aws-secrets-wrapper==0.1.3", "fernet==1.0.1", "yatc==0.1.1"]
 
 
 def tools_venv() -> Path:
@@ -17,7 +17,9 @@ def tools_venv() -> Path:
     stamp = folder / ".installed"
     if not stamp.exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
-        subprocess.run([str(folder / "bin" / "pip"), "install", "--quiet", *PINS], check=True)
+        # aws-secrets-wrapper declares Python >= 3.12 but its wrap module (all we drive) runs on 3.11.
+        subprocess.run([str(folder / "bin" / "pip"), "install", "--quiet", "--ignore-requires-python", *PINS],
+                       check=True)
         stamp.touch()
     return folder / "bin"
 

@@ -79,3 +79,28 @@ def test_operator_syncs_credsmash_gcm_and_credstash_items_into_one_secret(
                                              {"key": "cs", "name": "cs.item", "context": {"k": "v"}}]), namespace)
     wait_ready(kube, namespace, "app")
     assert kube.secret_data(namespace, "app") == {"gcm": "op-gcm-value", "cs": "op-cs-value"}
+
+
+DRIVER = Path(__file__).resolve().parents[1] / "harness" / "awswrap_driver.py"
+
+
+def test_operator_unwraps_a_token_made_by_awswrap_0_1_3(tools: Path, env: dict[str, str], kube: Kube,
+                                                         operator: object, namespace: str, wrap_table: str) -> None:
+    from tests.conftest import wrap_store, wrapped_secret
+
+    token = real_tools.run(tools / "python", str(DRIVER), "wrap", wrap_table, plaintext("awswrap-made-value"),
+                           env=env).decode().strip()
+    plaintext(token)
+    kube.apply(wrap_store("wrap", wrap_table), namespace)
+    kube.apply(wrapped_secret("from-awswrap", "wrap", token), namespace)
+    wait_ready(kube, namespace, "from-awswrap", kind="WrappedSecret", reason="Unwrapped")
+    assert kube.secret_data(namespace, "from-awswrap") == {"value": "awswrap-made-value"}
+
+
+def test_awswrap_0_1_3_unwraps_a_token_made_by_stashsync(tools: Path, env: dict[str, str], wrap_table: str) -> None:
+    value = plaintext("stashsync-made-wrapped-value")
+    token = stashsync("wrap", "--table", wrap_table, "--service-kms-key", "alias/wrap-service",
+                      "-k", "alias/wrap-client", value, env=env).decode().strip()
+    plaintext(token)
+    out = real_tools.run(tools / "python", str(DRIVER), "unwrap", wrap_table, token, env=env)
+    assert out.decode().strip() == value
