@@ -9,9 +9,8 @@
 import base64
 import sys
 
-from boto3 import resource
-
 from aws_secrets_wrapper.wrap import Wrapper
+from boto3 import resource
 
 CLIENT_KEY, SERVICE_KEY = "alias/wrap-client", "alias/wrap-service"
 
