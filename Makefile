@@ -39,8 +39,9 @@ manifests: $(STAMP) controlplane
 	$(BIN)/python hack/render_manifests.py
 
 # Benchmarks write their figures to docs/benchmarks/.
-bench: $(STAMP)
+bench: $(STAMP) controlplane
 	$(BIN)/python bench/bench_crypto.py
+	$(BIN)/python bench/bench_unwrap.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
