@@ -81,3 +81,13 @@ def test_cli_wrap_then_unwrap_once(aws_env: dict[str, str], wrap_table: str) -> 
     again = subprocess.run([STASHSYNC, "unwrap", "--table", wrap_table, token], capture_output=True, env=env)
     assert again.returncode == 1
     assert again.stderr.decode().count("\n") == 1 and "no wrapped secret" in again.stderr.decode()
+
+
+def test_cli_wraps_the_value_of_a_secrets_manager_secret(aws_env: dict[str, str], wrap_table: str) -> None:
+    env = {**aws_env, "PATH": "/usr/bin:/bin"}
+    boto3.client("secretsmanager").create_secret(Name="prod/db/password", SecretString=plaintext("from-sm-value"))
+    token = subprocess.run([STASHSYNC, "wrap", "--table", wrap_table, "--service-kms-key", "alias/wrap-service",
+                            "-s", "prod/db/password"], capture_output=True, env=env, check=True).stdout.decode().strip()
+    out = subprocess.run([STASHSYNC, "unwrap", "--table", wrap_table, token], capture_output=True, env=env,
+                         check=True).stdout.decode()
+    assert out.strip() == "from-sm-value"
