@@ -98,6 +98,15 @@ def lookup(index: kopf.Index[Any, dict[str, Any]], key: Any) -> dict[str, Any] |
     return next(iter(store), None) if store is not None else None
 
 
+def store_body_for(spec: dict[str, Any], namespace: str, handler_kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The store a spec's storeRef names, from the indexes kopf passes to handlers as keyword
+    arguments (named after the index functions below). A namespaced store only in `namespace`."""
+    ref = spec.get("storeRef") or {}
+    if ref.get("kind") == CLUSTER_KIND:
+        return lookup(handler_kwargs["clustercredentialstore_index"], ref.get("name"))
+    return lookup(handler_kwargs["credentialstore_index"], (namespace, ref.get("name")))
+
+
 @kopf.index(GROUP, VERSION, "credentialstores")
 def credentialstore_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return {(namespace, name): {"metadata": dict(body.metadata), "spec": dict(body.spec),

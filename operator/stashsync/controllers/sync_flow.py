@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from kubernetes_asyncio import client
 
 from stashsync import metrics
-from stashsync.api import API_VERSION
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
@@ -48,11 +47,6 @@ class SyncFailed(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
-
-
-def owner_of(body: dict[str, Any]) -> secrets.Owner:
-    meta = body["metadata"]
-    return secrets.Owner(api_version=API_VERSION, kind=KIND, name=meta["name"], uid=meta["uid"])
 
 
 async def _first_error(tasks: list[Awaitable[T]]) -> list[T]:
@@ -140,7 +134,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         data_mac = mac.data_mac(mac_key, data)
         LAST_WRITTEN[(namespace, target.name)] = data_mac
         try:
-            wrote = await secrets.write(desired, owner_of(body), target.creation_policy)
+            wrote = await secrets.write(desired, secrets.Owner.of(body), target.creation_policy)
         except secrets.TargetError as exc:
             LAST_WRITTEN.pop((namespace, target.name), None)
             raise SyncFailed(exc.reason, exc.message) from None

@@ -16,10 +16,9 @@ from stashsync import metrics
 from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
-from stashsync.api.stores import CLUSTER_KIND
 from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.controllers import events, runtime, stores, wakers
-from stashsync.controllers.sync_flow import KIND, LAST_WRITTEN, PLURAL, owner_of, sync
+from stashsync.controllers.sync_flow import KIND, LAST_WRITTEN, PLURAL, sync
 from stashsync.crypto import mac
 from stashsync.kube import secrets
 
@@ -52,21 +51,10 @@ async def _wait(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float |
             waiter.cancel()
 
 
-def _store_body(spec: dict[str, Any], namespace: str, credentialstore_index: kopf.Index[Any, Any],
-                clustercredentialstore_index: kopf.Index[Any, Any]) -> dict[str, Any] | None:
-    ref = spec.get("storeRef") or {}
-    if ref.get("kind") == CLUSTER_KIND:
-        return stores.lookup(clustercredentialstore_index, ref.get("name"))
-    return stores.lookup(credentialstore_index, (namespace, ref.get("name")))
-
-
 # A graceful exit first (the loop watches `stopped`), so no sync is cut off mid-way; cancel after that.
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=5, cancellation_timeout=10)
 async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str,
                        logger: kopf.Logger, **kwargs: Any) -> None:
-    # kopf passes its indexes as keyword arguments named after the index functions.
-    credentialstore_index: kopf.Index[Any, Any] = kwargs["credentialstore_index"]
-    clustercredentialstore_index: kopf.Index[Any, Any] = kwargs["clustercredentialstore_index"]
     namespace = str(namespace)  # namespaced resource: always set
     key = (namespace, name)
     wake = wakers.register(key)
@@ -77,8 +65,7 @@ async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: 
             snapshot = copy.deepcopy(dict(body))  # the live body changes under us; sync one version of it
             previous = cond.ready_condition(snapshot.get("status"))
             started = time.monotonic()
-            outcome = await sync(snapshot, _store_body(snapshot.get("spec") or {}, namespace,
-                                                       credentialstore_index, clustercredentialstore_index),
+            outcome = await sync(snapshot, stores.store_body_for(snapshot.get("spec") or {}, namespace, kwargs),
                                  stores.RESOLVER, runtime.mac_key())
             metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
             failures = 0 if outcome.ok else failures + 1
@@ -129,9 +116,9 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, **_:
         target = parse_synced_secret(raw).target
     except SpecError:
         target_name = ((raw.get("spec") or {}).get("target") or {}).get("name") or name
-        await secrets.release(namespace, target_name, owner_of(raw), "Owner", "Delete")
+        await secrets.release(namespace, target_name, secrets.Owner.of(raw), "Owner", "Delete")
         return
-    await secrets.release(namespace, target.name, owner_of(raw), target.creation_policy, target.deletion_policy)
+    await secrets.release(namespace, target.name, secrets.Owner.of(raw), target.creation_policy, target.deletion_policy)
     LAST_WRITTEN.pop((namespace, target.name), None)
     with contextlib.suppress(KeyError):  # never synced successfully: no series to drop
         metrics.LAST_SUCCESS.remove(KIND, namespace, name)

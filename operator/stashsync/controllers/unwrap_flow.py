@@ -15,7 +15,6 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from stashsync import faults, metrics
-from stashsync.api import API_VERSION
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.wrappedsecret import WrappedSecretSpec, parse_wrapped_secret
@@ -45,11 +44,6 @@ class Outcome:
         return self.ok or self.reason in FINAL_REASONS
 
 
-def owner_of(body: dict[str, Any]) -> secrets.Owner:
-    meta = body["metadata"]
-    return secrets.Owner(api_version=API_VERSION, kind=KIND, name=meta["name"], uid=meta["uid"])
-
-
 async def read_token(spec: WrappedSecretSpec, namespace: str) -> str:
     if spec.token:
         return spec.token
@@ -70,7 +64,7 @@ def _written_by_us(existing: dict[str, Any] | None, owner: secrets.Owner, token_
 async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any) -> Outcome:
     meta = body["metadata"]
     namespace, uid = meta["namespace"], meta["uid"]
-    owner = owner_of(body)
+    owner = secrets.Owner.of(body)
     prefix: str | None = None
     try:
         spec = parse_wrapped_secret(body)

@@ -12,23 +12,15 @@ import kopf
 from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
-from stashsync.api.stores import CLUSTER_KIND
 from stashsync.api.wrappedsecret import parse_wrapped_secret
 from stashsync.controllers import events, stores
-from stashsync.controllers.unwrap_flow import PLURAL, Outcome, check_kept, mark_lost, owner_of, read_token, unwrap
+from stashsync.controllers.unwrap_flow import PLURAL, Outcome, check_kept, mark_lost, read_token, unwrap
 from stashsync.kube import secrets
 from stashsync.kube.status import get_object
 from stashsync.sources import base
 from stashsync.sources.registry import build_wrap_service
 
 RETRY_SECONDS = 15
-
-
-def _store_body(spec: dict[str, Any], namespace: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    ref = spec.get("storeRef") or {}
-    if ref.get("kind") == CLUSTER_KIND:
-        return stores.lookup(kwargs["clustercredentialstore_index"], ref.get("name"))
-    return stores.lookup(kwargs["credentialstore_index"], (namespace, ref.get("name")))
 
 
 def _announce(body: dict[str, Any], previous: dict[str, Any] | None, outcome: Outcome) -> None:
@@ -51,7 +43,7 @@ async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logge
         if lost is not None and (previous or {}).get("reason") != "SecretLost":
             _announce(raw, previous, lost)
         return
-    outcome = await unwrap(raw, _store_body(raw.get("spec") or {}, str(namespace), kwargs), stores.RESOLVER)
+    outcome = await unwrap(raw, stores.store_body_for(raw.get("spec") or {}, str(namespace), kwargs), stores.RESOLVER)
     _announce(raw, previous, outcome)
     logger.info("unwrap finished" if outcome.ok else "unwrap not done", extra={"reason": outcome.reason})
     if not outcome.final:
@@ -64,14 +56,14 @@ async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: A
     raw = copy.deepcopy(dict(body))
     namespace = str(namespace)
     target = ((raw.get("spec") or {}).get("target") or {}).get("name") or name
-    await secrets.release(namespace, target, owner_of(raw), "Owner", "Delete")
+    await secrets.release(namespace, target, secrets.Owner.of(raw), "Owner", "Delete")
     if (raw.get("status") or {}).get("consumedAt"):
         return
     try:
         spec = parse_wrapped_secret(raw)
         token = await read_token(spec, namespace)
         _, (_c, service) = await stores.RESOLVER.resolve(
-            _store_body(raw.get("spec") or {}, namespace, kwargs), spec.store_kind, spec.store_name,
+            stores.store_body_for(raw.get("spec") or {}, namespace, kwargs), spec.store_kind, spec.store_name,
             build_wrap_service)
         await asyncio.to_thread(service.release, token, raw["metadata"]["uid"])
     except (SpecError, base.SourceError):

@@ -30,6 +30,12 @@ class Owner:
     name: str
     uid: str
 
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Owner:
+        """The owner reference for one of our custom resources."""
+        meta = body["metadata"]
+        return cls(api_version=body["apiVersion"], kind=body["kind"], name=meta["name"], uid=meta["uid"])
+
     @property
     def ref(self) -> str:
         return f"{self.kind}/{self.name}"

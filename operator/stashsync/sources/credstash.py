@@ -9,44 +9,25 @@ from stashsync import metrics
 from stashsync.crypto import credstash as fmt
 from stashsync.sources import base, names
 from stashsync.sources.aws import AwsClients, translate_errors
+from stashsync.sources.dynamo import DynamoTable, plain
 
 DEFAULT_TABLE = "credential-store"
 DEFAULT_KMS_KEY = "alias/credstash"
-
-
-def _plain(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Low-level DynamoDB attribute values -> str (S, N) or bytes (B)."""
-    return {k: next(iter(v.values())) for k, v in item.items()}
 
 
 def _attribute(value: str | bytes) -> dict[str, str | bytes]:
     return {"B": value} if isinstance(value, bytes) else {"S": value}
 
 
-class CredstashSource:
+class CredstashSource(DynamoTable):
     def __init__(self, clients: AwsClients, table: str = DEFAULT_TABLE, kms_key_id: str = DEFAULT_KMS_KEY,
                  algorithm: fmt.Algorithm = fmt.Algorithm.CREDSTASH, digest: str = "SHA256") -> None:
-        self.clients = clients
-        self.table = table
+        super().__init__(clients, table)
         self.kms_key_id = kms_key_id
         self.algorithm = algorithm
         self.digest = digest
 
-    @property
-    def _ddb(self) -> Any:
-        return self.clients.client("dynamodb")
-
-    @property
-    def _kms(self) -> Any:
-        return self.clients.client("kms")
-
     # --- reading (the operator's path) ---------------------------------------------------------
-
-    def validate(self) -> None:
-        with translate_errors(f"table {self.table!r}", not_found=base.StoreNotReady):
-            status = self._ddb.describe_table(TableName=self.table)["Table"]["TableStatus"]
-        if status not in ("ACTIVE", "UPDATING"):
-            raise base.StoreNotReady(f"table {self.table!r} is {status}")
 
     def current_version(self, ref: base.CredentialRef) -> str:
         """Versions are shown unpadded ("3"); the table stores them padded to 19 digits."""
@@ -64,7 +45,7 @@ class CredstashSource:
                                           Key={"name": {"S": ref.name}, "version": {"S": fmt.pad_version(version)}})
         if "Item" not in response:
             raise base.CredentialNotFound(f"{what} not found in table {self.table!r}")
-        return base.check_size(ref.name, self.open(_plain(response["Item"]), ref.context, what))
+        return base.check_size(ref.name, self.open(plain(response["Item"]), ref.context, what))
 
     def open(self, item: dict[str, Any], context: dict[str, str], what: str) -> bytes:
         try:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from stashsync.crypto import wrap as fmt
 from stashsync.sources import base
 from stashsync.sources.aws import AwsClients, translate_errors
+from stashsync.sources.dynamo import DynamoTable, plain
 
 TOMBSTONE_PK = "STASHSYNC_CONSUMED_TOKEN"  # awswrap's pruning only looks at pk WRAPPED_SECRET
 CLAIM = "stashsync_claimed_by"
@@ -44,31 +45,14 @@ class WrapService(Protocol):
     def unwrap_and_delete(self, token: str) -> dict[str, Any]: ...
 
 
-def _plain(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {k: next(iter(v.values())) for k, v in item.items()}
-
-
-class DirectWrapService:
+class DirectWrapService(DynamoTable):
     """The service side against DynamoDB + KMS. Also what our Lambda handler runs."""
 
+    kind = "wrap table"
+
     def __init__(self, clients: AwsClients, table: str, service_kms_key: str | None) -> None:
-        self.clients = clients
-        self.table = table
+        super().__init__(clients, table)
         self.service_kms_key = service_kms_key
-
-    @property
-    def _ddb(self) -> Any:
-        return self.clients.client("dynamodb")
-
-    @property
-    def _kms(self) -> Any:
-        return self.clients.client("kms")
-
-    def validate(self) -> None:
-        with translate_errors(f"wrap table {self.table!r}", not_found=base.StoreNotReady):
-            status = self._ddb.describe_table(TableName=self.table)["Table"]["TableStatus"]
-        if status not in ("ACTIVE", "UPDATING"):
-            raise base.StoreNotReady(f"wrap table {self.table!r} is {status}")
 
     def wrap(self, client_value: str, client_data_key: str, client_kms_key: str, ttl: int) -> str:
         """Store a client-encrypted value (awswrap's Wrapper.wrap); returns the token."""
@@ -93,7 +77,7 @@ class DirectWrapService:
         ddb = self._ddb
         try:
             with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
-                item = _plain(ddb.update_item(
+                item = plain(ddb.update_item(
                     TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
                     UpdateExpression="SET #c = :c",
                     ConditionExpression="attribute_exists(sk) AND (attribute_not_exists(#c) OR #c = :c)",
@@ -170,7 +154,7 @@ class DirectWrapService:
                                         ReturnValues="ALL_OLD").get("Attributes")
         if old is None:
             raise TokenNotFound("no wrapped secret for this token")
-        return self._open_service_layer(_plain(old))
+        return self._open_service_layer(plain(old))
 
     def prune_expired(self) -> int:
         """Delete expired, unclaimed items (awswrap prunes on every call; a claimed one is mid-consumption)."""

@@ -1,0 +1,40 @@
+"""What the DynamoDB-table backends share (credstash tables, wrap tables): clients, the table
+check, and plain Python values from low-level attribute values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stashsync.sources import base
+from stashsync.sources.aws import AwsClients, translate_errors
+
+
+def plain(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Low-level DynamoDB attribute values -> str (S, N) or bytes (B)."""
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+class DynamoTable:
+    """A table whose items are guarded by KMS keys."""
+
+    kind = "table"
+
+    def __init__(self, clients: AwsClients, table: str) -> None:
+        self.clients = clients
+        self.table = table
+
+    @property
+    def _ddb(self) -> Any:
+        return self.clients.client("dynamodb")
+
+    @property
+    def _kms(self) -> Any:
+        return self.clients.client("kms")
+
+    def validate(self) -> None:
+        """Cheap: one DescribeTable."""
+        what = f"{self.kind} {self.table!r}"
+        with translate_errors(what, not_found=base.StoreNotReady):
+            status = self._ddb.describe_table(TableName=self.table)["Table"]["TableStatus"]
+        if status not in ("ACTIVE", "UPDATING"):
+            raise base.StoreNotReady(f"{what} is {status}")
