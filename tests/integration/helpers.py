@@ -20,3 +20,8 @@ def wait_ready(kube: Kube, namespace: str, name: str, status: str = "True", reas
 
 def warning_reasons(kube: Kube, namespace: str, name: str) -> set[str]:
     return {e.reason for e in kube.events_for(namespace, name) if e.type == "Warning"}
+
+
+def wait_warning(kube: Kube, namespace: str, name: str, reason: str, timeout: float = 15) -> None:
+    """Events are posted asynchronously (kopf's posting queue): wait for the Warning, don't peek."""
+    wait_for(lambda: reason in warning_reasons(kube, namespace, name), timeout, f"Warning event {reason} on {name}")

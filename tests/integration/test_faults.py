@@ -13,7 +13,7 @@ from tests.harness.fault_proxy import FaultProxy
 from tests.harness.kube import Kube
 from tests.harness.moto import MotoServer
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.helpers import wait_ready, warning_reasons
+from tests.integration.helpers import wait_ready, wait_warning
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def test_aws_faults_give_a_reason_keep_the_secret_and_recover(
     start_count, started = proxy.count(), time.monotonic()
     condition = wait_ready(kube, namespace, "app", status="False", reason=reason, timeout=60)
     assert "f.key" in condition["message"] or "AWS" in condition["message"]
-    assert reason in warning_reasons(kube, namespace, "app")
+    wait_warning(kube, namespace, "app", reason)
     time.sleep(6)
     seen, elapsed = proxy.count() - start_count, time.monotonic() - started
     # Bounded: botocore tries each call 3 times; the loop backs off from 5 s. No storm.

@@ -11,7 +11,7 @@ from stashsync.cli.main import main as cli
 from tests.conftest import credstash_store, plaintext, synced_secret
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.helpers import API, wait_ready, warning_reasons
+from tests.integration.helpers import API, wait_ready, wait_warning
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_missing_credential_is_not_ready_with_a_warning_and_writes_nothing(
     kube.apply(synced_secret("app", "main", [{"key": "k", "name": "does.not.exist"}]), namespace)
     condition = wait_ready(kube, namespace, "app", status="False", reason="CredentialNotFound")
     assert "does.not.exist" in condition["message"]
-    wait_for(lambda: "CredentialNotFound" in warning_reasons(kube, namespace, "app"), 10, "Warning event")
+    wait_warning(kube, namespace, "app", "CredentialNotFound")
     assert kube.secret_data(namespace, "app") is None
 
 

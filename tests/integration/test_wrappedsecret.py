@@ -14,7 +14,7 @@ from tests.conftest import plaintext, wrap_store, wrapped_secret
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
 from tests.harness.ports import wait_until
-from tests.integration.helpers import API, wait_ready, warning_reasons
+from tests.integration.helpers import API, wait_ready, wait_warning
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def test_a_second_wrappedsecret_with_the_same_token_is_already_consumed(
     kube.apply(wrapped_secret("second", "wrap", token), namespace)
     wait_ready(kube, namespace, "second", status="False", reason="AlreadyConsumed", kind="WrappedSecret")
     assert kube.secret_data(namespace, "second") is None
-    assert "AlreadyConsumed" in warning_reasons(kube, namespace, "second")
+    wait_warning(kube, namespace, "second", "AlreadyConsumed")
 
 
 def test_expired_token_is_not_unwrapped(kube: Kube, operator: OperatorProcess, namespace: str,
@@ -117,7 +117,7 @@ def test_done_for_good_edits_and_restarts_never_unwrap_again_and_a_lost_secret_i
     assert operator.metric("stashsync_wrap_tokens_consumed_total") == 0  # the restarted process unwrapped nothing
     kube.core.delete_namespaced_secret("once", namespace)
     wait_ready(kube, namespace, "once", status="False", reason="SecretLost", kind="WrappedSecret")
-    assert "SecretLost" in warning_reasons(kube, namespace, "once")
+    wait_warning(kube, namespace, "once", "SecretLost")
     assert kube.secret_data(namespace, "once") is None
 
 
