@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,7 +28,9 @@ class Kube:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
     def apply(self, doc: dict[str, Any], namespace: str | None = None) -> Any:
-        """Create, or replace if it exists (like kubectl apply for our purposes)."""
+        """Create, or replace if it exists (like kubectl apply for our purposes). `doc` is not changed."""
+        doc = copy.deepcopy(doc)
+        doc.get("metadata", {}).pop("resourceVersion", None)
         resource = self.resource(doc["apiVersion"], doc["kind"])
         if resource.namespaced:
             doc.setdefault("metadata", {}).setdefault("namespace", namespace or "default")
