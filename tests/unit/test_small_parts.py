@@ -82,3 +82,15 @@ def test_namespaced_store_may_not_read_auth_from_another_namespace() -> None:
     with pytest.raises(SpecError) as caught:
         parse_store(body)
     assert caught.value.reason == "InvalidAuth"
+
+
+def test_restart_targets_need_a_name_or_a_selector_and_a_workload_kind() -> None:
+    spec = parse_synced_secret(_ssec(data=[{"key": "k", "name": "n"}], rolloutRestartTargets=[
+        {"name": "web"}, {"kind": "StatefulSet", "selector": {"matchLabels": {"tier": "db"}}}]))
+    assert [(t.kind, t.name, t.match_labels) for t in spec.restart_targets] == [
+        ("Deployment", "web", None), ("StatefulSet", None, {"tier": "db"})]
+    with pytest.raises(SpecError, match="either a name or"):
+        parse_synced_secret(_ssec(data=[{"key": "k", "name": "n"}], rolloutRestartTargets=[{"kind": "DaemonSet"}]))
+    with pytest.raises(SpecError, match="must be Deployment"):
+        parse_synced_secret(_ssec(data=[{"key": "k", "name": "n"}], rolloutRestartTargets=[
+            {"kind": "CronJob", "name": "x"}]))

@@ -41,6 +41,13 @@ class Target:
 
 
 @dataclass(frozen=True)
+class RestartTarget:
+    kind: str  # Deployment, StatefulSet or DaemonSet
+    name: str | None
+    match_labels: dict[str, str] | None
+
+
+@dataclass(frozen=True)
 class SyncedSecretSpec:
     store_kind: str
     store_name: str
@@ -48,6 +55,7 @@ class SyncedSecretSpec:
     data: tuple[DataEntry, ...]
     data_from: tuple[FindEntry, ...]
     refresh_seconds: float
+    restart_targets: tuple[RestartTarget, ...] = ()
 
 
 def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
@@ -80,10 +88,22 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
                     merge_template=(t.get("template") or {}).get("mergePolicy", "Replace") == "Merge",
                     creation_policy=t.get("creationPolicy", "Owner"),
                     deletion_policy=t.get("deletionPolicy", "Delete"))
+    restart_targets = tuple(_restart_target(t) for t in spec.get("rolloutRestartTargets") or [])
     return SyncedSecretSpec(store_kind=store_kind, store_name=store_ref.get("name", ""), target=target,
                             data=data, data_from=data_from,
                             refresh_seconds=parse_duration(spec.get("refreshInterval", DEFAULT_REFRESH),
-                                                           "refreshInterval"))
+                                                           "refreshInterval"),
+                            restart_targets=restart_targets)
+
+
+def _restart_target(raw: dict[str, Any]) -> RestartTarget:
+    kind = raw.get("kind", "Deployment")
+    if kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+        raise SpecError(f"rolloutRestartTargets: kind {kind!r} must be Deployment, StatefulSet or DaemonSet")
+    labels = (raw.get("selector") or {}).get("matchLabels")
+    if bool(raw.get("name")) == bool(labels):
+        raise SpecError("rolloutRestartTargets: give each target either a name or selector.matchLabels")
+    return RestartTarget(kind=kind, name=raw.get("name") or None, match_labels=dict(labels) if labels else None)
 
 
 def key_for_name(name: str) -> str:

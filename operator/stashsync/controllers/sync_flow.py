@@ -19,7 +19,7 @@ from stashsync.api.errors import SpecError
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
 from stashsync.crypto import mac
 from stashsync.crypto.template import TemplateRenderError, render
-from stashsync.kube import secrets
+from stashsync.kube import rollout, secrets
 from stashsync.kube.status import patch_status
 from stashsync.sources import base
 from stashsync.sources.names import PatternError
@@ -40,6 +40,7 @@ class Outcome:
     message: str
     wrote: bool = False
     refresh_seconds: float = 0.0
+    restarted: tuple[str, ...] = ()
 
 
 class SyncFailed(Exception):
@@ -140,9 +141,19 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
             raise SyncFailed(exc.reason, exc.message) from None
         if wrote:
             metrics.SECRET_WRITES.labels(kind=KIND).inc()
-        await _report(body, True, "Synced", _synced_message(versions, target.name), extra={
-            "syncedVersions": versions, "dataMAC": data_mac, "secretName": target.name})
-        return Outcome(True, "Synced", _synced_message(versions, target.name), wrote=wrote, refresh_seconds=refresh)
+        extra: dict[str, Any] = {"syncedVersions": versions, "dataMAC": data_mac, "secretName": target.name}
+        restarted: list[str] = []
+        if spec.restart_targets:
+            # The first sync only records the MAC (nothing to restart yet); afterwards every change of the
+            # Secret's content patches each target once, however many keys changed together.
+            if status.get("rolloutMAC") not in (None, data_mac):
+                restarted = await rollout.restart(namespace, [
+                    rollout.Target(kind=t.kind, name=t.name, selector=t.match_labels) for t in spec.restart_targets],
+                    data_mac)
+            extra["rolloutMAC"] = data_mac
+        await _report(body, True, "Synced", _synced_message(versions, target.name), extra=extra)
+        return Outcome(True, "Synced", _synced_message(versions, target.name), wrote=wrote, refresh_seconds=refresh,
+                       restarted=tuple(restarted))
     except SyncFailed as exc:
         await _report(body, False, exc.reason, exc.message, extra={})
         return Outcome(False, exc.reason, exc.message, refresh_seconds=refresh)

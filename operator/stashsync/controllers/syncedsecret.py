@@ -70,6 +70,8 @@ async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: 
             metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
             failures = 0 if outcome.ok else failures + 1
             _announce(snapshot, previous, outcome.ok, outcome.reason, outcome.message, outcome.wrote, logger)
+            if outcome.restarted:
+                events.normal(snapshot, "RolloutRestarted", f"restarted {', '.join(outcome.restarted)}")
             delay = next_delay(outcome.ok, outcome.reason, outcome.refresh_seconds, failures,
                                runtime.settings().refresh_jitter)
             await _wait(stopped, wake, delay)
