@@ -1,0 +1,105 @@
+"""The chart installs into the real apiserver, and the operator running with only the chart's
+ServiceAccount identity (a TokenRequest token, RBAC on) does its main jobs, and nothing more."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from stashsync.cli.main import main as cli
+from tests.conftest import credstash_store, plaintext, synced_secret, wrap_store, wrapped_secret
+from tests.harness.binaries import ROOT, find_binaries
+from tests.harness.controlplane import ControlPlane
+from tests.harness.kube import Kube
+from tests.harness.operator_process import OperatorProcess
+from tests.integration.helpers import wait_ready
+from tests.integration.test_wrappedsecret import make_token
+
+pytestmark = pytest.mark.integration
+RELEASE_NS = "stashsync-helm"
+
+
+@pytest.fixture(scope="module")
+def chart_identity(kube: Kube, control_plane: ControlPlane, workdir: Path) -> Path:
+    """helm install, then a kubeconfig holding a token of the chart's ServiceAccount."""
+    assert control_plane.kubeconfig is not None
+    kube.create_namespace(RELEASE_NS)
+    subprocess.run([str(find_binaries().helm), "upgrade", "--install", "stashsync", str(ROOT / "charts/stashsync"),
+                    "--namespace", RELEASE_NS, "--kubeconfig", str(control_plane.kubeconfig), "--wait=false"],
+                   check=True, capture_output=True, text=True)
+    assert kube.apps.read_namespaced_deployment("stashsync", RELEASE_NS).spec.template.spec.service_account_name \
+        == "stashsync"
+    token = kube.core.create_namespaced_service_account_token(
+        "stashsync", RELEASE_NS, {"spec": {"expirationSeconds": 3600}}).status.token
+    path = workdir / "chart-sa.kubeconfig"
+    path.write_text(yaml.safe_dump(control_plane.kubeconfig_dict(user="system:serviceaccount:stashsync", token=token)))
+    return path
+
+
+@pytest.fixture
+def operator_as_chart(operator: OperatorProcess, chart_identity: Path) -> Iterator[OperatorProcess]:
+    """The shared operator steps aside; one with the chart's identity runs instead."""
+    operator.stop()
+    scoped = OperatorProcess(operator.folder.parent / "operator-chart-sa", chart_identity, operator.aws_env,
+                             RELEASE_NS)
+    try:
+        yield scoped.start()
+    finally:
+        scoped.stop()
+        operator.start()
+
+
+def test_operator_with_the_charts_identity_runs_the_main_flows(
+        kube: Kube, operator_as_chart: OperatorProcess, namespace: str, table: str, wrap_table: str) -> None:
+    kube.apps.create_namespaced_deployment(namespace, {
+        "metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a", "image": "x.invalid/a"}]}}}})
+    assert cli(["put", "-t", table, "rbac.key", plaintext("rbac-v1")]) == 0
+    kube.apply(credstash_store("main", table), namespace)
+    ssec = synced_secret("app", "main", [{"key": "k", "name": "rbac.key"}], rolloutRestartTargets=[{"name": "web"}])
+    kube.apply(ssec, namespace)
+    wait_ready(kube, namespace, "app")
+    assert kube.secret_data(namespace, "app") == {"k": "rbac-v1"}
+    assert cli(["put", "-a", "-t", table, "rbac.key", plaintext("rbac-v2")]) == 0
+    ssec["spec"]["target"] = {"labels": {"wake": "1"}}
+    kube.apply(ssec, namespace)
+    deadline = time.monotonic() + 30
+    while kube.apps.read_namespaced_deployment("web", namespace).metadata.generation != 2:
+        assert time.monotonic() < deadline, "restart patch not applied under the chart's RBAC"
+        time.sleep(0.2)
+
+    token = make_token(wrap_table, plaintext("rbac-wrapped-value"))
+    kube.apply(wrap_store("wrap", wrap_table), namespace)
+    kube.apply(wrapped_secret("w", "wrap", token), namespace)
+    wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
+    assert kube.secret_data(namespace, "w") == {"value": "rbac-wrapped-value"}
+
+    kube.resource("stashsync.dev/v1alpha1", "SyncedSecret").delete(name="app", namespace=namespace)
+    deadline = time.monotonic() + 30
+    while kube.secret_data(namespace, "app") is not None:
+        assert time.monotonic() < deadline, "Secret not deleted under the chart's RBAC"
+        time.sleep(0.2)
+    assert "Forbidden" not in operator_as_chart.log.read_text()
+
+
+def test_the_charts_identity_is_refused_what_the_chart_does_not_grant(chart_identity: Path, namespace: str) -> None:
+    api = config.new_client_from_config(str(chart_identity))
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    refused = [
+        lambda: core.list_namespaced_pod(namespace),
+        lambda: core.list_namespaced_config_map(namespace),
+        lambda: core.create_namespace({"metadata": {"name": "not-allowed"}}),
+        lambda: rbac.list_cluster_role(),
+        lambda: core.create_namespaced_service_account_token("stashsync", RELEASE_NS, {"spec": {}}),
+    ]
+    for call in refused:
+        with pytest.raises(ApiException) as caught:
+            call()
+        assert caught.value.status == 403
