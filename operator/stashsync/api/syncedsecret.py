@@ -56,6 +56,7 @@ class SyncedSecretSpec:
     data_from: tuple[FindEntry, ...]
     refresh_seconds: float
     restart_targets: tuple[RestartTarget, ...] = ()
+    encryption_kms_key: str | None = None  # values written as envelopes (crypto.envelope)
 
 
 def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
@@ -93,7 +94,8 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
                             data=data, data_from=data_from,
                             refresh_seconds=parse_duration(spec.get("refreshInterval", DEFAULT_REFRESH),
                                                            "refreshInterval"),
-                            restart_targets=restart_targets)
+                            restart_targets=restart_targets,
+                            encryption_kms_key=((spec.get("encryption") or {}).get("kms") or {}).get("keyId"))
 
 
 def _restart_target(raw: dict[str, Any]) -> RestartTarget:

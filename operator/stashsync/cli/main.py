@@ -9,8 +9,9 @@ import sys
 
 from stashsync import __version__
 from stashsync.api.errors import SpecError
-from stashsync.cli import credstash_cmds, wrap_cmds
+from stashsync.cli import app_cmds, credstash_cmds, wrap_cmds
 from stashsync.cli.errors import CliError
+from stashsync.crypto.envelope import EnvelopeError
 from stashsync.sources.base import SourceError
 
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     credstash_cmds.add_commands(sub, common)
     wrap_cmds.add_commands(sub)
+    app_cmds.add_commands(sub)
     return parser
 
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (CliError, SourceError, SpecError) as exc:
+    except (CliError, SourceError, SpecError, EnvelopeError) as exc:
         print(f"stashsync: error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

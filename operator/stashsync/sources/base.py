@@ -8,7 +8,10 @@ user can act on is a `SourceError` whose `reason` becomes the CR's `Ready=False`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from stashsync.sources.aws import AwsClients
 
 MAX_VALUE_BYTES = 1024 * 1024  # a Secret holds at most 1 MiB in all
 
@@ -67,6 +70,8 @@ class CredentialRef:
 
 class Source(Protocol):
     """A backend. Methods are blocking (boto3); the operator runs them in worker threads."""
+
+    clients: AwsClients  # also used to re-encrypt what the source returns (spec.encryption)
 
     def validate(self) -> None:
         """Cheap check that the store is reachable and usable; raises SourceError."""

@@ -1,0 +1,54 @@
+"""For applications: open the envelopes the operator wrote (spec.encryption.kms) in your own process.
+
+    from stashsync.app import decrypt_value
+    password = decrypt_value(os.environ["DB_PASSWORD"], namespace="app", secret="app-db", key="DB_PASSWORD")
+
+The pod needs kms:Decrypt on the key with the encryption context {namespace, secret, key}; nothing
+else in the cluster holds the plaintext."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from stashsync.crypto import envelope
+from stashsync.sources import envelope_kms
+from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.sources.base import SourceError
+
+_clients: AwsClients | None = None
+
+
+def _default_clients() -> AwsClients:
+    global _clients
+    if _clients is None:
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        _clients = AwsClients(AwsAuth(region=region))
+    return _clients
+
+
+def decrypt_value(value: str | bytes, namespace: str, secret: str, key: str,
+                  clients: AwsClients | None = None) -> bytes:
+    """The plaintext of one envelope, expected to come from `key` of Secret `secret` in `namespace`."""
+    return envelope_kms.decrypt(clients or _default_clients(), value, envelope.context(namespace, secret, key))
+
+
+def decrypt_environ(environ: Mapping[str, str], namespace: str, secret: str, key_for: Mapping[str, str],
+                    rename: Mapping[str, str], clients: AwsClients | None = None) -> dict[str, str]:
+    """A copy of `environ` with every envelope replaced by its plaintext. The Secret key of a variable
+    is key_for[var] or the variable's own name (as with envFrom); rename moves it to another name."""
+    out = dict(environ)
+    for name, value in environ.items():
+        if not envelope.is_envelope(value):
+            continue
+        try:
+            plaintext = decrypt_value(value, namespace, secret, key_for.get(name, name), clients)
+        except envelope.EnvelopeError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+        except SourceError as exc:
+            raise ValueError(f"{name}: {exc.message}") from None
+        target = rename.get(name, name)
+        if target != name:
+            del out[name]
+        out[target] = plaintext.decode()
+    return out

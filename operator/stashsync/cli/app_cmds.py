@@ -1,0 +1,83 @@
+"""`stashsync decrypt` and `stashsync exec`: the application side of spec.encryption.kms."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from stashsync.app import decrypt_environ, decrypt_value
+from stashsync.cli.errors import CliError
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE") or os.environ.get("STASHSYNC_NAMESPACE"),
+                       help="namespace of the Secret (default: POD_NAMESPACE or STASHSYNC_NAMESPACE)")
+    where.add_argument("--secret", default=os.environ.get("STASHSYNC_SECRET"),
+                       help="name of the Secret the values come from (default: STASHSYNC_SECRET)")
+
+    p = sub.add_parser("decrypt", parents=[where], help="print the plaintext of an envelope")
+    p.add_argument("--key", required=True, help="the Secret key the value comes from")
+    p.add_argument("value", nargs="?", default="-", help="the envelope, '-' for standard input, @FILE for a file")
+    p.set_defaults(func=decrypt)
+
+    p = sub.add_parser("exec", parents=[where], help="decrypt envelopes in the environment, then exec a command")
+    p.add_argument("--map", action="append", default=[], metavar="VAR=KEY",
+                   help="the Secret key of VAR, when it is not VAR itself (repeatable)")
+    p.add_argument("--rename", action="append", default=[], metavar="FROM=TO",
+                   help="expose the plaintext of FROM as TO, e.g. ENCRYPTED_DB_PASSWORD=DB_PASSWORD (repeatable)")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+    p.set_defaults(func=exec_command)
+
+
+def _where(args: argparse.Namespace) -> tuple[str, str]:
+    if not args.namespace:
+        raise CliError("no namespace: pass --namespace or set POD_NAMESPACE (downward API)")
+    if not args.secret:
+        raise CliError("no Secret name: pass --secret or set STASHSYNC_SECRET")
+    return args.namespace, args.secret
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        left, sep, right = item.partition("=")
+        if not sep or not left or not right:
+            raise CliError(f"{flag} takes NAME=VALUE, got {item!r}")
+        out[left] = right
+    return out
+
+
+def decrypt(args: argparse.Namespace) -> int:
+    namespace, secret = _where(args)
+    if args.value == "-":
+        value = sys.stdin.read()
+    elif args.value.startswith("@"):
+        try:
+            with open(args.value[1:]) as f:
+                value = f.read()
+        except OSError as exc:
+            raise CliError(f"cannot read {args.value[1:]}: {exc.strerror}") from None
+    else:
+        value = args.value
+    sys.stdout.buffer.write(decrypt_value(value.strip(), namespace, secret, args.key))
+    sys.stdout.buffer.write(b"\n")
+    return 0
+
+
+def exec_command(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise CliError("give the command to run after --")
+    namespace, secret = _where(args)
+    try:
+        env = decrypt_environ(os.environ, namespace, secret, _pairs(args.map, "--map"),
+                              _pairs(args.rename, "--rename"))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        os.execvpe(command[0], command, env)  # noqa: S606 - replacing this process is the point
+    except OSError as exc:
+        raise CliError(f"cannot run {command[0]!r}: {exc.strerror}") from None
+    return 0  # not reached
