@@ -28,13 +28,26 @@ def _default_clients() -> AwsClients:
 
 
 def decrypt_value(value: str | bytes, namespace: str, secret: str, key: str,
-                  clients: AwsClients | None = None) -> bytes:
-    """The plaintext of one envelope, expected to come from `key` of Secret `secret` in `namespace`."""
-    return envelope_kms.decrypt(clients or _default_clients(), value, envelope.context(namespace, secret, key))
+                  clients: AwsClients | None = None, identities: list[str] | None = None) -> bytes:
+    """The plaintext of one envelope, expected to come from `key` of Secret `secret` in `namespace`.
+    age envelopes need `identities` (AGE-SECRET-KEY-1... lines); KMS ones need kms:Decrypt."""
+    ctx = envelope.context(namespace, secret, key)
+    if envelope.is_age(value):
+        if not identities:
+            raise envelope.EnvelopeError("an age envelope needs an identity (--identity FILE)")
+        return envelope.open_age(value, identities, ctx)
+    return envelope_kms.decrypt(clients or _default_clients(), value, ctx)
+
+
+def read_identities(path: str) -> list[str]:
+    """age identities from a key file (as `age-keygen` writes it: comments and AGE-SECRET-KEY-1 lines)."""
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip().startswith("AGE-SECRET-KEY-1")]
 
 
 def decrypt_environ(environ: Mapping[str, str], namespace: str, secret: str, key_for: Mapping[str, str],
-                    rename: Mapping[str, str], clients: AwsClients | None = None) -> dict[str, str]:
+                    rename: Mapping[str, str], clients: AwsClients | None = None,
+                    identities: list[str] | None = None) -> dict[str, str]:
     """A copy of `environ` with every envelope replaced by its plaintext. The Secret key of a variable
     is key_for[var] or the variable's own name (as with envFrom); rename moves it to another name."""
     out = dict(environ)
@@ -42,7 +55,7 @@ def decrypt_environ(environ: Mapping[str, str], namespace: str, secret: str, key
         if not envelope.is_envelope(value):
             continue
         try:
-            plaintext = decrypt_value(value, namespace, secret, key_for.get(name, name), clients)
+            plaintext = decrypt_value(value, namespace, secret, key_for.get(name, name), clients, identities)
         except envelope.EnvelopeError as exc:
             raise ValueError(f"{name}: {exc}") from None
         except SourceError as exc:

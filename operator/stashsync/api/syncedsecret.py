@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stashsync.api.durations import parse_duration
+from stashsync.api.encryption import EncryptionSpec, parse_encryption
 from stashsync.api.errors import SpecError
 from stashsync.api.stores import CLUSTER_KIND, NAMESPACED_KIND
 
@@ -56,7 +57,7 @@ class SyncedSecretSpec:
     data_from: tuple[FindEntry, ...]
     refresh_seconds: float
     restart_targets: tuple[RestartTarget, ...] = ()
-    encryption_kms_key: str | None = None  # values written as envelopes (crypto.envelope)
+    encryption: EncryptionSpec | None = None  # values written as envelopes (crypto.envelope)
 
 
 def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
@@ -95,7 +96,7 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
                             refresh_seconds=parse_duration(spec.get("refreshInterval", DEFAULT_REFRESH),
                                                            "refreshInterval"),
                             restart_targets=restart_targets,
-                            encryption_kms_key=((spec.get("encryption") or {}).get("kms") or {}).get("keyId"))
+                            encryption=parse_encryption(spec))
 
 
 def _restart_target(raw: dict[str, Any]) -> RestartTarget:

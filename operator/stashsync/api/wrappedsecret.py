@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from stashsync.api.encryption import EncryptionSpec, parse_encryption
 from stashsync.api.errors import SpecError
 from stashsync.api.stores import CLUSTER_KIND, NAMESPACED_KIND
 
@@ -21,6 +22,7 @@ class WrappedSecretSpec:
     target_type: str = "Opaque"
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    encryption: EncryptionSpec | None = None
 
 
 def parse_wrapped_secret(body: dict[str, Any]) -> WrappedSecretSpec:
@@ -39,4 +41,4 @@ def parse_wrapped_secret(body: dict[str, Any]) -> WrappedSecretSpec:
         token_secret_name=(ref or {}).get("name"), token_secret_key=(ref or {}).get("key", "token"),
         target_name=target.get("name") or meta.get("name", ""), target_key=target.get("key", "value"),
         target_type=target.get("type", "Opaque"), labels=dict(target.get("labels") or {}),
-        annotations=dict(target.get("annotations") or {}))
+        annotations=dict(target.get("annotations") or {}), encryption=parse_encryption(spec))

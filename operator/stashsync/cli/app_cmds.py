@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from stashsync.app import decrypt_environ, decrypt_value
+from stashsync.app import decrypt_environ, decrypt_value, read_identities
 from stashsync.cli.errors import CliError
 
 
@@ -16,6 +16,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                        help="namespace of the Secret (default: POD_NAMESPACE or STASHSYNC_NAMESPACE)")
     where.add_argument("--secret", default=os.environ.get("STASHSYNC_SECRET"),
                        help="name of the Secret the values come from (default: STASHSYNC_SECRET)")
+    where.add_argument("--identity", default=os.environ.get("STASHSYNC_AGE_IDENTITY_FILE"),
+                       help="age identity file, for age envelopes (default: STASHSYNC_AGE_IDENTITY_FILE)")
 
     p = sub.add_parser("decrypt", parents=[where], help="print the plaintext of an envelope")
     p.add_argument("--key", required=True, help="the Secret key the value comes from")
@@ -37,6 +39,18 @@ def _where(args: argparse.Namespace) -> tuple[str, str]:
     if not args.secret:
         raise CliError("no Secret name: pass --secret or set STASHSYNC_SECRET")
     return args.namespace, args.secret
+
+
+def _identities(args: argparse.Namespace) -> list[str] | None:
+    if not args.identity:
+        return None
+    try:
+        found = read_identities(args.identity)
+    except OSError as exc:
+        raise CliError(f"cannot read {args.identity}: {exc.strerror}") from None
+    if not found:
+        raise CliError(f"{args.identity} holds no AGE-SECRET-KEY-1 line")
+    return found
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -61,7 +75,7 @@ def decrypt(args: argparse.Namespace) -> int:
             raise CliError(f"cannot read {args.value[1:]}: {exc.strerror}") from None
     else:
         value = args.value
-    sys.stdout.buffer.write(decrypt_value(value.strip(), namespace, secret, args.key))
+    sys.stdout.buffer.write(decrypt_value(value.strip(), namespace, secret, args.key, identities=_identities(args)))
     sys.stdout.buffer.write(b"\n")
     return 0
 
@@ -73,7 +87,7 @@ def exec_command(args: argparse.Namespace) -> int:
     namespace, secret = _where(args)
     try:
         env = decrypt_environ(os.environ, namespace, secret, _pairs(args.map, "--map"),
-                              _pairs(args.rename, "--rename"))
+                              _pairs(args.rename, "--rename"), identities=_identities(args))
     except ValueError as exc:
         raise CliError(str(exc)) from None
     try:

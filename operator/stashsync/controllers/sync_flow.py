@@ -17,11 +17,12 @@ from stashsync import metrics
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
+from stashsync.controllers.reencrypt import encrypt_values
 from stashsync.crypto import envelope, mac
 from stashsync.crypto.template import TemplateRenderError, render
 from stashsync.kube import rollout, secrets
 from stashsync.kube.status import patch_status
-from stashsync.sources import base, envelope_kms
+from stashsync.sources import base
 from stashsync.sources.names import PatternError
 from stashsync.sources.registry import build_source
 
@@ -106,7 +107,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
             return Outcome(True, "Synced", "unchanged", refresh_seconds=refresh)
 
         # Fetch only what changed; values whose version is unchanged come from our intact Secret.
-        reusable = intact and target.template is None and spec.encryption_kms_key is None  # ours is plaintext
+        reusable = intact and target.template is None and spec.encryption is None  # ours is plaintext
         values: dict[str, bytes] = {}
         to_fetch = []
         for key in refs:
@@ -126,12 +127,11 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
                 data = {**values, **data}
         else:
             data = values
-        if spec.encryption_kms_key is not None:
-            key_id = spec.encryption_kms_key
-            sealed = await _first_error([asyncio.to_thread(
-                envelope_kms.encrypt, source.clients, key_id, value, envelope.context(namespace, target.name, k))
-                for k, value in data.items()])
-            data = {k: text.encode() for k, text in zip(data, sealed, strict=True)}
+        if spec.encryption is not None:
+            try:
+                data = await encrypt_values(data, spec.encryption, source.clients, namespace, target.name)
+            except envelope.EnvelopeError as exc:
+                raise SyncFailed("InvalidSpec", str(exc)) from None
         total = sum(len(v) for v in data.values())
         if total > base.MAX_VALUE_BYTES:
             raise SyncFailed("TooLarge", f"the Secret would hold {total} bytes; the limit is {base.MAX_VALUE_BYTES}")

@@ -18,6 +18,7 @@ from stashsync import faults, metrics
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.wrappedsecret import WrappedSecretSpec, parse_wrapped_secret
+from stashsync.controllers.reencrypt import encrypt_values
 from stashsync.crypto import wrap as wrapfmt
 from stashsync.kube import secrets
 from stashsync.kube.status import patch_status
@@ -82,6 +83,8 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
             faults.crash_point("claimed")
             plaintext = await asyncio.to_thread(wrapsrc.open_client_layer, clients, claimed)
             data = wrapfmt.secret_data(base.check_size(spec.target_name, plaintext), spec.target_key)
+            if spec.encryption is not None:
+                data = await encrypt_values(data, spec.encryption, clients, namespace, spec.target_name)
             desired = secrets.DesiredSecret(
                 namespace=namespace, name=spec.target_name, type=spec.target_type, data=data, labels=spec.labels,
                 annotations={**spec.annotations, TOKEN_HASH_ANNOTATION: token_hash})

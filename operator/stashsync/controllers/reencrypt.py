@@ -1,0 +1,22 @@
+"""Turn plaintext values into envelopes before they are written (spec.encryption)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stashsync.api.encryption import EncryptionSpec
+from stashsync.crypto import envelope
+from stashsync.sources import envelope_kms
+from stashsync.sources.aws import AwsClients
+
+
+async def encrypt_values(data: dict[str, bytes], encryption: EncryptionSpec, clients: AwsClients, namespace: str,
+                         secret: str) -> dict[str, bytes]:
+    contexts = {k: envelope.context(namespace, secret, k) for k in data}
+    if encryption.kms_key_id is not None:
+        key_id = encryption.kms_key_id
+        sealed = await asyncio.gather(*[asyncio.to_thread(envelope_kms.encrypt, clients, key_id, value, contexts[k])
+                                        for k, value in data.items()])
+    else:
+        sealed = [envelope.seal_age(value, list(encryption.recipients), contexts[k]) for k, value in data.items()]
+    return {k: text.encode() for k, text in zip(data, sealed, strict=True)}
