@@ -42,6 +42,7 @@ manifests: $(STAMP) controlplane
 bench: $(STAMP) controlplane
 	$(BIN)/python bench/bench_crypto.py
 	$(BIN)/python bench/bench_unwrap.py
+	$(BIN)/python bench/bench_reencrypt.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

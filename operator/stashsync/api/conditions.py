@@ -5,9 +5,22 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
 
 def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
+
+
+def seconds_since(stamp: str | None) -> float | None:
+    """Seconds since a status timestamp we wrote; None when there is none (or it is unreadable)."""
+    if not stamp:
+        return None
+    try:
+        then = datetime.datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return None
+    return (datetime.datetime.now(datetime.UTC) - then).total_seconds()
 
 
 def ready(status: bool, reason: str, message: str, generation: int | None,

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from stashsync.api.durations import parse_duration
 from stashsync.api.errors import SpecError
 
 AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")  # bech32, as age writes them
@@ -15,6 +16,7 @@ AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")  # bech32, as age writ
 class EncryptionSpec:
     kms_key_id: str | None = None
     recipients: tuple[str, ...] = ()
+    rotate_seconds: float = 0.0  # re-encrypt with fresh data keys this often (0: only on change)
 
 
 def parse_encryption(spec: dict[str, Any]) -> EncryptionSpec | None:
@@ -28,4 +30,5 @@ def parse_encryption(spec: dict[str, Any]) -> EncryptionSpec | None:
     bad = [r for r in recipients if not AGE_RECIPIENT.match(r)]
     if bad:
         raise SpecError(f"encryption: {len(bad)} recipient(s) are not age X25519 public keys (age1...)")
-    return EncryptionSpec(kms_key_id=kms_key, recipients=recipients)
+    rotate = parse_duration(raw.get("rotateEvery", "0"), "encryption.rotateEvery")
+    return EncryptionSpec(kms_key_id=kms_key, recipients=recipients, rotate_seconds=rotate)

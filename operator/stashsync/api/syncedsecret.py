@@ -10,9 +10,18 @@ from stashsync.api.durations import parse_duration
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
 from stashsync.api.errors import SpecError
 from stashsync.api.stores import CLUSTER_KIND, NAMESPACED_KIND
+from stashsync.crypto.passwords import CHARSETS
 
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 DEFAULT_REFRESH = "1h"
+
+
+@dataclass(frozen=True)
+class Generate:
+    length: int = 32
+    charset: str = "alphanumeric"
+    rotate_seconds: float = 0.0  # 0: generate once, never rotate
+    keep: int = 3  # versions kept after a rotation
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,7 @@ class DataEntry:
     name: str
     version: str | None
     context: dict[str, str]
+    generate: Generate | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,8 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
     if store_kind not in (NAMESPACED_KIND, CLUSTER_KIND):
         raise SpecError(f"storeRef.kind must be {NAMESPACED_KIND} or {CLUSTER_KIND}")
     data = tuple(DataEntry(key=d["key"], name=d["name"], version=_version(d.get("version")),
-                           context=dict(d.get("context") or {})) for d in spec.get("data") or [])
+                           context=dict(d.get("context") or {}), generate=_generate(d))
+                 for d in spec.get("data") or [])
     data_from = tuple(FindEntry(pattern=f["find"], context=dict(f.get("context") or {}))
                       for f in spec.get("dataFrom") or [])
     if not data and not data_from:
@@ -97,6 +108,22 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
                                                            "refreshInterval"),
                             restart_targets=restart_targets,
                             encryption=parse_encryption(spec))
+
+
+def _generate(entry: dict[str, Any]) -> Generate | None:
+    raw = entry.get("generate")
+    if raw is None:
+        return None
+    if entry.get("version"):
+        raise SpecError(f"data[{entry.get('key')}]: a generated credential cannot pin a version")
+    charset = raw.get("charset", "alphanumeric")
+    if charset not in CHARSETS:
+        raise SpecError(f"generate.charset must be one of {', '.join(sorted(CHARSETS))}")
+    length, keep = int(raw.get("length", 32)), int(raw.get("keep", 3))
+    if not 8 <= length <= 4096 or keep < 1:
+        raise SpecError("generate.length must be 8 to 4096 and generate.keep at least 1")
+    return Generate(length=length, charset=charset, keep=keep,
+                    rotate_seconds=parse_duration(raw.get("rotateEvery", "0"), "generate.rotateEvery"))
 
 
 def _restart_target(raw: dict[str, Any]) -> RestartTarget:

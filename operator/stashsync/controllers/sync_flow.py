@@ -17,6 +17,7 @@ from stashsync import metrics
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
+from stashsync.controllers.generate import ensure_generated, next_rotation_seconds
 from stashsync.controllers.reencrypt import encrypt_values
 from stashsync.crypto import envelope, mac
 from stashsync.crypto.template import TemplateRenderError, render
@@ -88,7 +89,14 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         except SpecError as exc:
             raise SyncFailed(exc.reason, exc.message) from None
         refresh = spec.refresh_seconds
+        rotate = spec.encryption.rotate_seconds if spec.encryption is not None else 0.0
+        for period in (rotate, next_rotation_seconds(spec)):  # the loop must also wake for these
+            if period > 0:
+                refresh = min(refresh, period) if refresh > 0 else period
+        since = cond.seconds_since(status.get("encryptedAt"))
+        rotation_due = rotate > 0 and (since is None or since >= rotate)
         _, source = await resolver.resolve(store_body, spec.store_kind, spec.store_name, build_source)
+        generated_at = await ensure_generated(spec, source, status)
         refs = await resolve_refs(spec, source)
         versions = dict(zip(refs, await _first_error(
             [asyncio.to_thread(source.current_version, ref) for ref in refs.values()]), strict=True))
@@ -102,8 +110,10 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
                   and mac.matches(mac_key, ours, status.get("dataMAC"))
                   and (target.creation_policy == "Merge" or set(existing_data) == keys))
         previous_versions: dict[str, str] = status.get("syncedVersions") or {}
-        if intact and versions == previous_versions and generation == status.get("observedGeneration"):
-            await _report(body, True, "Synced", _synced_message(versions, target.name), extra={})
+        if intact and versions == previous_versions and generation == status.get("observedGeneration") \
+                and not rotation_due:
+            await _report(body, True, "Synced", _synced_message(versions, target.name),
+                          extra={"generatedAt": generated_at} if generated_at else {})
             return Outcome(True, "Synced", "unchanged", refresh_seconds=refresh)
 
         # Fetch only what changed; values whose version is unchanged come from our intact Secret.
@@ -127,6 +137,8 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
                 data = {**values, **data}
         else:
             data = values
+        # Restarts follow the plaintext content: re-encrypting the same values must not restart anything.
+        content_mac = mac.data_mac(mac_key, data)
         if spec.encryption is not None:
             try:
                 data = await encrypt_values(data, spec.encryption, source.clients, namespace, target.name)
@@ -148,15 +160,19 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         if wrote:
             metrics.SECRET_WRITES.labels(kind=KIND).inc()
         extra: dict[str, Any] = {"syncedVersions": versions, "dataMAC": data_mac, "secretName": target.name}
+        if spec.encryption is not None:
+            extra["encryptedAt"] = cond.now()
+        if generated_at:
+            extra["generatedAt"] = generated_at
         restarted: list[str] = []
         if spec.restart_targets:
             # The first sync only records the MAC (nothing to restart yet); afterwards every change of the
             # Secret's content patches each target once, however many keys changed together.
-            if status.get("rolloutMAC") not in (None, data_mac):
+            if status.get("rolloutMAC") not in (None, content_mac):
                 restarted = await rollout.restart(namespace, [
                     rollout.Target(kind=t.kind, name=t.name, selector=t.match_labels) for t in spec.restart_targets],
-                    data_mac)
-            extra["rolloutMAC"] = data_mac
+                    content_mac)
+            extra["rolloutMAC"] = content_mac
         await _report(body, True, "Synced", _synced_message(versions, target.name), extra=extra)
         return Outcome(True, "Synced", _synced_message(versions, target.name), wrote=wrote, refresh_seconds=refresh,
                        restarted=tuple(restarted))
