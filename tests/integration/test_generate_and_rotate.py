@@ -35,29 +35,31 @@ def _generation(kube: Kube, namespace: str) -> int:
 
 def test_generated_credential_is_stored_rotated_pruned_and_readable_by_credstash(
         kube: Kube, operator: OperatorProcess, namespace: str, table: str, aws_env: dict[str, str]) -> None:
+    tools = real_tools.tools_venv()  # before the clock starts: building it can take longer than a rotation
     _deployment(kube, namespace)
     kube.apply(credstash_store("main", table), namespace)
     kube.apply(synced_secret("gen", "main", [{"key": "password", "name": "gen.password", "context": {"app": "gen"},
-                                              "generate": {"length": 24, "rotateEvery": "3s", "keep": 2}}],
+                                              "generate": {"length": 24, "rotateEvery": "5s", "keep": 2}}],
                              rolloutRestartTargets=[{"name": "web"}]), namespace)
     wait_ready(kube, namespace, "gen")
+    assert _generation(kube, namespace) == 1  # the first value restarts nothing (checked before any rotation)
     first = (kube.secret_data(namespace, "gen") or {})["password"]
+    version = kube.get(API, "SyncedSecret", "gen", namespace)["status"]["syncedVersions"]["password"]
     LEAK_CANARIES.add(first)
     assert len(first) == 24 and first.isalnum()
     env = {**os.environ, **aws_env}
-    tools = real_tools.tools_venv()
-    assert real_tools.run(tools / "credstash", "-t", table, "get", "gen.password", "app=gen",
+    # The exact version the Secret holds: it survives one rotation (keep: 2), so this cannot race.
+    assert real_tools.run(tools / "credstash", "-t", table, "get", "-v", version, "gen.password", "app=gen",
                           env=env).decode().strip() == first
-    assert _generation(kube, namespace) == 1  # the first value restarts nothing
 
     rotated = wait_for(lambda: (v := (kube.secret_data(namespace, "gen") or {}).get("password")) != first and v,
-                       30, "a rotated value")
+                       40, "a rotated value")
     LEAK_CANARIES.add(rotated)
     wait_for(lambda: _generation(kube, namespace) >= 2, 15, "restart after rotation")
     wait_for(lambda: len(CredstashSource(AwsClients(AwsAuth(region="us-east-1")), table=table)
                          .versions("gen.password")) == 2 and
              int(CredstashSource(AwsClients(AwsAuth(region="us-east-1")), table=table)
-                 .versions("gen.password")[0]) >= 3, 30, "pruned to 2 versions after a second rotation")
+                 .versions("gen.password")[0]) >= 3, 40, "pruned to 2 versions after a second rotation")
     for value in (kube.secret_data(namespace, "gen") or {}).values():
         LEAK_CANARIES.add(value)
     status = kube.get(API, "SyncedSecret", "gen", namespace)["status"]
