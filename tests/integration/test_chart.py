@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes.client.exceptions import ApiException
 
 from tests.harness.binaries import ROOT, find_binaries
+from tests.harness.kube import Kube
 
 pytestmark = pytest.mark.integration
 CHART = ROOT / "charts/stashsync"
@@ -49,3 +51,25 @@ def test_cluster_store_crd_matches_the_namespaced_one_but_for_names_and_scope() 
     cl_props = cl["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
     assert ns_props["spec"] == cl_props["spec"] and ns_props["status"] == cl_props["status"]
     assert (ns["scope"], cl["scope"]) == ("Namespaced", "Cluster")
+
+
+def test_values_schema_refuses_bad_values() -> None:
+    for bad in ("logFormat=xml", "metricsPort=0", "image.pullPolicy=Sometimes", "unknownSetting=1"):
+        done = subprocess.run([str(find_binaries().helm), "template", "s", str(CHART), "--set", bad],
+                              capture_output=True, text=True)
+        assert done.returncode != 0 and "schema" in done.stderr, bad
+
+
+def test_rendered_manifests_pass_the_real_apiservers_validation(kube: Kube) -> None:
+    """Server-side dry-run of every rendered object: the apiserver's own schema validation."""
+    namespace = kube.create_namespace("stashsync-dryrun")
+    rendered = _helm("template", "dryrun", str(CHART), "-n", namespace, "--set", "watchNamespaces={a,b}",
+                     "--set", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/x")
+    docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] != "CustomResourceDefinition"]
+    assert {d["kind"] for d in docs} >= {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
+    for doc in docs:
+        resource = kube.resource(doc["apiVersion"], doc["kind"])
+        try:
+            resource.create(body=doc, namespace=namespace if resource.namespaced else None, dry_run="All")
+        except ApiException as exc:
+            raise AssertionError(f"{doc['kind']}/{doc['metadata']['name']} rejected: {exc.body}") from None
