@@ -42,10 +42,14 @@ class OperatorProcess:
         wait_for_http_ok(f"http://127.0.0.1:{liveness_port}/healthz", self.process, 60, "operator liveness endpoint")
         return self
 
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of a metric's samples whose labels include `labels`."""
+    def scrape(self) -> str:
+        """One reading of all metrics, so that several values come from the same instant."""
         with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
-            text = response.read().decode()
+            return str(response.read().decode())
+
+    def metric(self, name: str, text: str | None = None, **labels: str) -> float:
+        """Sum of a metric's samples whose labels include `labels` (from `text`, or a new scrape)."""
+        text = self.scrape() if text is None else text
         total = 0.0
         for line in text.splitlines():
             if not line.startswith(name) or line.startswith("#"):

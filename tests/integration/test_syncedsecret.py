@@ -54,15 +54,23 @@ def test_steady_refresh_costs_one_query_per_credential_and_no_kms(
            refreshInterval="1s")
     wait_ready(kube, namespace, "app")
     time.sleep(1.5)  # let the first refresh settle
-    query0 = operator.metric("stashsync_aws_calls_total", service="dynamodb", operation="Query")
-    get0 = operator.metric("stashsync_aws_calls_total", service="dynamodb", operation="GetItem")
-    kms0 = operator.metric("stashsync_aws_calls_total", service="kms")
-    refreshes0 = operator.metric("stashsync_syncs_total", kind="SyncedSecret", reason="Synced")
+
+    def counts() -> tuple[float, float, float, float]:
+        text = operator.scrape()  # one instant for all four
+        return (operator.metric("stashsync_syncs_total", text, kind="SyncedSecret", reason="Synced"),
+                operator.metric("stashsync_aws_calls_total", text, service="dynamodb", operation="Query"),
+                operator.metric("stashsync_aws_calls_total", text, service="dynamodb", operation="GetItem"),
+                operator.metric("stashsync_aws_calls_total", text, service="kms"))
+
+    refreshes0, query0, get0, kms0 = counts()
+    decrypts0 = operator.metric("stashsync_kms_decrypts_total")  # no refresh decrypts, so any instant will do
     time.sleep(5)
-    refreshes = operator.metric("stashsync_syncs_total", kind="SyncedSecret", reason="Synced") - refreshes0
-    queries = operator.metric("stashsync_aws_calls_total", service="dynamodb", operation="Query") - query0
-    assert refreshes >= 2
-    assert queries == 2 * refreshes  # two credentials, one version query each
+    refreshes1, query1, _, _ = counts()
+    refreshes, queries = refreshes1 - refreshes0, query1 - query0
+    assert refreshes >= 3
+    # Two credentials, one version query each per refresh. A refresh caught between its queries and its
+    # count at either end of the window may shift the tally by one refresh's worth (2), no more.
+    assert abs(queries - 2 * refreshes) <= 2, (queries, refreshes)
     assert operator.metric("stashsync_aws_calls_total", service="dynamodb", operation="GetItem") == get0
     assert operator.metric("stashsync_aws_calls_total", service="kms") == kms0
 
@@ -71,7 +79,8 @@ def test_steady_refresh_costs_one_query_per_credential_and_no_kms(
     wait_for(lambda: (kube.secret_data(namespace, "app") or {}).get("c-one") == "cost-one-v2", 20, "new version")
     time.sleep(1)
     assert operator.metric("stashsync_aws_calls_total", service="dynamodb", operation="GetItem") == get0 + 1
-    assert operator.metric("stashsync_aws_calls_total", service="kms", operation="Decrypt") == kms0 + 1
+    assert operator.metric("stashsync_aws_calls_total", service="kms") == kms0 + 1  # that one call is a Decrypt:
+    assert operator.metric("stashsync_kms_decrypts_total") - decrypts0 == 1
 
 
 def test_missing_credential_is_not_ready_with_a_warning_and_writes_nothing(
