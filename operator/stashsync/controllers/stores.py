@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import kopf
@@ -28,17 +29,25 @@ T = TypeVar("T")
 _last_checked: dict[str, float] = {}  # store uid -> monotonic time of its last validation
 
 
+@dataclass
+class _Built:
+    checked: float  # monotonic time the auth input was last read
+    auth: AwsAuth
+    value: Any
+
+
 class StoreResolver:
     """Builds what a store's users need once per store spec and reuses it: boto3 clients and STS
-    sessions stay warm. `build` is a registry function (build_source, build_wrap_service)."""
+    sessions stay warm. The auth input (e.g. a static-keys Secret) is re-read every AUTH_TTL_SECONDS,
+    and the clients are rebuilt only if it changed. `build` is a registry function."""
 
     def __init__(self) -> None:
-        self._built: dict[tuple[str, int, str], tuple[float, Any]] = {}
+        self._built: dict[tuple[str, int, str], _Built] = {}
         self._lock = asyncio.Lock()
 
     def _fresh(self, key: tuple[str, int, str]) -> Any | None:
         cached = self._built.get(key)
-        return cached[1] if cached and time.monotonic() - cached[0] < AUTH_TTL_SECONDS else None
+        return cached.value if cached and time.monotonic() - cached.checked < AUTH_TTL_SECONDS else None
 
     async def build(self, store: StoreSpec, uid: str, generation: int, build: Callable[[StoreSpec, AwsAuth], T]) -> T:
         key = (uid, generation, build.__name__)
@@ -47,12 +56,18 @@ class StoreResolver:
             async with self._lock:
                 found = self._fresh(key)
                 if found is None:
-                    found = build(store, await aws_auth(store))
-                    for old in [k for k in self._built if k[0] == uid and k[1] != generation]:
-                        del self._built[old]  # older generations of the same store
-                    self._built[key] = (time.monotonic(), found)
+                    auth = await aws_auth(store)
+                    cached = self._built.get(key)
+                    found = cached.value if cached is not None and cached.auth == auth else build(store, auth)
+                    self.forget(uid, keep_generation=generation)
+                    self._built[key] = _Built(time.monotonic(), auth, found)
         result: T = found
         return result
+
+    def forget(self, uid: str, keep_generation: int | None = None) -> None:
+        """Drop what was built for a store (or for its older generations)."""
+        for old in [k for k in self._built if k[0] == uid and k[1] != keep_generation]:
+            del self._built[old]
 
     async def resolve(self, body: dict[str, Any] | None, kind: str, name: str,
                       build: Callable[[StoreSpec, AwsAuth], T]) -> tuple[StoreSpec, T]:
@@ -165,6 +180,7 @@ async def revalidate_store(body: kopf.Body, logger: kopf.Logger, **_: Any) -> No
 @kopf.on.delete(GROUP, VERSION, "clustercredentialstores", optional=True)
 def forget_store(uid: str, **_: Any) -> None:
     _last_checked.pop(uid, None)
+    RESOLVER.forget(uid)
 
 
 for _plural in PLURALS.values():
