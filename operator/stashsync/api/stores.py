@@ -69,6 +69,15 @@ class StoreSpec:
         return provider.region
 
 
+def parse_store_ref(spec: dict[str, Any]) -> tuple[str, str]:
+    """(kind, name) of the store a SyncedSecret or WrappedSecret spec names."""
+    ref = spec.get("storeRef") or {}
+    kind = ref.get("kind", NAMESPACED_KIND)
+    if kind not in (NAMESPACED_KIND, CLUSTER_KIND):
+        raise SpecError(f"storeRef.kind must be {NAMESPACED_KIND} or {CLUSTER_KIND}")
+    return kind, ref.get("name", "")
+
+
 def parse_store(body: dict[str, Any]) -> StoreSpec:
     kind = body.get("kind", NAMESPACED_KIND)
     meta = body.get("metadata", {})

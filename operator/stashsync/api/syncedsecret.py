@@ -9,7 +9,7 @@ from typing import Any
 from stashsync.api.durations import parse_duration
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
 from stashsync.api.errors import SpecError
-from stashsync.api.stores import CLUSTER_KIND, NAMESPACED_KIND
+from stashsync.api.stores import parse_store_ref
 from stashsync.crypto.passwords import CHARSETS
 
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -73,10 +73,7 @@ class SyncedSecretSpec:
 def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
     meta = body.get("metadata", {})
     spec = body.get("spec") or {}
-    store_ref = spec.get("storeRef") or {}
-    store_kind = store_ref.get("kind", NAMESPACED_KIND)
-    if store_kind not in (NAMESPACED_KIND, CLUSTER_KIND):
-        raise SpecError(f"storeRef.kind must be {NAMESPACED_KIND} or {CLUSTER_KIND}")
+    store_kind, store_name = parse_store_ref(spec)
     data = tuple(DataEntry(key=d["key"], name=d["name"], version=_version(d.get("version")),
                            context=dict(d.get("context") or {}), generate=_generate(d))
                  for d in spec.get("data") or [])
@@ -102,7 +99,7 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
                     creation_policy=t.get("creationPolicy", "Owner"),
                     deletion_policy=t.get("deletionPolicy", "Delete"))
     restart_targets = tuple(_restart_target(t) for t in spec.get("rolloutRestartTargets") or [])
-    return SyncedSecretSpec(store_kind=store_kind, store_name=store_ref.get("name", ""), target=target,
+    return SyncedSecretSpec(store_kind=store_kind, store_name=store_name, target=target,
                             data=data, data_from=data_from,
                             refresh_seconds=parse_duration(spec.get("refreshInterval", DEFAULT_REFRESH),
                                                            "refreshInterval"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
 from stashsync.api.errors import SpecError
-from stashsync.api.stores import CLUSTER_KIND, NAMESPACED_KIND
+from stashsync.api.stores import parse_store_ref
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,13 @@ class WrappedSecretSpec:
 def parse_wrapped_secret(body: dict[str, Any]) -> WrappedSecretSpec:
     meta = body.get("metadata", {})
     spec = body.get("spec") or {}
-    store_ref = spec.get("storeRef") or {}
-    kind = store_ref.get("kind", NAMESPACED_KIND)
-    if kind not in (NAMESPACED_KIND, CLUSTER_KIND):
-        raise SpecError(f"storeRef.kind must be {NAMESPACED_KIND} or {CLUSTER_KIND}")
+    kind, store_name = parse_store_ref(spec)
     ref = spec.get("tokenSecretRef")
     if bool(spec.get("token")) == bool(ref):
         raise SpecError("set exactly one of token and tokenSecretRef")
     target = spec.get("target") or {}
     return WrappedSecretSpec(
-        store_kind=kind, store_name=store_ref.get("name", ""), token=spec.get("token"),
+        store_kind=kind, store_name=store_name, token=spec.get("token"),
         token_secret_name=(ref or {}).get("name"), token_secret_key=(ref or {}).get("key", "token"),
         target_name=target.get("name") or meta.get("name", ""), target_key=target.get("key", "value"),
         target_type=target.get("type", "Opaque"), labels=dict(target.get("labels") or {}),
