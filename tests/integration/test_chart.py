@@ -44,11 +44,13 @@ def test_deploy_manifests_are_the_current_chart_rendering() -> None:
     assert Path(ROOT / "deploy/stashsync.yaml").read_text() == render(), "run `make manifests`"
 
 
-def test_cluster_store_crd_matches_the_namespaced_one_but_for_names_and_scope() -> None:
+def test_cluster_store_crd_matches_the_namespaced_one_but_for_names_scope_and_conditions() -> None:
     ns = yaml.safe_load((ROOT / "crds/credentialstores.stashsync.dev.yaml").read_text())["spec"]
     cl = yaml.safe_load((ROOT / "crds/clustercredentialstores.stashsync.dev.yaml").read_text())["spec"]
     ns_props = ns["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
     cl_props = cl["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    assert "conditions" in cl_props["spec"]["properties"]  # who may use a cluster store
+    cl_props["spec"]["properties"].pop("conditions")
     assert ns_props["spec"] == cl_props["spec"] and ns_props["status"] == cl_props["status"]
     assert (ns["scope"], cl["scope"]) == ("Namespaced", "Cluster")
 

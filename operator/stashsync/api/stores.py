@@ -1,16 +1,20 @@
-"""CredentialStore / ClusterCredentialStore: where and how to read."""
+"""CredentialStore / ClusterCredentialStore: where and how to read, and who may use a cluster store."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from stashsync.api.errors import SpecError
+from stashsync.api.selectors import LabelSelector, parse_label_selector
 
 NAMESPACED_KIND = "CredentialStore"
 CLUSTER_KIND = "ClusterCredentialStore"
 PLURALS = {NAMESPACED_KIND: "credentialstores", CLUSTER_KIND: "clustercredentialstores"}
-PROVIDERS = ("credstash", "wrap")
+PROVIDERS = ("credstash", "wrap", "s3", "secretsManager", "parameterStore")
+DEFAULT_REQUESTS_PER_SECOND = 50.0
+DEFAULT_BURST = 100
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,18 @@ class SecretKeyAuth:
 
 
 @dataclass(frozen=True)
+class ServiceAccountAuth:
+    """A service account whose token (from the TokenRequest API) is exchanged for the role's credentials."""
+
+    name: str
+    namespace: str
+    audiences: tuple[str, ...] = ("sts.amazonaws.com",)
+
+
+@dataclass(frozen=True)
 class StoreAuth:
     secret_ref: SecretKeyAuth | None = None
+    service_account: ServiceAccountAuth | None = None
     role_arn: str | None = None
     external_id: str | None = None
 
@@ -51,22 +65,66 @@ class WrapProvider:
 
 
 @dataclass(frozen=True)
+class S3Provider:
+    """lazycred objects: `<bucket>/<prefix><name>`."""
+
+    bucket: str
+    prefix: str
+    region: str
+    kms_key_id: str  # used only to write
+
+
+@dataclass(frozen=True)
+class SecretsManagerProvider:
+    region: str
+
+
+@dataclass(frozen=True)
+class ParameterStoreProvider:
+    region: str
+    path: str | None  # names not starting with '/' are relative to it
+
+
+@dataclass(frozen=True)
+class NamespaceCondition:
+    """One rule of a cluster store: a namespace is allowed if it is listed or its labels match."""
+
+    namespaces: tuple[str, ...] = ()
+    selector: LabelSelector | None = None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    burst: int = DEFAULT_BURST
+
+
+Provider = CredstashProvider | WrapProvider | S3Provider | SecretsManagerProvider | ParameterStoreProvider
+
+
+@dataclass(frozen=True)
 class StoreSpec:
     kind: str
     name: str
     namespace: str | None  # None for cluster stores
     provider: str
-    credstash: CredstashProvider | None
-    wrap: WrapProvider | None
+    settings: Provider
     endpoint: str | None
     auth: StoreAuth
-    allowed_namespaces: tuple[str, ...] = field(default_factory=tuple)
+    conditions: tuple[NamespaceCondition, ...] = ()
+    rate_limit: RateLimit = field(default_factory=RateLimit)
 
     @property
     def region(self) -> str:
-        provider = self.credstash or self.wrap
-        assert provider is not None  # parse_store requires exactly one
-        return provider.region
+        return self.settings.region
+
+    @property
+    def credstash(self) -> CredstashProvider | None:
+        return self.settings if isinstance(self.settings, CredstashProvider) else None
+
+    @property
+    def wrap(self) -> WrapProvider | None:
+        return self.settings if isinstance(self.settings, WrapProvider) else None
 
 
 def parse_store_ref(spec: dict[str, Any]) -> tuple[str, str]:
@@ -87,34 +145,92 @@ def parse_store(body: dict[str, Any]) -> StoreSpec:
     if len(chosen) != 1:
         raise SpecError(f"a store needs exactly one provider block ({', '.join(PROVIDERS)})")
     provider = chosen[0]
-    credstash = wrap = None
-    if provider == "credstash":
-        c = spec["credstash"]
-        credstash = CredstashProvider(table=c.get("table", "credential-store"), region=c["region"],
-                                      kms_key_id=c.get("kmsKeyId", "alias/credstash"),
-                                      algorithm=c.get("algorithm", "credstash"))
-    else:
-        w = spec["wrap"]
-        wrap = WrapProvider(table=w["table"], region=w["region"], mode=w.get("mode", "direct"),
-                            function_name=w.get("functionName", "secrets-wrap"), kms_key_id=w.get("kmsKeyId"))
+    conditions = tuple(_parse_condition(c) for c in spec.get("conditions") or [])
+    if conditions and kind != CLUSTER_KIND:
+        raise SpecError("conditions apply to a ClusterCredentialStore only; a CredentialStore serves its own namespace")
+    limit = spec.get("rateLimit") or {}
+    rate_limit = RateLimit(float(limit.get("requestsPerSecond", DEFAULT_REQUESTS_PER_SECOND)),
+                           int(limit.get("burst", DEFAULT_BURST)))
+    if rate_limit.requests_per_second <= 0 or rate_limit.burst < 1:
+        raise SpecError("rateLimit.requestsPerSecond must be above 0 and rateLimit.burst at least 1")
     return StoreSpec(kind=kind, name=meta.get("name", ""), namespace=namespace, provider=provider,
-                     credstash=credstash, wrap=wrap, endpoint=spec.get("endpoint"),
-                     auth=_parse_auth(spec.get("auth") or {}, namespace))
+                     settings=_parse_provider(provider, spec[provider]), endpoint=spec.get("endpoint"),
+                     auth=_parse_auth(spec.get("auth") or {}, namespace), conditions=conditions,
+                     rate_limit=rate_limit)
+
+
+def _parse_provider(provider: str, raw: dict[str, Any]) -> Provider:
+    if provider == "credstash":
+        return CredstashProvider(table=raw.get("table", "credential-store"), region=raw["region"],
+                                 kms_key_id=raw.get("kmsKeyId", "alias/credstash"),
+                                 algorithm=raw.get("algorithm", "credstash"))
+    if provider == "wrap":
+        return WrapProvider(table=raw["table"], region=raw["region"], mode=raw.get("mode", "direct"),
+                            function_name=raw.get("functionName", "secrets-wrap"), kms_key_id=raw.get("kmsKeyId"))
+    if provider == "s3":
+        return S3Provider(bucket=raw["bucket"], prefix=raw.get("prefix", ""), region=raw["region"],
+                          kms_key_id=raw.get("kmsKeyId", "alias/lazycred"))
+    if provider == "secretsManager":
+        return SecretsManagerProvider(region=raw["region"])
+    path = raw.get("path") or None
+    if path is not None and not re.match(r"^/[^ ]*$", path):
+        raise SpecError(f"parameterStore.path {path!r} must start with '/'")
+    return ParameterStoreProvider(region=raw["region"], path=path)
+
+
+def _parse_condition(raw: dict[str, Any]) -> NamespaceCondition:
+    selector = raw.get("namespaceSelector")
+    condition = NamespaceCondition(namespaces=tuple(raw.get("namespaces") or ()),
+                                   selector=parse_label_selector(selector) if selector is not None else None)
+    if not condition.namespaces and condition.selector is None:
+        raise SpecError("each of conditions[] needs namespaces or a namespaceSelector")
+    return condition
+
+
+def namespace_allowed(store: StoreSpec, namespace: str, labels: dict[str, str] | None) -> bool:
+    """Whether a resource in `namespace` (with `labels`) may use the store. A cluster store without
+    conditions serves every namespace; with conditions, any matching one allows."""
+    if store.kind == NAMESPACED_KIND:
+        return store.namespace == namespace
+    if not store.conditions:
+        return True
+    return any(namespace in c.namespaces or (c.selector is not None and labels is not None
+                                             and c.selector.matches(labels))
+               for c in store.conditions)
+
+
+def needs_namespace_labels(store: StoreSpec) -> bool:
+    return any(c.selector is not None for c in store.conditions)
+
+
+def _auth_namespace(ref: dict[str, Any], store_namespace: str | None, what: str) -> str:
+    namespace = ref.get("namespace") or store_namespace
+    if store_namespace is not None and namespace != store_namespace:
+        raise SpecError(f"a namespaced store may only use {what} in its own namespace", reason="InvalidAuth")
+    if namespace is None:
+        raise SpecError(f"the namespace of {what} is required on a cluster store", reason="InvalidAuth")
+    return str(namespace)
 
 
 def _parse_auth(auth: dict[str, Any], store_namespace: str | None) -> StoreAuth:
     ref = auth.get("secretRef")
     secret_ref = None
     if ref:
-        namespace = ref.get("namespace") or store_namespace
-        if store_namespace is not None and namespace != store_namespace:
-            raise SpecError("a namespaced store may only read auth Secrets in its own namespace",
-                            reason="InvalidAuth")
-        if namespace is None:
-            raise SpecError("auth.secretRef.namespace is required on a cluster store", reason="InvalidAuth")
         secret_ref = SecretKeyAuth(
-            name=ref["name"], namespace=namespace,
+            name=ref["name"], namespace=_auth_namespace(ref, store_namespace, "auth Secrets"),
             access_key_id_key=ref.get("accessKeyIdKey", "access-key-id"),
             secret_access_key_key=ref.get("secretAccessKeyKey", "secret-access-key"),
             session_token_key=ref.get("sessionTokenKey"))
-    return StoreAuth(secret_ref=secret_ref, role_arn=auth.get("roleArn"), external_id=auth.get("externalId"))
+    sa = (auth.get("jwt") or {}).get("serviceAccountRef")
+    service_account = None
+    if sa:
+        if not auth.get("roleArn"):
+            raise SpecError("auth.jwt needs auth.roleArn: the service account token is exchanged for that role",
+                            reason="InvalidAuth")
+        if secret_ref is not None:
+            raise SpecError("give auth.secretRef or auth.jwt, not both", reason="InvalidAuth")
+        service_account = ServiceAccountAuth(
+            name=sa["name"], namespace=_auth_namespace(sa, store_namespace, "service accounts"),
+            audiences=tuple(sa.get("audiences") or ("sts.amazonaws.com",)))
+    return StoreAuth(secret_ref=secret_ref, service_account=service_account, role_arn=auth.get("roleArn"),
+                     external_id=auth.get("externalId"))

@@ -31,12 +31,14 @@ class DataEntry:
     version: str | None
     context: dict[str, str]
     generate: Generate | None = None
+    property: str | None = None  # one field of a JSON value (sources.properties)
 
 
 @dataclass(frozen=True)
 class FindEntry:
     pattern: str
     context: dict[str, str]
+    tags: dict[str, str] = field(default_factory=dict)  # Secrets Manager tags every found secret carries
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,11 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
     spec = body.get("spec") or {}
     store_kind, store_name = parse_store_ref(spec)
     data = tuple(DataEntry(key=d["key"], name=d["name"], version=_version(d.get("version")),
-                           context=dict(d.get("context") or {}), generate=_generate(d))
+                           context=dict(d.get("context") or {}), generate=_generate(d),
+                           property=d.get("property") or None)
                  for d in spec.get("data") or [])
-    data_from = tuple(FindEntry(pattern=f["find"], context=dict(f.get("context") or {}))
+    data_from = tuple(FindEntry(pattern=f["find"], context=dict(f.get("context") or {}),
+                                tags={str(k): str(v) for k, v in (f.get("tags") or {}).items()})
                       for f in spec.get("dataFrom") or [])
     if not data and not data_from:
         raise SpecError("spec needs at least one entry in data or dataFrom")
@@ -144,9 +148,8 @@ def _check_key(key: str, field_name: str) -> None:
 
 
 def _version(raw: Any) -> str | None:
+    """A version as the store knows it: a credstash or SSM number, an SSM label, a Secrets Manager
+    version id or staging label, an S3 VersionId. Each source checks what it can use."""
     if raw is None or raw == "":
         return None
-    text = str(raw)
-    if not text.isdigit():
-        raise SpecError(f"version {text!r} must be a whole number")
-    return text
+    return str(raw)

@@ -13,11 +13,13 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from stashsync.cli import s3_backend
 from stashsync.cli.errors import CliError
 from stashsync.crypto.credstash import DIGESTS, Algorithm
 from stashsync.sources.aws import AwsAuth, AwsClients
-from stashsync.sources.base import CredentialRef
+from stashsync.sources.base import CredentialRef, Source
 from stashsync.sources.credstash import DEFAULT_KMS_KEY, DEFAULT_TABLE, CredstashSource
+from stashsync.sources.s3 import DEFAULT_KMS_KEY as S3_DEFAULT_KMS_KEY
 
 T = TypeVar("T")
 
@@ -34,7 +36,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("credential")
     p.add_argument("value", help="the value, '-' to read standard input, or @FILE to read a file")
     p.add_argument("context", nargs="*", help="encryption context as key=value pairs")
-    p.add_argument("-k", "--key-id", default=DEFAULT_KMS_KEY, help=f"KMS key (default {DEFAULT_KMS_KEY})")
+    p.add_argument("-k", "--key-id", default=None,
+                   help=f"KMS key (default {DEFAULT_KMS_KEY}; {S3_DEFAULT_KMS_KEY} with --backend s3)")
+    s3_backend.add_arguments(p)
     p.add_argument("-v", "--version", help="version to store (default 1)")
     p.add_argument("-a", "--autoversion", action="store_true", help="store as latest version + 1")
     p.add_argument("-d", "--digest", default="SHA256", choices=sorted(DIGESTS), help="HMAC digest")
@@ -47,6 +51,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("context", nargs="*", help="encryption context as key=value pairs")
     p.add_argument("-v", "--version", help="version (default latest)")
     p.add_argument("-n", "--noline", action="store_true", help="no newline after the value")
+    s3_backend.add_arguments(p)
     p.set_defaults(func=get)
 
     p = cmd("getall", "print every credential's latest value as JSON")
@@ -83,7 +88,7 @@ def source(args: argparse.Namespace, algorithm: str = "credstash", digest: str =
     if not region:
         raise CliError("no AWS region: pass -r REGION or set AWS_DEFAULT_REGION")
     return CredstashSource(AwsClients(AwsAuth(region=region)), table=args.table or DEFAULT_TABLE,
-                           kms_key_id=getattr(args, "key_id", DEFAULT_KMS_KEY), algorithm=Algorithm(algorithm),
+                           kms_key_id=getattr(args, "key_id", None) or DEFAULT_KMS_KEY, algorithm=Algorithm(algorithm),
                            digest=digest)
 
 
@@ -102,7 +107,7 @@ def progress(items: Iterable[T], total: int | None, what: str) -> Iterator[T]:
     yield from tqdm(items, total=total, desc=what, unit="item", disable=not sys.stderr.isatty(), leave=False)
 
 
-def _read_value(value: str) -> bytes:
+def read_value(value: str) -> bytes:
     if value == "-":
         return sys.stdin.buffer.read()
     if value.startswith("@"):
@@ -121,17 +126,21 @@ def setup(args: argparse.Namespace) -> int:
 
 
 def put(args: argparse.Namespace) -> int:
+    if args.backend == "s3":
+        etag = s3_backend.source(args).put(args.credential, read_value(args.value))
+        print(f"{args.credential} has been stored (ETag {etag})")
+        return 0
     src = source(args, args.algorithm, args.digest)
     if args.autoversion and args.version:
         raise CliError("give either -a or -v, not both")
     version = src.next_version(args.credential) if args.autoversion else _int_version(args.version or "1")
-    src.put(args.credential, _read_value(args.value), version, parse_context(args.context))
+    src.put(args.credential, read_value(args.value), version, parse_context(args.context))
     print(f"{args.credential} has been stored (version {version})")
     return 0
 
 
 def get(args: argparse.Namespace) -> int:
-    src = source(args)
+    src: Source = s3_backend.source(args) if args.backend == "s3" else source(args)
     ref = CredentialRef(name=args.credential, version=args.version, context=parse_context(args.context))
     value = src.fetch(ref, src.current_version(ref))
     sys.stdout.buffer.write(value + (b"" if args.noline else b"\n"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,12 +14,21 @@ import kopf
 from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
-from stashsync.api.stores import CLUSTER_KIND, PLURALS, StoreSpec, parse_store
+from stashsync.api.stores import (
+    CLUSTER_KIND,
+    PLURALS,
+    StoreSpec,
+    namespace_allowed,
+    needs_namespace_labels,
+    parse_store,
+)
 from stashsync.controllers import events
-from stashsync.kube import secrets
+from stashsync.kube import identity, secrets
+from stashsync.kube.client import is_status
 from stashsync.kube.status import patch_status
 from stashsync.sources import base
 from stashsync.sources.aws import AwsAuth
+from stashsync.sources.ratelimit import TokenBucket
 from stashsync.sources.registry import build_source, build_wrap_service
 
 AUTH_TTL_SECONDS = 300.0  # re-read a store's auth Secret at most this often
@@ -42,21 +52,35 @@ class StoreResolver:
     and the clients are rebuilt only if it changed. `build` is a registry function."""
 
     def __init__(self) -> None:
-        self._built: dict[tuple[str, int, str], _Built] = {}
+        self._built: dict[tuple[str, int, str, str], _Built] = {}
+        self._limiters: dict[str, tuple[tuple[float, int], TokenBucket]] = {}
         self._lock = asyncio.Lock()
 
-    def _fresh(self, key: tuple[str, int, str]) -> Any | None:
+    def _fresh(self, key: tuple[str, int, str, str]) -> Any | None:
         cached = self._built.get(key)
         return cached.value if cached and time.monotonic() - cached.checked < AUTH_TTL_SECONDS else None
 
-    async def build(self, store: StoreSpec, uid: str, generation: int, build: Callable[[StoreSpec, AwsAuth], T]) -> T:
-        key = (uid, generation, build.__name__)
+    def limiter(self, store: StoreSpec, uid: str) -> TokenBucket:
+        """One request budget per store, shared by every client built for it (all namespaces)."""
+        want = (store.rate_limit.requests_per_second, store.rate_limit.burst)
+        existing = self._limiters.get(uid)
+        if existing is None or existing[0] != want:
+            existing = (want, TokenBucket(*want))
+            self._limiters[uid] = existing
+        return existing[1]
+
+    async def build(self, store: StoreSpec, uid: str, generation: int, build: Callable[[StoreSpec, AwsAuth], T],
+                    consumer: str | None = None) -> T:
+        """`consumer`: the namespace a cluster store is used from. It names the role session (so
+        CloudTrail shows who read what), which makes one cached session per namespace."""
+        consumer = session_namespace(store, consumer)
+        key = (uid, generation, build.__name__, consumer)
         found = self._fresh(key)
         if found is None:
             async with self._lock:
                 found = self._fresh(key)
                 if found is None:
-                    auth = await aws_auth(store)
+                    auth = await aws_auth(store, consumer, self.limiter(store, uid))
                     cached = self._built.get(key)
                     found = cached.value if cached is not None and cached.auth == auth else build(store, auth)
                     self.forget(uid, keep_generation=generation)
@@ -68,9 +92,12 @@ class StoreResolver:
         """Drop what was built for a store (or for its older generations)."""
         for old in [k for k in self._built if k[0] == uid and k[1] != keep_generation]:
             del self._built[old]
+        if keep_generation is None:
+            self._limiters.pop(uid, None)
 
     async def resolve(self, body: dict[str, Any] | None, kind: str, name: str,
-                      build: Callable[[StoreSpec, AwsAuth], T]) -> tuple[StoreSpec, T]:
+                      build: Callable[[StoreSpec, AwsAuth], T], namespace: str) -> tuple[StoreSpec, T]:
+        """The store named by a resource in `namespace`, if that namespace may use it."""
         if body is None:
             raise base.StoreNotReady(f"{kind} {name!r} not found")
         ready = cond.ready_condition(body.get("status"))
@@ -80,14 +107,51 @@ class StoreResolver:
             store = parse_store(body)
         except SpecError as exc:
             raise base.StoreNotReady(f"{kind} {name!r}: {exc.message}") from None
+        labels = await identity.namespace_labels(namespace) if needs_namespace_labels(store) else None
+        if not namespace_allowed(store, namespace, labels):
+            raise base.StoreNotAllowed(f"{kind} {name!r} does not serve namespace {namespace!r} (see its conditions)")
         meta = body["metadata"]
-        return store, await self.build(store, meta["uid"], int(meta.get("generation", 0)), build)
+        return store, await self.build(store, meta["uid"], int(meta.get("generation", 0)), build, namespace)
 
 
-async def aws_auth(store: StoreSpec) -> AwsAuth:
+def session_namespace(store: StoreSpec, consumer: str | None) -> str:
+    if store.namespace is not None:
+        return store.namespace
+    return consumer if consumer and store.auth.role_arn else "cluster"
+
+
+def role_session_name(namespace: str, store_name: str) -> str:
+    """stashsync-<namespace>-<store>, in the characters and 64-character length STS accepts."""
+    return re.sub(r"[^\w+=,.@-]", "-", f"stashsync-{namespace}-{store_name}")[:64]
+
+
+def _web_identity(store: StoreSpec) -> Callable[[], str] | None:
+    """A blocking token getter for botocore's credential refresh, which runs in worker threads:
+    it asks the operator's event loop for a fresh TokenRequest token each time."""
+    sa = store.auth.service_account
+    if sa is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def token() -> str:
+        future = asyncio.run_coroutine_threadsafe(
+            identity.service_account_token(sa.namespace, sa.name, list(sa.audiences)), loop)
+        try:
+            return future.result(timeout=30)
+        except Exception as exc:
+            what = f"service account {sa.namespace}/{sa.name}"
+            if is_status(exc, 404):
+                raise base.AccessDenied(f"{what} not found") from None
+            if is_status(exc, 403):
+                raise base.AccessDenied(f"the operator may not request tokens for {what}") from None
+            raise base.AccessDenied(f"could not get a token for {what}: {type(exc).__name__}") from None
+    return token
+
+
+async def aws_auth(store: StoreSpec, consumer: str, limiter: TokenBucket | None = None) -> AwsAuth:
     auth = AwsAuth(region=store.region, endpoint=store.endpoint, role_arn=store.auth.role_arn,
-                   external_id=store.auth.external_id,
-                   session_name=f"stashsync-{store.namespace or 'cluster'}-{store.name}")
+                   external_id=store.auth.external_id, session_name=role_session_name(consumer, store.name),
+                   web_identity_token=_web_identity(store), limiter=limiter)
     ref = store.auth.secret_ref
     if ref is None:
         return auth
@@ -98,7 +162,7 @@ async def aws_auth(store: StoreSpec) -> AwsAuth:
     try:
         return AwsAuth(
             region=auth.region, endpoint=auth.endpoint, role_arn=auth.role_arn, external_id=auth.external_id,
-            session_name=auth.session_name, access_key_id=data[ref.access_key_id_key].decode(),
+            session_name=auth.session_name, limiter=limiter, access_key_id=data[ref.access_key_id_key].decode(),
             secret_access_key=data[ref.secret_access_key_key].decode(),
             session_token=data[ref.session_token_key].decode() if ref.session_token_key else None)
     except KeyError as exc:

@@ -25,6 +25,7 @@ from stashsync.kube import rollout, secrets
 from stashsync.kube.status import patch_status
 from stashsync.sources import base
 from stashsync.sources.names import PatternError
+from stashsync.sources.properties import extract
 from stashsync.sources.registry import build_source
 
 PLURAL = "syncedsecrets"
@@ -61,18 +62,68 @@ async def _first_error(tasks: list[Awaitable[T]]) -> list[T]:
     return results  # type: ignore[return-value]
 
 
-async def resolve_refs(spec: SyncedSecretSpec, source: base.Source) -> dict[str, base.CredentialRef]:
+@dataclass(frozen=True)
+class Refs:
+    """What a spec asks for, per Secret key: the credential, the JSON property to take from it, and
+    the version when finding it already told us (so it needs no separate version check)."""
+
+    refs: dict[str, base.CredentialRef]
+    properties: dict[str, str]
+    known_versions: dict[str, str]
+
+
+async def resolve_refs(spec: SyncedSecretSpec, source: base.Source) -> Refs:
     refs: dict[str, base.CredentialRef] = {}
-    found = await _first_error([asyncio.to_thread(source.find, f.pattern) for f in spec.data_from])
+    known: dict[str, str] = {}
+    found = await _first_error([asyncio.to_thread(source.find, f.pattern, f.tags) for f in spec.data_from])
     for entry, names in zip(spec.data_from, found, strict=True):
-        for name in names:
-            refs[key_for_name(name)] = base.CredentialRef(name=name, context=entry.context)
+        for name, version in names.items():
+            key = key_for_name(name)
+            refs[key] = base.CredentialRef(name=name, context=entry.context)
+            if version is not None:
+                known[key] = version
     for d in spec.data:  # explicit entries win over found ones
         refs[d.key] = base.CredentialRef(name=d.name, version=d.version, context=d.context)
-    return refs
+        known.pop(d.key, None)
+    return Refs(refs, {d.key: d.property for d in spec.data if d.property}, known)
 
 
-def output_keys(spec: SyncedSecretSpec, refs: dict[str, base.CredentialRef]) -> set[str]:
+async def current_versions(source: base.Source, wanted: Refs) -> dict[str, str]:
+    """Each key's version: what finding reported, else one check per distinct credential (batched
+    where the backend's API takes many names per call)."""
+    unique = sorted({r for k, r in wanted.refs.items() if k not in wanted.known_versions},
+                    key=lambda r: (r.name, r.version or "", r.context_key()))
+    if not unique:
+        checked: list[str] = []
+    elif isinstance(source, base.BatchSource):
+        checked = await asyncio.to_thread(source.current_versions, unique)
+    else:
+        checked = await _first_error([asyncio.to_thread(source.current_version, r) for r in unique])
+    by_ref = dict(zip(unique, checked, strict=True))
+    return {k: wanted.known_versions.get(k) or by_ref[r] for k, r in wanted.refs.items()}
+
+
+async def fetch_values(source: base.Source, wanted: Refs, keys: list[str],
+                       versions: dict[str, str]) -> dict[str, bytes]:
+    """The values of `keys`, reading each distinct (credential, version) once, then taking properties."""
+    unique = sorted({(wanted.refs[k], versions[k]) for k in keys},
+                    key=lambda rv: (rv[0].name, rv[0].version or "", rv[0].context_key(), rv[1]))
+    if not unique:
+        fetched: list[bytes] = []
+    elif isinstance(source, base.BatchSource):
+        fetched = await asyncio.to_thread(source.fetch_many, unique)
+    else:
+        fetched = await _first_error([asyncio.to_thread(source.fetch, r, v) for r, v in unique])
+    by_ref = dict(zip(unique, fetched, strict=True))
+    values = {}
+    for key in keys:
+        value = by_ref[(wanted.refs[key], versions[key])]
+        prop = wanted.properties.get(key)
+        values[key] = extract(value, prop, f"credential {wanted.refs[key].name!r}") if prop else value
+    return values
+
+
+def output_keys(spec: SyncedSecretSpec, refs: dict[str, Any]) -> set[str]:
     if spec.target.template is None:
         return set(refs)
     return set(spec.target.template) | (set(refs) if spec.target.merge_template else set())
@@ -95,11 +146,12 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
                 refresh = min(refresh, period) if refresh > 0 else period
         since = cond.seconds_since(status.get("encryptedAt"))
         rotation_due = rotate > 0 and (since is None or since >= rotate)
-        _, source = await resolver.resolve(store_body, spec.store_kind, spec.store_name, build_source)
+        _, source = await resolver.resolve(store_body, spec.store_kind, spec.store_name, build_source,
+                                           namespace=namespace)
         generated_at = await ensure_generated(spec, source, status)
-        refs = await resolve_refs(spec, source)
-        versions = dict(zip(refs, await _first_error(
-            [asyncio.to_thread(source.current_version, ref) for ref in refs.values()]), strict=True))
+        wanted = await resolve_refs(spec, source)
+        refs = wanted.refs
+        versions = await current_versions(source, wanted)
 
         target = spec.target
         existing = await secrets.read(namespace, target.name)
@@ -125,8 +177,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
                 values[key] = ours[key]
             else:
                 to_fetch.append(key)
-        fetched = await _first_error([asyncio.to_thread(source.fetch, refs[k], versions[k]) for k in to_fetch])
-        values.update(zip(to_fetch, fetched, strict=True))
+        values.update(await fetch_values(source, wanted, to_fetch, versions))
 
         if target.template is not None:
             try:

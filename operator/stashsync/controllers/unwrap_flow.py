@@ -73,7 +73,7 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
         token_hash = wrapfmt.token_sha256(token)
         prefix = token_hash[:16]
         _, (clients, service) = await resolver.resolve(store_body, spec.store_kind, spec.store_name,
-                                                       build_wrap_service)
+                                                       build_wrap_service, namespace=namespace)
         existing = await secrets.read(namespace, spec.target_name)
         if not _written_by_us(existing, owner, token_hash):
             claimed = await asyncio.to_thread(service.claim, token, uid)

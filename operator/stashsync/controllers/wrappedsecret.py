@@ -64,7 +64,7 @@ async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: A
         token = await read_token(spec, namespace)
         _, (_c, service) = await stores.RESOLVER.resolve(
             stores.store_body_for(raw.get("spec") or {}, namespace, kwargs), spec.store_kind, spec.store_name,
-            build_wrap_service)
+            build_wrap_service, namespace=namespace)
         await asyncio.to_thread(service.release, token, raw["metadata"]["uid"])
     except (SpecError, base.SourceError):
         pass  # nothing claimed that we can reach; a claim left behind expires with the token

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -14,6 +14,7 @@ import botocore.exceptions
 
 from stashsync import metrics
 from stashsync.sources import base
+from stashsync.sources.ratelimit import TokenBucket
 
 _THROTTLE_CODES = {"ThrottlingException", "Throttling", "ProvisionedThroughputExceededException",
                    "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled",
@@ -35,10 +36,21 @@ class AwsAuth:
     role_arn: str | None = None
     external_id: str | None = None
     session_name: str = "stashsync"
+    # A service account token for AssumeRoleWithWebIdentity, fetched anew at each STS refresh.
+    web_identity_token: Callable[[], str] | None = field(default=None, compare=False)
+    # The store's shared request budget (None: unlimited, as in the CLI).
+    limiter: TokenBucket | None = field(default=None, compare=False)
 
 
 def _count_call(model: Any, **_: Any) -> None:
     metrics.AWS_CALLS.labels(service=model.service_model.service_name, operation=model.name).inc()
+
+
+def _instrument(client: Any, limiter: TokenBucket | None) -> None:
+    client.meta.events.register("before-call.*.*", _count_call)
+    if limiter is not None:
+        # before-send fires for every HTTP attempt, so retries spend the budget too.
+        client.meta.events.register("before-send.*.*", lambda **_: limiter.acquire())
 
 
 _CLIENT_CONFIG = botocore.config.Config(
@@ -74,31 +86,38 @@ class AwsClients:
             if existing is None:
                 existing = self._session.client(service, endpoint_url=self._endpoint_for(service),
                                                 config=_CLIENT_CONFIG, region_name=self.auth.region)
-                existing.meta.events.register("before-call.*.*", _count_call)
+                _instrument(existing, self.auth.limiter)
                 self._clients[service] = existing
             return existing
 
 
 def _assumed_role_session(base_session: boto3.session.Session, auth: AwsAuth,
                           endpoint_for: Callable[[str], str | None]) -> boto3.session.Session:
-    """A session whose credentials come from AssumeRole and refresh themselves before expiry."""
+    """A session whose credentials come from AssumeRole (or AssumeRoleWithWebIdentity with a service
+    account token) and refresh themselves shortly before they expire: one STS call per session
+    lifetime, not one per reconcile."""
     from botocore.credentials import DeferredRefreshableCredentials
     from botocore.session import get_session
 
     sts = base_session.client("sts", endpoint_url=endpoint_for("sts"), config=_CLIENT_CONFIG)
-    sts.meta.events.register("before-call.*.*", _count_call)
+    _instrument(sts, auth.limiter)
 
     def refresh() -> dict[str, str]:
-        kwargs: dict[str, Any] = {"RoleArn": auth.role_arn, "RoleSessionName": auth.session_name[:64]}
-        if auth.external_id:
-            kwargs["ExternalId"] = auth.external_id
+        kwargs: dict[str, Any] = {"RoleArn": auth.role_arn, "RoleSessionName": auth.session_name}
         with translate_errors(f"assume role {auth.role_arn}"):
-            creds = sts.assume_role(**kwargs)["Credentials"]
+            if auth.web_identity_token is not None:
+                creds = sts.assume_role_with_web_identity(WebIdentityToken=auth.web_identity_token(),
+                                                          **kwargs)["Credentials"]
+            else:
+                if auth.external_id:
+                    kwargs["ExternalId"] = auth.external_id
+                creds = sts.assume_role(**kwargs)["Credentials"]
         return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
                 "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
 
     botocore_session = get_session()
-    botocore_session._credentials = DeferredRefreshableCredentials(refresh_using=refresh, method="sts-assume-role")
+    botocore_session._credentials = DeferredRefreshableCredentials(
+        refresh_using=refresh, method="assume-role-with-web-identity" if auth.web_identity_token else "sts-assume-role")
     return boto3.session.Session(botocore_session=botocore_session, region_name=auth.region)
 
 
@@ -124,7 +143,7 @@ def translate_errors(what: str, not_found: type[base.SourceError] = base.Credent
             raise base.ContextMismatch(
                 f"KMS could not decrypt {what}: wrong encryption context or key") from None
         if code in {"ResourceNotFoundException", "NoSuchBucket", "NotFoundException", "ParameterNotFound",
-                    "NoSuchKey"}:
+                    "NoSuchKey", "404", "NotFound", "ParameterVersionNotFound", "ParameterVersionLabelLimitExceeded"}:
             raise not_found(f"{what}: {code}: {message}") from None
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if status >= 500:

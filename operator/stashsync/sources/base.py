@@ -7,8 +7,9 @@ user can act on is a `SourceError` whose `reason` becomes the CR's `Ready=False`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from stashsync.sources.aws import AwsClients
@@ -56,6 +57,16 @@ class Unavailable(SourceError):
     reason = "Unavailable"
 
 
+class InvalidReference(SourceError):
+    """The spec asks this backend for something it cannot express (e.g. a non-numeric credstash version)."""
+
+    reason = "InvalidSpec"
+
+
+class StoreNotAllowed(SourceError):
+    reason = "StoreNotAllowed"
+
+
 @dataclass(frozen=True)
 class CredentialRef:
     """What to read: a name, an optional pinned version, an optional encryption context."""
@@ -66,6 +77,9 @@ class CredentialRef:
 
     def context_key(self) -> tuple[tuple[str, str], ...]:
         return tuple(sorted(self.context.items()))
+
+    def __hash__(self) -> int:  # the context dict is not hashable; its sorted items are
+        return hash((self.name, self.version, self.context_key()))
 
 
 class Source(Protocol):
@@ -82,8 +96,25 @@ class Source(Protocol):
     def fetch(self, ref: CredentialRef, version: str) -> bytes:
         """The plaintext of `ref` at `version`."""
 
-    def find(self, pattern: str) -> list[str]:
-        """Names matching `pattern` (glob, or a regex when written as /regex/)."""
+    def find(self, pattern: str, tags: dict[str, str]) -> dict[str, str | None]:
+        """Names matching `pattern` (glob, or a regex when written as /regex/) and, where the backend
+        supports them, `tags`; each with its current version when the listing gives it for free."""
+
+
+@runtime_checkable
+class BatchSource(Source, Protocol):
+    """A backend whose API answers many names per call; the sync asks it once for all of them."""
+
+    def current_versions(self, refs: Sequence[CredentialRef]) -> list[str]:
+        """current_version of each ref, in order, in as few calls as the API allows."""
+
+    def fetch_many(self, wanted: Sequence[tuple[CredentialRef, str]]) -> list[bytes]:
+        """fetch of each (ref, version), in order, in as few calls as the API allows."""
+
+
+def no_tags(tags: dict[str, str], backend: str) -> None:
+    if tags:
+        raise InvalidReference(f"dataFrom[].tags: {backend} has no tags to filter by; use a name pattern")
 
 
 def check_size(name: str, value: bytes) -> bytes:

@@ -32,6 +32,9 @@ class CredstashSource(DynamoTable):
     def current_version(self, ref: base.CredentialRef) -> str:
         """Versions are shown unpadded ("3"); the table stores them padded to 19 digits."""
         if ref.version is not None:
+            if not ref.version.isdigit():
+                raise base.InvalidReference(f"credential {ref.name!r}: credstash versions are whole numbers, "
+                                            f"not {ref.version!r}")
             return str(int(ref.version))
         items = self._query_versions(ref.name, limit=1)
         if not items:
@@ -65,8 +68,14 @@ class CredstashSource(DynamoTable):
         except fmt.FormatError as exc:
             raise base.IntegrityError(f"{what} is malformed: {exc}") from None
 
-    def find(self, pattern: str) -> list[str]:
-        return names.matching(self.list_names(), pattern)
+    def find(self, pattern: str, tags: dict[str, str]) -> dict[str, str | None]:
+        """One consistent scan names every credential and its latest version, so the sync needs no
+        per-name version query for what it found."""
+        base.no_tags(tags, "a credstash table")
+        latest: dict[str, str] = {}
+        for name, version in self.scan(consistent=True):
+            latest[name] = max(latest.get(name, version), version)
+        return {name: str(int(latest[name])) for name in names.matching(list(latest), pattern)}
 
     # --- table listing and writing (CLI and generated credentials) ---------------------------
 
@@ -91,9 +100,10 @@ class CredstashSource(DynamoTable):
     def versions(self, name: str) -> list[str]:
         return self._query_versions(name)
 
-    def scan(self) -> Iterator[tuple[str, str]]:
+    def scan(self, consistent: bool = False) -> Iterator[tuple[str, str]]:
         """Every (name, version) in the table."""
         kwargs: dict[str, Any] = {"TableName": self.table, "ProjectionExpression": "#n, #v",
+                                  "ConsistentRead": consistent,
                                   "ExpressionAttributeNames": {"#n": "name", "#v": "version"}}
         with translate_errors(f"table {self.table!r}", not_found=base.StoreNotReady):
             while True:

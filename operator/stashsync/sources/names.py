@@ -22,3 +22,12 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 def matching(names: list[str], pattern: str) -> list[str]:
     compiled = compile_pattern(pattern)
     return sorted({n for n in names if compiled.fullmatch(n)})
+
+
+def literal_prefix(pattern: str) -> str:
+    """The fixed text a glob starts with ("app/db-*" -> "app/db-"), for server-side prefix filters.
+    Regular expressions give "" (no safe prefix)."""
+    if pattern.startswith("/") and pattern.endswith("/") and len(pattern) >= 2:
+        return ""
+    cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=len(pattern))
+    return pattern[:cut]

@@ -1,0 +1,42 @@
+"""Kubernetes reads the store code needs: namespace labels (cluster store conditions) and service
+account tokens from the TokenRequest API (web identity auth)."""
+
+from __future__ import annotations
+
+import time
+
+from kubernetes_asyncio import client
+
+from stashsync.kube.client import api_client, is_status
+
+NAMESPACE_LABELS_TTL_SECONDS = 30.0
+TOKEN_SECONDS = 3600  # the STS session is refreshed well within this
+
+_labels: dict[str, tuple[float, dict[str, str] | None]] = {}
+
+
+async def namespace_labels(name: str) -> dict[str, str] | None:
+    """A namespace's labels (None if it does not exist), cached briefly: every sync of a cluster
+    store with a namespaceSelector asks."""
+    cached = _labels.get(name)
+    if cached is not None and time.monotonic() - cached[0] < NAMESPACE_LABELS_TTL_SECONDS:
+        return cached[1]
+    try:
+        namespace = await client.CoreV1Api(await api_client()).read_namespace(name)
+        labels: dict[str, str] | None = dict(namespace.metadata.labels or {})
+    except client.ApiException as exc:
+        if not is_status(exc, 404):
+            raise
+        labels = None
+    _labels[name] = (time.monotonic(), labels)
+    return labels
+
+
+async def service_account_token(namespace: str, name: str, audiences: list[str]) -> str:
+    """A short-lived token for a service account, bound to nothing but its audiences."""
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=audiences, expiration_seconds=TOKEN_SECONDS))
+    response = await client.CoreV1Api(await api_client()).create_namespaced_service_account_token(
+        name, namespace, request)
+    token: str = response.status.token
+    return token

@@ -1,0 +1,149 @@
+"""AWS Secrets Manager.
+
+A refresh asks ListSecrets for the version stages of up to 10 names per call (name filters; no
+value, no KMS); values are read only on change, with BatchGetSecretValue (20 per call) for the
+current version and GetSecretValue for a pinned one. `version` is a version id (a UUID) or a staging
+label (AWSCURRENT when empty, AWSPREVIOUS, or your own)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from stashsync.sources import base, names
+from stashsync.sources.aws import AwsClients, translate_errors
+
+CURRENT = "AWSCURRENT"
+_NAMES_PER_LIST = 10  # values per ListSecrets filter
+_IDS_PER_BATCH = 20  # SecretIdList per BatchGetSecretValue
+_VERSION_ID = re.compile(r"^[0-9a-fA-F-]{32,64}$")
+_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:")
+
+
+def is_version_id(version: str) -> bool:
+    return bool(_VERSION_ID.match(version))
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _stage_version(stages: dict[str, list[str]], stage: str) -> str | None:
+    return next((vid for vid, labels in stages.items() if stage in labels), None)
+
+
+def _stages(entry: dict[str, Any]) -> dict[str, list[str]]:
+    stages: dict[str, list[str]] = entry.get("SecretVersionsToStages") or entry.get("VersionIdsToStages") or {}
+    return stages
+
+
+def _value(response: dict[str, Any], what: str) -> bytes:
+    if "SecretString" in response:
+        value: bytes = response["SecretString"].encode()
+    elif "SecretBinary" in response:
+        value = response["SecretBinary"]
+    else:
+        raise base.CredentialNotFound(f"{what} has no value at version {response.get('VersionId')}")
+    return base.check_size(what, value)
+
+
+class SecretsManagerSource:
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
+
+    @property
+    def _sm(self) -> Any:
+        return self.clients.client("secretsmanager")
+
+    def validate(self) -> None:
+        with translate_errors("Secrets Manager", not_found=base.StoreNotReady):
+            self._sm.list_secrets(MaxResults=1)
+
+    # --- versions -------------------------------------------------------------------------------
+
+    def current_version(self, ref: base.CredentialRef) -> str:
+        return self.current_versions([ref])[0]
+
+    def current_versions(self, refs: Sequence[base.CredentialRef]) -> list[str]:
+        by_name = sorted({r.name for r in refs if not (r.version and is_version_id(r.version))
+                          and not _ARN.match(r.name)})
+        stages: dict[str, dict[str, list[str]]] = {}
+        for chunk in _chunks(by_name, _NAMES_PER_LIST):
+            # Name filters match prefixes: keep exact names only.
+            listed = self._list([{"Key": "name", "Values": list(chunk)}])
+            stages.update({n: _stages(e) for n, e in listed.items() if n in chunk})
+        result = []
+        for ref in refs:
+            if ref.version and is_version_id(ref.version):
+                result.append(ref.version)  # a version id is immutable
+                continue
+            if _ARN.match(ref.name):
+                with translate_errors(f"secret {ref.name!r}"):
+                    stages[ref.name] = _stages(self._sm.describe_secret(SecretId=ref.name))
+            stage = ref.version or CURRENT
+            if ref.name not in stages:
+                raise base.CredentialNotFound(f"secret {ref.name!r} not found in Secrets Manager")
+            version = _stage_version(stages[ref.name], stage)
+            if version is None:
+                raise base.CredentialNotFound(f"secret {ref.name!r} has no version labelled {stage}")
+            result.append(version)
+        return result
+
+    def _list(self, filters: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """name -> ListSecrets entry (version stages and tags, never a value) for what the filters match."""
+        found: dict[str, dict[str, Any]] = {}
+        with translate_errors("ListSecrets", not_found=base.StoreNotReady):
+            for page in self._sm.get_paginator("list_secrets").paginate(
+                    Filters=filters, PaginationConfig={"PageSize": 100}):
+                for entry in page.get("SecretList", []):
+                    found[entry["Name"]] = entry
+        return found
+
+    # --- values ---------------------------------------------------------------------------------
+
+    def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
+        what = f"secret {ref.name!r}"
+        with translate_errors(what):
+            return _value(self._sm.get_secret_value(SecretId=ref.name, VersionId=version), what)
+
+    def fetch_many(self, wanted: Sequence[tuple[base.CredentialRef, str]]) -> list[bytes]:
+        """Current versions come 20 to a BatchGetSecretValue call; anything the batch returned at
+        another version (pinned, or rotated since the check) is read by version id."""
+        ids = sorted({ref.name for ref, _ in wanted})
+        batch: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(ids, _IDS_PER_BATCH):
+            with translate_errors(f"{len(chunk)} secrets"):
+                response = self._sm.batch_get_secret_value(SecretIdList=list(chunk))
+            for entry in response.get("SecretValues", []):
+                batch[entry["Name"]] = entry
+                batch[entry["ARN"]] = entry
+            for error in response.get("Errors", []):
+                if error.get("ErrorCode") in ("AccessDeniedException", "DecryptionFailure"):
+                    raise base.AccessDenied(f"AWS denied secret {error.get('SecretId')!r}: {error.get('ErrorCode')}")
+        values = []
+        for ref, version in wanted:
+            entry = batch.get(ref.name)
+            if entry is not None and entry.get("VersionId") == version:
+                values.append(_value(entry, f"secret {ref.name!r}"))
+            else:
+                values.append(self.fetch(ref, version))
+        return values
+
+    # --- finding --------------------------------------------------------------------------------
+
+    def find(self, pattern: str, tags: dict[str, str]) -> dict[str, str | None]:
+        """ListSecrets with the pattern's literal prefix and the tags as server-side filters; the
+        listing carries each secret's current version id, so what is found needs no version check."""
+        filters: list[dict[str, Any]] = []
+        prefix = names.literal_prefix(pattern)
+        if prefix:
+            filters.append({"Key": "name", "Values": [prefix]})
+        for key, value in sorted(tags.items()):
+            filters.append({"Key": "tag-key", "Values": [key]})
+            filters.append({"Key": "tag-value", "Values": [value]})
+        # Tag filters match keys and values independently: keep secrets carrying each key=value pair.
+        listed = {n: e for n, e in self._list(filters).items()
+                  if all({t["Key"]: t["Value"] for t in e.get("Tags") or []}.get(k) == v for k, v in tags.items())}
+        return {name: _stage_version(_stages(listed[name]), CURRENT) for name in names.matching(list(listed), pattern)}

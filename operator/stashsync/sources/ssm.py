@@ -1,0 +1,110 @@
+"""SSM Parameter Store.
+
+A refresh asks GetParameters for up to 10 names per call without decryption (the version comes
+back, SecureStrings stay encrypted: no KMS); values are read only on change, 10 per call with
+decryption, by `name:version` so the value read is the version checked. `version` pins a version
+number or a label. Names not starting with '/' are relative to the store's path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from stashsync.sources import base, names
+from stashsync.sources.aws import AwsClients, translate_errors
+
+_NAMES_PER_CALL = 10
+
+
+def _distinct_name_chunks(selectors: Sequence[str]) -> Iterator[list[str]]:
+    pending = list(selectors)
+    while pending:
+        chunk: list[str] = []
+        seen: set[str] = set()
+        for selector in list(pending):
+            name = selector.rpartition(":")[0] if ":" in selector else selector
+            if name not in seen and len(chunk) < _NAMES_PER_CALL:
+                chunk.append(selector)
+                seen.add(name)
+                pending.remove(selector)
+        yield chunk
+
+
+class ParameterStoreSource:
+    def __init__(self, clients: AwsClients, path: str | None = None) -> None:
+        self.clients = clients
+        self.path = path.rstrip("/") if path else None
+
+    @property
+    def _ssm(self) -> Any:
+        return self.clients.client("ssm")
+
+    def full_name(self, name: str) -> str:
+        if name.startswith("/") or self.path is None:
+            return name
+        return f"{self.path}/{name}"
+
+    def validate(self) -> None:
+        with translate_errors("Parameter Store", not_found=base.StoreNotReady):
+            self._ssm.describe_parameters(MaxResults=1)
+
+    def _get(self, selectors: Sequence[str], decrypt: bool) -> dict[str, dict[str, Any]]:
+        """selector -> parameter, 10 selectors per GetParameters call; missing ones are left out.
+        A response names the parameter but not always the selector, so no call asks for one name twice."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _distinct_name_chunks(sorted(set(selectors))):
+            with translate_errors(f"{len(chunk)} parameters"):
+                response = self._ssm.get_parameters(Names=chunk, WithDecryption=decrypt)
+            by_name = {p["Name"]: p for p in response.get("Parameters", [])}
+            for selector in chunk:
+                name, _, pin = selector.rpartition(":") if ":" in selector else (selector, "", "")
+                parameter = by_name.get(name)
+                if parameter is not None and not (pin.isdigit() and str(parameter["Version"]) != pin):
+                    found[selector] = parameter
+        return found
+
+    def _selector(self, ref: base.CredentialRef) -> str:
+        return f"{self.full_name(ref.name)}:{ref.version}" if ref.version else self.full_name(ref.name)
+
+    def current_version(self, ref: base.CredentialRef) -> str:
+        return self.current_versions([ref])[0]
+
+    def current_versions(self, refs: Sequence[base.CredentialRef]) -> list[str]:
+        found = self._get([self._selector(r) for r in refs], decrypt=False)
+        versions = []
+        for ref in refs:
+            parameter = found.get(self._selector(ref))
+            if parameter is None:
+                pinned = f" at {ref.version}" if ref.version else ""
+                raise base.CredentialNotFound(f"parameter {self.full_name(ref.name)!r}{pinned} not found")
+            versions.append(str(parameter["Version"]))
+        return versions
+
+    def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
+        return self.fetch_many([(ref, version)])[0]
+
+    def fetch_many(self, wanted: Sequence[tuple[base.CredentialRef, str]]) -> list[bytes]:
+        selectors = [f"{self.full_name(ref.name)}:{version}" for ref, version in wanted]
+        found = self._get(selectors, decrypt=True)
+        values = []
+        for (ref, version), selector in zip(wanted, selectors, strict=True):
+            parameter = found.get(selector)
+            if parameter is None:
+                raise base.CredentialNotFound(f"parameter {self.full_name(ref.name)!r} version {version} not found")
+            values.append(base.check_size(ref.name, str(parameter["Value"]).encode()))
+        return values
+
+    def find(self, pattern: str, tags: dict[str, str]) -> dict[str, str | None]:
+        """GetParametersByPath under the store's path (recursive, 10 a page, not decrypted): names,
+        relative to the path, with their versions."""
+        base.no_tags(tags, "a Parameter Store store")
+        root = self.path or "/"
+        found: dict[str, str] = {}
+        with translate_errors(f"parameters under {root!r}", not_found=base.StoreNotReady):
+            for page in self._ssm.get_paginator("get_parameters_by_path").paginate(
+                    Path=root, Recursive=True, WithDecryption=False):
+                for parameter in page.get("Parameters", []):
+                    name = parameter["Name"]
+                    relative = name[len(self.path) + 1:] if self.path else name
+                    found[relative] = str(parameter["Version"])
+        return {name: found[name] for name in names.matching(list(found), pattern)}

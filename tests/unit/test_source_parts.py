@@ -1,0 +1,144 @@
+"""Pure parts of the Secrets Manager / Parameter Store / S3 sources and of store auth and limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from stashsync.api.errors import SpecError
+from stashsync.api.selectors import parse_label_selector
+from stashsync.api.stores import namespace_allowed, parse_store
+from stashsync.controllers.stores import role_session_name
+from stashsync.crypto import lazycred
+from stashsync.sources.names import literal_prefix
+from stashsync.sources.properties import PropertyNotFound, extract
+from stashsync.sources.ratelimit import TokenBucket
+from stashsync.sources.secretsmanager import is_version_id
+from stashsync.sources.ssm import _distinct_name_chunks
+
+# A lazycred 0.2.3 body as its put() builds it: the Fernet token from Fernet(key).encrypt(data), and
+# the KMS ciphertext of the key (here a stand-in blob: the KMS step is not part of the format).
+FERNET_KEY = b"T1IvXi1JNk0Ahxdxl8w6nYoDKcF0aPqxN34U2Ha8XrA="
+TOKEN = b"gAAAAABlU_EAAQEBAQEBAQEBAQEBAQEBAdSGy_pUg_GJBc86wbhMRAxgd5-ApxSmjB_XFT5lPT6QkEXWEoxWnb-Ygcjj_00pYA=="
+BODY = json.dumps({"key": base64.b64encode(b"kms-blob").decode(), "data": TOKEN.decode()}).encode()
+
+
+def test_lazycred_vector_opens_and_seal_round_trips() -> None:
+    blob, token = lazycred.parse(BODY)
+    assert blob == b"kms-blob" and lazycred.open_token(FERNET_KEY, token) == b"lazycred vector"
+    key = lazycred.new_key()
+    assert len(key) == 44
+    blob, token = lazycred.parse(lazycred.seal(b"v", key, b"blob"))
+    assert lazycred.open_token(key, token) == b"v"
+
+
+@pytest.mark.parametrize("body", [b"not json", b"{}", b'{"key": "***", "data": "x"}', b'{"key": 1, "data": "x"}'])
+def test_lazycred_rejects_what_is_not_its_format(body: bytes) -> None:
+    with pytest.raises(lazycred.FormatError):
+        lazycred.parse(body)
+
+
+def test_lazycred_rejects_a_tampered_token_or_another_key() -> None:
+    with pytest.raises(lazycred.IntegrityError):
+        lazycred.open_token(FERNET_KEY, TOKEN[:-6] + b"AAAA==")
+    with pytest.raises(lazycred.IntegrityError):
+        lazycred.open_token(lazycred.new_key(), TOKEN)
+
+
+def test_json_properties() -> None:
+    value = json.dumps({"db": {"password": "p", "port": 5432, "a.b": "dotted"}, "hosts": ["h0", "h1"]}).encode()
+    assert extract(value, "db.password", "x") == b"p"
+    assert extract(value, "db.port", "x") == b"5432"
+    assert extract(value, "hosts.1", "x") == b"h1"
+    assert extract(value, "db.a\\.b", "x") == b"dotted"
+    assert extract(value, "hosts", "x") == b'["h0","h1"]'
+    for prop in ("db.user", "hosts.5", "db.password.x"):
+        with pytest.raises(PropertyNotFound):
+            extract(value, prop, "x")
+    with pytest.raises(PropertyNotFound, match="not JSON"):
+        extract(b"plain text", "a", "x")
+
+
+def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(rate=2.0, burst=3, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        bucket.acquire()
+    assert slept == []
+    for _ in range(4):
+        bucket.acquire()
+    assert slept == pytest.approx([0.5, 0.5, 0.5, 0.5])  # 2 a second after the burst
+    now[0] += 100  # a quiet spell refills to the burst, no more
+    for _ in range(3):
+        bucket.acquire()
+    assert len(slept) == 4
+
+
+def test_label_selectors() -> None:
+    selector = parse_label_selector({"matchLabels": {"team": "pay"},
+                                     "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "stg"]},
+                                                          {"key": "frozen", "operator": "DoesNotExist"}]})
+    assert selector.matches({"team": "pay", "env": "prod"})
+    assert not selector.matches({"team": "pay", "env": "dev"})
+    assert not selector.matches({"team": "pay", "env": "prod", "frozen": "1"})
+    assert parse_label_selector({}).matches({})
+    with pytest.raises(SpecError):
+        parse_label_selector({"matchExpressions": [{"key": "a", "operator": "In"}]})
+    with pytest.raises(SpecError):
+        parse_label_selector({"matchExpressions": [{"key": "a", "operator": "Near", "values": ["x"]}]})
+
+
+def _store(kind: str, **spec: object) -> dict[str, object]:
+    meta = {"name": "s", **({"namespace": "home"} if kind == "CredentialStore" else {})}
+    return {"kind": kind, "metadata": meta, "spec": {"secretsManager": {"region": "us-east-1"}, **spec}}
+
+
+def test_cluster_store_conditions_and_namespaced_store_scope() -> None:
+    open_store = parse_store(_store("ClusterCredentialStore"))
+    assert namespace_allowed(open_store, "anything", None)
+    store = parse_store(_store("ClusterCredentialStore", conditions=[
+        {"namespaces": ["a"]}, {"namespaceSelector": {"matchLabels": {"team": "pay"}}}]))
+    assert namespace_allowed(store, "a", None)
+    assert namespace_allowed(store, "b", {"team": "pay"})
+    assert not namespace_allowed(store, "b", {"team": "ops"})
+    namespaced = parse_store(_store("CredentialStore"))
+    assert namespace_allowed(namespaced, "home", None) and not namespace_allowed(namespaced, "other", None)
+    with pytest.raises(SpecError, match="ClusterCredentialStore only"):
+        parse_store(_store("CredentialStore", conditions=[{"namespaces": ["a"]}]))
+
+
+def test_store_providers_and_auth_rules() -> None:
+    s3 = parse_store({"kind": "CredentialStore", "metadata": {"name": "s", "namespace": "n"},
+                      "spec": {"s3": {"bucket": "b", "region": "eu-west-1", "prefix": "p/"}}})
+    assert (s3.provider, s3.region) == ("s3", "eu-west-1")
+    ssm = parse_store({"kind": "CredentialStore", "metadata": {"name": "s", "namespace": "n"},
+                       "spec": {"parameterStore": {"region": "us-east-1", "path": "/prod"}}})
+    assert ssm.provider == "parameterStore"
+    with pytest.raises(SpecError, match="roleArn"):
+        parse_store(_store("CredentialStore", auth={"jwt": {"serviceAccountRef": {"name": "sa"}}}))
+    with pytest.raises(SpecError, match="own namespace"):
+        parse_store(_store("CredentialStore", auth={"roleArn": "arn:aws:iam::1:role/r",
+                                                    "jwt": {"serviceAccountRef": {"name": "sa", "namespace": "x"}}}))
+    with pytest.raises(SpecError, match="required on a cluster store"):
+        parse_store(_store("ClusterCredentialStore", auth={"roleArn": "arn:aws:iam::1:role/r",
+                                                           "jwt": {"serviceAccountRef": {"name": "sa"}}}))
+    with pytest.raises(SpecError, match="rateLimit"):
+        parse_store(_store("CredentialStore", rateLimit={"requestsPerSecond": 0}))
+
+
+def test_small_helpers() -> None:
+    assert literal_prefix("app/db-*") == "app/db-" and literal_prefix("/^a/") == "" and literal_prefix("x") == "x"
+    assert is_version_id("a1b2c3d4-e5f6-4a5b-8c9d-0e1f2a3b4c5d") and not is_version_id("AWSPREVIOUS")
+    assert role_session_name("team a", "store/x") == "stashsync-team-a-store-x"
+    assert len(role_session_name("n" * 63, "s" * 63)) == 64
+    chunks = list(_distinct_name_chunks(["/a", "/a:1", "/a:old"] + [f"/p{i}" for i in range(12)]))
+    assert all(len(c) <= 10 and len({s.split(":")[0] for s in c}) == len(c) for c in chunks)
+    assert sorted(s for c in chunks for s in c) == sorted(["/a", "/a:1", "/a:old"] + [f"/p{i}" for i in range(12)])
