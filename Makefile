@@ -43,6 +43,7 @@ bench: $(STAMP) controlplane
 	$(BIN)/python bench/bench_crypto.py
 	$(BIN)/python bench/bench_unwrap.py
 	$(BIN)/python bench/bench_reencrypt.py
+	$(BIN)/python bench/bench_refresh_cost.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -4,33 +4,23 @@
 Sequential: one token at a time, the latency a user sees. Burst: N applied at once, time until all
 are Ready. Tokens lost (consumed without a Secret) must be 0."""
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
 
 import os
-import platform
 import statistics
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from local_stack import API, ROOT, local_stack, stamp
 
-import boto3  # noqa: E402
-from tests.harness.binaries import find_binaries  # noqa: E402
-from tests.harness.controlplane import ControlPlane  # noqa: E402
-from tests.harness.kube import Kube, ready_condition, wait_for  # noqa: E402
-from tests.harness.moto import MotoServer  # noqa: E402
-from tests.harness.operator_process import OperatorProcess  # noqa: E402
+import boto3
+from tests.harness.kube import ready_condition, wait_for
 
-from stashsync.sources.aws import AwsAuth, AwsClients  # noqa: E402
-from stashsync.sources.wrap import DirectWrapService, seal_client_layer  # noqa: E402
+from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.sources.wrap import DirectWrapService, seal_client_layer
 
 SEQUENTIAL = int(os.environ.get("BENCH_UNWRAP_SEQUENTIAL", "30"))
 BURST = int(os.environ.get("BENCH_UNWRAP_BURST", "100"))
-API = "stashsync.dev/v1alpha1"
 NS = "bench"
 
 
@@ -40,17 +30,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="stashsync-bench-"))
-    plane, moto = ControlPlane(work / "cp", find_binaries()).start(), MotoServer(work / "moto").start()
-    os.environ.update(moto.env())
-    operator = None
-    try:
-        assert plane.kubeconfig is not None
-        kube = Kube(plane.kubeconfig)
-        kube.install_crds()
-        kube.create_namespace("stashsync-system")
-        kube.create_namespace(NS)
-        operator = OperatorProcess(work / "operator", plane.kubeconfig, moto.env()).start()
+    with local_stack(NS) as stack:
+        kube = stack.kube
         kms, ddb = boto3.client("kms"), boto3.client("dynamodb")
         for alias in ("alias/wrap-client", "alias/wrap-service"):
             kms.create_alias(AliasName=alias, TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
@@ -95,18 +76,11 @@ def main() -> None:
         lost = sum(1 for n in [*tokens, *(f"seq-{i}" for i in range(SEQUENTIAL))] if n not in secrets)
         remaining = ddb.query(TableName="wrap", KeyConditionExpression="pk = :p",
                               ExpressionAttributeValues={":p": {"S": "WRAPPED_SECRET"}})["Count"]
-    finally:
-        if operator is not None:
-            operator.stop()
-        moto.stop()
-        plane.stop()
 
     ms = [x * 1000 for x in latencies]
     lines = [
         "# Unwrap latency (WrappedSecret applied -> Ready, Secret written)", "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{time.strftime('%Y-%m-%d')}; local kube-apiserver v1.34.4 + etcd, moto_server, the operator under kopf "
-        "(direct mode: claim, two KMS Decrypts, Secret write, consume transaction, status).", "",
+        stamp() + " Direct mode: claim, two KMS Decrypts, Secret write, consume transaction, status.", "",
         "| run | tokens | p50 ms | p99 ms | min ms | max ms | total s | tokens lost | items left |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| sequential | {SEQUENTIAL} | {statistics.median(ms):.0f} | {percentile(ms, 0.99):.0f} | {min(ms):.0f} | "

@@ -142,3 +142,16 @@ def test_small_helpers() -> None:
     chunks = list(_distinct_name_chunks(["/a", "/a:1", "/a:old"] + [f"/p{i}" for i in range(12)]))
     assert all(len(c) <= 10 and len({s.split(":")[0] for s in c}) == len(c) for c in chunks)
     assert sorted(s for c in chunks for s in c) == sorted(["/a", "/a:1", "/a:old"] + [f"/p{i}" for i in range(12)])
+
+
+def test_cli_s3_backend_errors_are_one_line(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from stashsync.cli.main import main as cli
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert cli(["put", "--backend", "s3", "name", "value"]) == 1
+    assert capsys.readouterr().err == "stashsync: error: --backend s3 needs --bucket\n"
+    assert cli(["put", "--backend", "s3", "--bucket", "b", "-v", "2", "name", "value"]) == 1
+    assert "-v and -a do not apply" in capsys.readouterr().err
+    assert cli(["get", "--backend", "s3", "--bucket", "b", "name", "a=b"]) == 1
+    assert "no encryption context" in capsys.readouterr().err

@@ -1,0 +1,60 @@
+"""The benchmarks' environment: a real kube-apiserver + etcd, moto_server and the operator under
+kopf, all local, started together and stopped together; plus the stamp each report starts with."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.harness.binaries import find_binaries  # noqa: E402
+from tests.harness.controlplane import ControlPlane  # noqa: E402
+from tests.harness.kube import Kube  # noqa: E402
+from tests.harness.moto import MotoServer  # noqa: E402
+from tests.harness.operator_process import OperatorProcess  # noqa: E402
+
+API = "stashsync.dev/v1alpha1"
+
+
+@dataclass
+class Stack:
+    kube: Kube
+    moto: MotoServer
+    operator: OperatorProcess
+
+
+@contextmanager
+def local_stack(namespace: str) -> Iterator[Stack]:
+    work = Path(tempfile.mkdtemp(prefix="stashsync-bench-"))
+    plane, moto = ControlPlane(work / "cp", find_binaries()).start(), MotoServer(work / "moto").start()
+    os.environ.update(moto.env())
+    operator = None
+    try:
+        assert plane.kubeconfig is not None
+        kube = Kube(plane.kubeconfig)
+        kube.install_crds()
+        kube.create_namespace("stashsync-system")
+        kube.create_namespace(namespace)
+        operator = OperatorProcess(work / "operator", plane.kubeconfig, moto.env()).start()
+        yield Stack(kube, moto, operator)
+    finally:
+        if operator is not None:
+            operator.stop()
+        moto.stop()
+        plane.stop()
+
+
+def stamp() -> str:
+    return (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{time.strftime('%Y-%m-%d')}; kopf {version('kopf')}, moto {version('moto')}, botocore "
+            f"{version('botocore')}; local kube-apiserver v1.34.4 + etcd, moto_server, the operator under kopf.")
