@@ -47,9 +47,19 @@ class ControlPlane:
 
         wait_for_http_ok(f"{self.etcd_url}/health", self.etcd, 60, "etcd")
 
-    def _start_apiserver(self) -> None:
+    def restart_apiserver(self, down_seconds: float = 0.0) -> None:
+        """Kill kube-apiserver (SIGKILL) and start it again on the same port, etcd untouched: what
+        clients see when a control-plane node fails over."""
+        import time
+
+        assert self.apiserver is not None
+        self.apiserver.kill()
+        time.sleep(down_seconds)
+        self._start_apiserver(port=int(self.url.rsplit(":", 1)[1]))
+
+    def _start_apiserver(self, port: int | None = None) -> None:
         assert self.pki is not None
-        port = free_port()
+        port = port or free_port()
         self.url = f"https://127.0.0.1:{port}"
         self.apiserver = Process("kube-apiserver", [
             str(self.binaries.kube_apiserver), f"--etcd-servers={self.etcd_url}",

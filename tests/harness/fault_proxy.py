@@ -1,7 +1,8 @@
 """A fault-injecting HTTP proxy on loopback between the operator and moto_server.
 
 Modes: "pass" forwards; "throttle" answers AWS JSON-protocol ThrottlingException (400);
-"error" answers 500. It counts every request it sees, so tests can check that retries are bounded."""
+"error" answers 500; "drop" closes the connection without an answer; "slow" forwards after
+`delay` seconds. It counts every request it sees, so tests can check that retries are bounded."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import http.client
 import http.server
 import json
 import threading
+import time
 from urllib.parse import urlsplit
 
 from tests.harness.ports import free_port
@@ -18,6 +20,7 @@ class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
         self.mode = "pass"
+        self.delay = 2.0  # seconds, in "slow" mode
         self.requests = 0
         self._lock = threading.Lock()
         self.port = free_port()
@@ -67,6 +70,12 @@ class FaultProxy:
                     self._answer(500, b'{"__type":"InternalFailure","message":"injected"}',
                                  {"Content-Type": "application/x-amz-json-1.0"})
                     return
+                if mode == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)  # no status line, no body: the client sees the peer hang up
+                    return
+                if mode == "slow":
+                    time.sleep(proxy.delay)
                 upstream = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}

@@ -10,7 +10,7 @@ import pytest
 from stashsync.cli.main import main as cli
 from tests.conftest import credstash_store, plaintext, synced_secret
 from tests.harness.fault_proxy import FaultProxy
-from tests.harness.kube import Kube
+from tests.harness.kube import Kube, wait_for
 from tests.harness.moto import MotoServer
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready, wait_warning
@@ -25,7 +25,8 @@ def proxy(moto: MotoServer) -> Iterator[FaultProxy]:
     p.stop()
 
 
-@pytest.mark.parametrize(("mode", "reason"), [("throttle", "Throttled"), ("error", "Unavailable")])
+@pytest.mark.parametrize(("mode", "reason"), [("throttle", "Throttled"), ("error", "Unavailable"),
+                                             ("drop", "Unavailable")])
 def test_aws_faults_give_a_reason_keep_the_secret_and_recover(
         kube: Kube, operator: OperatorProcess, namespace: str, table: str, proxy: FaultProxy,
         mode: str, reason: str) -> None:
@@ -52,3 +53,19 @@ def test_aws_faults_give_a_reason_keep_the_secret_and_recover(
 
     proxy.mode = "pass"
     wait_ready(kube, namespace, "app", reason="Synced", timeout=60)
+
+
+def test_slow_aws_answers_delay_but_do_not_break_syncs(
+        kube: Kube, operator: OperatorProcess, namespace: str, table: str, proxy: FaultProxy) -> None:
+    assert cli(["put", "-t", table, "slow.key", plaintext("slow-value-1")]) == 0
+    store = credstash_store("main", table)
+    store["spec"]["endpoint"] = proxy.url
+    kube.apply(store, namespace)
+    kube.apply(synced_secret("app", "main", [{"key": "k", "name": "slow.key"}], refreshInterval="1s"), namespace)
+    wait_ready(kube, namespace, "app")
+    proxy.mode, proxy.delay = "slow", 2.0  # every AWS answer 2 s late, well under the 20 s read timeout
+    assert cli(["put", "-t", table, "-v", "2", "slow.key", plaintext("slow-value-2")]) == 0
+    wait_for(lambda: kube.secret_data(namespace, "app") == {"k": "slow-value-2"}, 60, "new version through a slow link")
+    condition = wait_ready(kube, namespace, "app", reason="Synced")
+    assert condition["status"] == "True"
+    assert operator.process is not None and operator.process.alive()

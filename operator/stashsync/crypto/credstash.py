@@ -112,6 +112,8 @@ def open_item(item: dict[str, Any], data_key: bytes) -> bytes:
         _check_len(data_key, 32)
         iv, tag = _bytes(_required(item, "iv")), _bytes(_required(item, "tag"))
         contents = _bytes(_required(item, "contents"))
+        if len(iv) != 12 or len(tag) != 16:  # what credsmash writes; anything else is damage
+            raise FormatError(f"aes-gcm needs a 12-byte iv and a 16-byte tag, not {len(iv)} and {len(tag)}")
         try:
             return AESGCM(data_key).decrypt(iv, contents + tag, None)
         except InvalidTag:

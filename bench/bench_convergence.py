@@ -1,0 +1,200 @@
+"""Convergence, steady-state cost and rotation latency at scale. Writes docs/benchmarks/convergence.md
+and docs/benchmarks/convergence.png.
+
+For each N (100, 1,000, 10,000; BENCH_CONVERGENCE_NS to change): a fresh local stack, a credstash
+table of 100 credentials, N SyncedSecrets (each naming one credential, refreshInterval 5m) created at
+once from 8 client threads. Measured: time until all are Ready, Secrets written per second, the
+operator's peak RSS (VmHWM) and CPU seconds (utime + stime), then AWS calls over a quiet minute with
+refreshInterval 30s (turned into calls per hour per secret). Rotation latency (new version ->
+Secret updated -> restart annotation on the Deployment) is measured on 40 extra SyncedSecrets with
+refreshInterval 10s in the smallest run."""
+
+from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
+
+import json
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from local_stack import API, ROOT, Stack, local_stack, stamp
+
+import boto3
+from tests.harness.kube import wait_for
+
+from stashsync.kube.rollout import RESTART_ANNOTATION
+from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.sources.credstash import CredstashSource
+
+NS_SIZES = [int(n) for n in os.environ.get("BENCH_CONVERGENCE_NS", "100,1000,10000").split(",")]
+CREDENTIALS = 100
+ROTATIONS = int(os.environ.get("BENCH_ROTATIONS", "40"))
+STEADY_SECONDS = float(os.environ.get("BENCH_STEADY_SECONDS", "60"))
+NS = "bench"
+
+
+def proc_figures(pid: int) -> tuple[float, float]:
+    """(peak RSS in MiB, CPU seconds) of a process, from /proc."""
+    proc = Path(f"/proc/{pid}")
+    status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(status["VmHWM"].split()[0]) / 1024, (int(fields[11]) + int(fields[12])) / ticks
+
+
+def ready_count(stack: Stack) -> int:
+    items = stack.kube.custom.list_namespaced_custom_object("stashsync.dev", "v1alpha1", NS, "syncedsecrets")["items"]
+    return sum(1 for i in items if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                       for c in (i.get("status") or {}).get("conditions") or []))
+
+
+def aws_calls(stack: Stack) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for line in stack.operator.scrape().splitlines():
+        if line.startswith("stashsync_aws_calls_total{"):
+            key = line.split('service="')[1].split('"')[0] + "." + line.split('operation="')[1].split('"')[0]
+            counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def ssec(name: str, credential: str, refresh: str, **extra: Any) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "SyncedSecret", "metadata": {"name": name, "namespace": NS},
+            "spec": {"storeRef": {"name": "main"}, "data": [{"key": "v", "name": credential}],
+                     "refreshInterval": refresh, **extra}}
+
+
+def create_all(stack: Stack, docs: list[dict[str, Any]]) -> None:
+    custom = stack.kube.custom
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda d: custom.create_namespaced_custom_object("stashsync.dev", "v1alpha1", NS,
+                                                                      "syncedsecrets", d), docs))
+
+
+def rotation_latencies(stack: Stack, source: CredstashSource) -> list[float]:
+    kube = stack.kube
+    for i in range(ROTATIONS):
+        source.put(f"rot.{i}", f"rot-{i}-v1".encode(), 1, {})
+        kube.apps.create_namespaced_deployment(NS, {"metadata": {"name": f"web{i}"}, "spec": {
+            "selector": {"matchLabels": {"app": f"web{i}"}}, "template": {
+                "metadata": {"labels": {"app": f"web{i}"}},
+                "spec": {"containers": [{"name": "app", "image": "registry.invalid/app"}]}}}})
+    create_all(stack, [ssec(f"rot{i}", f"rot.{i}", "10s", rolloutRestartTargets=[{"name": f"web{i}"}])
+                       for i in range(ROTATIONS)])
+    wait_for(lambda: all((kube.custom.get_namespaced_custom_object(
+        "stashsync.dev", "v1alpha1", NS, "syncedsecrets", f"rot{i}").get("status") or {}).get("rolloutMAC")
+        for i in range(ROTATIONS)), 120, "rotation objects synced")
+    started: dict[int, float] = {}
+    for i in range(ROTATIONS):
+        source.put(f"rot.{i}", f"rot-{i}-v2".encode(), 2, {})
+        started[i] = time.monotonic()
+    latencies: dict[int, float] = {}
+    deadline = time.monotonic() + 120
+    while len(latencies) < ROTATIONS and time.monotonic() < deadline:
+        for d in kube.apps.list_namespaced_deployment(NS).items:
+            i = int(d.metadata.name[3:])
+            if i not in latencies and (d.spec.template.metadata.annotations or {}).get(RESTART_ANNOTATION):
+                latencies[i] = time.monotonic() - started[i]
+        time.sleep(0.1)
+    return sorted(latencies.values())
+
+
+def run(n: int, with_rotation: bool) -> dict[str, Any]:
+    with local_stack(NS) as stack:
+        kms = boto3.client("kms")
+        kms.create_alias(AliasName="alias/credstash", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+        source = CredstashSource(AwsClients(AwsAuth(region="us-east-1")), table="bench-creds")
+        source.create_table()
+        for c in range(CREDENTIALS):
+            source.put(f"cred.{c}", f"value-{c}".encode(), 1, {})
+        stack.kube.apply({"apiVersion": API, "kind": "CredentialStore", "metadata": {"name": "main"},
+                          "spec": {"credstash": {"table": "bench-creds", "region": "us-east-1"}}}, NS)
+        pid = stack.operator.process.popen.pid  # type: ignore[union-attr]
+        _, cpu_before = proc_figures(pid)
+        started = time.monotonic()
+        create_all(stack, [ssec(f"s{i}", f"cred.{i % CREDENTIALS}", "5m") for i in range(n)])
+        created = time.monotonic() - started
+        wait_for(lambda: ready_count(stack) >= n, 3600, f"{n} Ready", interval=1.0 if n <= 1000 else 3.0)
+        converged = time.monotonic() - started
+        rss, cpu = proc_figures(pid)
+        result: dict[str, Any] = {"n": n, "create_seconds": created, "converge_seconds": converged,
+                                  "secrets_per_second": n / converged, "peak_rss_mib": rss,
+                                  "cpu_seconds": cpu - cpu_before}
+        # Steady state: every object refreshes every 30 s (jittered); nothing changes at the source.
+        for i in range(n):
+            stack.kube.custom.patch_namespaced_custom_object("stashsync.dev", "v1alpha1", NS, "syncedsecrets",
+                                                             f"s{i}", {"spec": {"refreshInterval": "30s"}})
+        time.sleep(35)  # every object has passed its first 30 s refresh
+        before = aws_calls(stack)
+        time.sleep(STEADY_SECONDS)
+        after = aws_calls(stack)
+        steady = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
+        scale = 3600 / STEADY_SECONDS / n
+        result["steady_calls_per_hour_per_secret"] = {k: v * scale for k, v in steady.items()}
+        if with_rotation:
+            result["rotation_seconds"] = rotation_latencies(stack, source)
+        return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def plot(results: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = [r["n"] for r in results]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, key, label in ((axes[0], "converge_seconds", "time to all Ready (s)"),
+                           (axes[1], "secrets_per_second", "Secrets written per second"),
+                           (axes[2], "peak_rss_mib", "operator peak RSS (MiB)")):
+        ax.plot(ns, [r[key] for r in results], marker="o")
+        ax.set_xscale("log")
+        ax.set_xlabel("SyncedSecrets created at once")
+        ax.set_title(label)
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(ROOT / "docs/benchmarks/convergence.png", dpi=110)
+
+
+def main() -> None:
+    results = [run(n, with_rotation=(i == 0)) for i, n in enumerate(NS_SIZES)]
+    lines = ["# Convergence at scale, steady-state cost, rotation latency", "", stamp(), "",
+             "N SyncedSecrets created at once (8 client threads), each naming one of 100 credstash credentials; "
+             "every sync reads its version (DynamoDB Query), the value (GetItem + KMS Decrypt), writes the Secret "
+             "and the status. A fresh operator per N.", "",
+             "| N | create s | all Ready s | Secrets/s | peak RSS MiB | CPU s | CPU ms per object |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(f"| {r['n']:,} | {r['create_seconds']:.1f} | {r['converge_seconds']:.1f} | "
+                     f"{r['secrets_per_second']:.1f} | {r['peak_rss_mib']:.0f} | {r['cpu_seconds']:.1f} | "
+                     f"{1000 * r['cpu_seconds'] / r['n']:.1f} |")
+    lines += ["", "![convergence](convergence.png)", "",
+              f"## Steady state (refreshInterval 30s, nothing changing, {STEADY_SECONDS:.0f} s measured)", "",
+              "| N | AWS calls per hour per secret | of which KMS |", "|---:|---|---:|"]
+    for r in results:
+        calls = r["steady_calls_per_hour_per_secret"]
+        kms = sum(v for k, v in calls.items() if k.startswith("kms."))
+        lines.append(f"| {r['n']:,} | " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(calls.items())) +
+                     f" | {kms:.0f} |")
+    rot = results[0].get("rotation_seconds") or []
+    if rot:
+        lines += ["", f"## Rotation latency (refreshInterval 10s, {len(rot)} of {ROTATIONS} rotations observed)", "",
+                  "New version written -> Secret updated -> the Deployment's pod template carries the restart "
+                  "annotation. Bounded by the refresh interval (a version check is the only way to learn of a "
+                  "new credstash version).", "",
+                  "| p50 s | p99 s | min s | max s |", "|---:|---:|---:|---:|",
+                  f"| {statistics.median(rot):.1f} | {percentile(rot, 0.99):.1f} | {min(rot):.1f} | {max(rot):.1f} |"]
+    lines += ["", "Raw figures:", "", "```json", json.dumps(results, indent=1), "```", ""]
+    (ROOT / "docs/benchmarks/convergence.md").write_text("\n".join(lines))
+    plot(results)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
