@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint typecheck unit integration controlplane manifests bench clean
+.PHONY: demo test lint typecheck unit integration controlplane manifests bench eso clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 # kube-apiserver, etcd and helm, built from the Go module proxy at pinned versions; cached in .cache/.
@@ -34,16 +39,24 @@ unit: $(STAMP)
 integration: $(STAMP) controlplane
 	$(BIN)/python -m pytest tests/integration
 
+# External Secrets Operator, built from the Go module proxy for bench/bench_eso.py; cached in .cache/.
+ESO_BIN := .cache/bin/eso-v0.20.4/external-secrets
+eso: $(ESO_BIN)
+$(ESO_BIN): bench/eso/go.mod bench/eso/go.sum
+	cd bench/eso && go build -trimpath -o ../../$(ESO_BIN) github.com/external-secrets/external-secrets
+
 # Regenerate deploy/stashsync.yaml from the chart (a test checks it is current).
 manifests: $(STAMP) controlplane
 	$(BIN)/python hack/render_manifests.py
 
 # Benchmarks write their figures to docs/benchmarks/.
-bench: $(STAMP) controlplane
+bench: $(BENCH_STAMP) controlplane eso
 	$(BIN)/python bench/bench_crypto.py
 	$(BIN)/python bench/bench_unwrap.py
 	$(BIN)/python bench/bench_reencrypt.py
 	$(BIN)/python bench/bench_refresh_cost.py
+	$(BIN)/python bench/bench_convergence.py
+	$(BIN)/python bench/bench_eso.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -13,13 +13,13 @@ from __future__ import annotations  # noqa: I001 - local_stack first: it puts th
 
 import json
 import os
+import random
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from local_stack import API, ROOT, Stack, local_stack, stamp
+from local_stack import API, ROOT, Stack, local_stack, proc_figures, stamp
 
 import boto3
 from tests.harness.kube import wait_for
@@ -35,15 +35,6 @@ STEADY_SECONDS = float(os.environ.get("BENCH_STEADY_SECONDS", "60"))
 NS = "bench"
 
 
-def proc_figures(pid: int) -> tuple[float, float]:
-    """(peak RSS in MiB, CPU seconds) of a process, from /proc."""
-    proc = Path(f"/proc/{pid}")
-    status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
-    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(status["VmHWM"].split()[0]) / 1024, (int(fields[11]) + int(fields[12])) / ticks
-
-
 def ready_count(stack: Stack) -> int:
     items = stack.kube.custom.list_namespaced_custom_object("stashsync.dev", "v1alpha1", NS, "syncedsecrets")["items"]
     return sum(1 for i in items if any(c.get("type") == "Ready" and c.get("status") == "True"
@@ -52,6 +43,7 @@ def ready_count(stack: Stack) -> int:
 
 def aws_calls(stack: Stack) -> dict[str, float]:
     counts: dict[str, float] = {}
+    assert stack.operator is not None
     for line in stack.operator.scrape().splitlines():
         if line.startswith("stashsync_aws_calls_total{"):
             key = line.split('service="')[1].split('"')[0] + "." + line.split('operation="')[1].split('"')[0]
@@ -86,7 +78,9 @@ def rotation_latencies(stack: Stack, source: CredstashSource) -> list[float]:
         "stashsync.dev", "v1alpha1", NS, "syncedsecrets", f"rot{i}").get("status") or {}).get("rolloutMAC")
         for i in range(ROTATIONS)), 120, "rotation objects synced")
     started: dict[int, float] = {}
-    for i in range(ROTATIONS):
+    rng = random.Random(7)
+    for i in range(ROTATIONS):  # spread over the refresh interval, as real rotations land at any moment
+        time.sleep(rng.uniform(0, 2 * 10 / ROTATIONS))
         source.put(f"rot.{i}", f"rot-{i}-v2".encode(), 2, {})
         started[i] = time.monotonic()
     latencies: dict[int, float] = {}

@@ -31,6 +31,7 @@ REGION = "us-east-1"
 
 def aws_calls(stack: Stack) -> dict[str, float]:
     counts: dict[str, float] = {}
+    assert stack.operator is not None
     for line in stack.operator.scrape().splitlines():
         if line.startswith("stashsync_aws_calls_total{"):
             service = line.split('service="')[1].split('"')[0]
@@ -40,6 +41,7 @@ def aws_calls(stack: Stack) -> dict[str, float]:
 
 
 def syncs(stack: Stack) -> float:
+    assert stack.operator is not None
     return stack.operator.metric("stashsync_syncs_total", kind="SyncedSecret")
 
 

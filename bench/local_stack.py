@@ -30,11 +30,12 @@ API = "stashsync.dev/v1alpha1"
 class Stack:
     kube: Kube
     moto: MotoServer
-    operator: OperatorProcess
+    operator: OperatorProcess | None
+    kubeconfig: Path
 
 
 @contextmanager
-def local_stack(namespace: str) -> Iterator[Stack]:
+def local_stack(namespace: str, with_operator: bool = True) -> Iterator[Stack]:
     work = Path(tempfile.mkdtemp(prefix="stashsync-bench-"))
     plane, moto = ControlPlane(work / "cp", find_binaries()).start(), MotoServer(work / "moto").start()
     os.environ.update(moto.env())
@@ -45,13 +46,23 @@ def local_stack(namespace: str) -> Iterator[Stack]:
         kube.install_crds()
         kube.create_namespace("stashsync-system")
         kube.create_namespace(namespace)
-        operator = OperatorProcess(work / "operator", plane.kubeconfig, moto.env()).start()
-        yield Stack(kube, moto, operator)
+        if with_operator:
+            operator = OperatorProcess(work / "operator", plane.kubeconfig, moto.env()).start()
+        yield Stack(kube, moto, operator, plane.kubeconfig)
     finally:
         if operator is not None:
             operator.stop()
         moto.stop()
         plane.stop()
+
+
+def proc_figures(pid: int) -> tuple[float, float]:
+    """(peak RSS in MiB, CPU seconds so far) of a process, from /proc."""
+    proc = Path(f"/proc/{pid}")
+    status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(status["VmHWM"].split()[0]) / 1024, (int(fields[11]) + int(fields[12])) / ticks
 
 
 def stamp() -> str:

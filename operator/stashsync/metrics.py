@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-AWS_CALLS = Counter("stashsync_aws_calls_total", "AWS API calls made, by service and operation",
-                    ["service", "operation"])
+AWS_CALLS = Counter("stashsync_aws_calls_total",
+                    "AWS API calls made (after botocore's retries), by service, operation and result: success, "
+                    "throttled, denied, not_found, client_error, server_error or unreachable",
+                    ["service", "operation", "result"])
 KMS_DECRYPTS = Counter("stashsync_kms_decrypts_total", "KMS Decrypt calls made to open a credential")
 SYNCS = Counter("stashsync_syncs_total", "SyncedSecret reconciliations, by result reason",
                 ["kind", "reason"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,21 +27,27 @@ pytestmark = pytest.mark.integration
 RELEASE_NS = "stashsync-helm"
 
 
+def install(kube: Kube, control_plane: ControlPlane, workdir: Path, release: str, namespace: str,
+            *settings: str) -> Path:
+    """helm install, then a kubeconfig holding a token of the release's ServiceAccount."""
+    assert control_plane.kubeconfig is not None
+    kube.create_namespace(namespace)
+    sets = [arg for setting in settings for arg in ("--set", setting)]
+    subprocess.run([str(find_binaries().helm), "upgrade", "--install", release, str(ROOT / "charts/stashsync"),
+                    "--namespace", namespace, "--kubeconfig", str(control_plane.kubeconfig), "--wait=false", *sets],
+                   check=True, capture_output=True, text=True)
+    assert kube.apps.read_namespaced_deployment(release, namespace).spec.template.spec.service_account_name \
+        == release
+    token = kube.core.create_namespaced_service_account_token(
+        release, namespace, {"spec": {"expirationSeconds": 3600}}).status.token
+    path = workdir / f"{release}-sa.kubeconfig"
+    path.write_text(yaml.safe_dump(control_plane.kubeconfig_dict(user=f"system:serviceaccount:{release}", token=token)))
+    return path
+
+
 @pytest.fixture(scope="module")
 def chart_identity(kube: Kube, control_plane: ControlPlane, workdir: Path) -> Path:
-    """helm install, then a kubeconfig holding a token of the chart's ServiceAccount."""
-    assert control_plane.kubeconfig is not None
-    kube.create_namespace(RELEASE_NS)
-    subprocess.run([str(find_binaries().helm), "upgrade", "--install", "stashsync", str(ROOT / "charts/stashsync"),
-                    "--namespace", RELEASE_NS, "--kubeconfig", str(control_plane.kubeconfig), "--wait=false"],
-                   check=True, capture_output=True, text=True)
-    assert kube.apps.read_namespaced_deployment("stashsync", RELEASE_NS).spec.template.spec.service_account_name \
-        == "stashsync"
-    token = kube.core.create_namespaced_service_account_token(
-        "stashsync", RELEASE_NS, {"spec": {"expirationSeconds": 3600}}).status.token
-    path = workdir / "chart-sa.kubeconfig"
-    path.write_text(yaml.safe_dump(control_plane.kubeconfig_dict(user="system:serviceaccount:stashsync", token=token)))
-    return path
+    return install(kube, control_plane, workdir, "stashsync", RELEASE_NS)
 
 
 @pytest.fixture
@@ -103,3 +110,51 @@ def test_the_charts_identity_is_refused_what_the_chart_does_not_grant(chart_iden
         with pytest.raises(ApiException) as caught:
             call()
         assert caught.value.status == 403
+
+
+def test_a_namespaced_install_serves_its_namespaces_and_reads_no_secret_elsewhere(
+        kube: Kube, operator: OperatorProcess, control_plane: ControlPlane, workdir: Path, table: str,
+        wrap_table: str) -> None:
+    served = kube.create_namespace(f"t-served-{uuid.uuid4().hex[:6]}")
+    elsewhere = kube.create_namespace(f"t-elsewhere-{uuid.uuid4().hex[:6]}")
+    identity = install(kube, control_plane, workdir, "stashsync-ns", "stashsync-helm-ns",
+                       "rbac.scope=namespaced", f"watchNamespaces={{{served}}}")
+    assert cli(["put", "-t", table, "ns.key", plaintext("namespaced-install-value")]) == 0
+    kube.core.create_namespaced_secret(elsewhere, {"metadata": {"name": "private"}, "stringData": {"k": "v"}})
+    operator.stop()
+    scoped = OperatorProcess(operator.folder.parent / "operator-namespaced-install", identity, operator.aws_env,
+                             "stashsync-helm-ns", extra_env={"STASHSYNC_WATCH_NAMESPACES": served})
+    try:
+        scoped.start()
+        for ns in (served, elsewhere):
+            kube.apply(credstash_store("main", table), ns)
+            kube.apply(synced_secret("app", "main", [{"key": "k", "name": "ns.key"}]), ns)
+        wait_ready(kube, served, "app")
+        assert kube.secret_data(served, "app") == {"k": "namespaced-install-value"}
+        token = make_token(wrap_table, plaintext("namespaced-install-token-value"))
+        kube.apply(wrap_store("wrap", wrap_table), served)
+        kube.apply(wrapped_secret("w", "wrap", token), served)
+        wait_ready(kube, served, "w", kind="WrappedSecret", reason="Unwrapped")
+        time.sleep(3)
+        assert not (kube.get("stashsync.dev/v1alpha1", "SyncedSecret", "app", elsewhere) or {}).get("status")
+        assert kube.secret_data(elsewhere, "app") is None
+        for ns in (served, elsewhere):
+            kube.resource("stashsync.dev/v1alpha1", "SyncedSecret").delete(name="app", namespace=ns)
+        deadline = time.monotonic() + 30
+        while kube.secret_data(served, "app") is not None:
+            assert time.monotonic() < deadline, "Secret not deleted under the namespaced install's RBAC"
+            time.sleep(0.2)
+    finally:
+        scoped.stop()
+        operator.start()
+    assert "Forbidden" not in scoped.log.read_text()
+
+    core = client.CoreV1Api(config.new_client_from_config(str(identity)))
+    for call in (lambda: core.read_namespaced_secret("private", elsewhere),
+                 lambda: core.list_namespaced_secret(elsewhere),
+                 lambda: core.list_secret_for_all_namespaces(),
+                 lambda: core.create_namespaced_secret(elsewhere, {"metadata": {"name": "x"}})):
+        with pytest.raises(ApiException) as caught:
+            call()
+        assert caught.value.status == 403
+    assert core.list_namespaced_secret(served).items is not None  # what it was given, it has

@@ -23,6 +23,9 @@ _DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnrecognizedClientExc
                  "InvalidClientTokenId", "ExpiredTokenException", "KMSInvalidStateException",
                  "DisabledException", "NotAuthorized", "IncompleteSignature", "SignatureDoesNotMatch"}
 
+_NOT_FOUND_CODES = {"ResourceNotFoundException", "NoSuchBucket", "NotFoundException", "ParameterNotFound",
+                    "NoSuchKey", "404", "NotFound", "ParameterVersionNotFound"}
+
 
 @dataclass(frozen=True)
 class AwsAuth:
@@ -42,12 +45,37 @@ class AwsAuth:
     limiter: TokenBucket | None = field(default=None, compare=False)
 
 
-def _count_call(model: Any, **_: Any) -> None:
-    metrics.AWS_CALLS.labels(service=model.service_model.service_name, operation=model.name).inc()
+def call_result(status: int, code: str) -> str:
+    """A small, fixed set of outcomes for the metric's `result` label."""
+    if status < 400:
+        return "success"
+    if code in _THROTTLE_CODES:
+        return "throttled"
+    if code in _DENIED_CODES:
+        return "denied"
+    if code in _NOT_FOUND_CODES:
+        return "not_found"
+    return "server_error" if status >= 500 else "client_error"
+
+
+def _count_call(model: Any, http_response: Any = None, parsed: Any = None, **_: Any) -> None:
+    status = getattr(http_response, "status_code", 0) or 0
+    code = ((parsed or {}).get("Error") or {}).get("Code", "") if isinstance(parsed, dict) else ""
+    metrics.AWS_CALLS.labels(service=model.service_model.service_name, operation=model.name,
+                             result=call_result(status, code)).inc()
+
+
+def _count_unreachable(service: str, event_name: str = "", exception: Exception | None = None, **_: Any) -> None:
+    """No HTTP answer at all (connection refused, reset, timed out); after-call counts every answered call."""
+    if exception is not None:
+        result = "denied" if isinstance(exception, botocore.exceptions.NoCredentialsError) else "unreachable"
+        metrics.AWS_CALLS.labels(service=service, operation=event_name.rsplit(".", 1)[-1], result=result).inc()
 
 
 def _instrument(client: Any, limiter: TokenBucket | None) -> None:
-    client.meta.events.register("before-call.*.*", _count_call)
+    service = client.meta.service_model.service_name
+    client.meta.events.register("after-call.*.*", _count_call)
+    client.meta.events.register("after-call-error.*.*", lambda **kw: _count_unreachable(service, **kw))
     if limiter is not None:
         # before-send fires for every HTTP attempt, so retries spend the budget too.
         client.meta.events.register("before-send.*.*", lambda **_: limiter.acquire())
@@ -142,8 +170,7 @@ def translate_errors(what: str, not_found: type[base.SourceError] = base.Credent
         if code == "InvalidCiphertextException":
             raise base.ContextMismatch(
                 f"KMS could not decrypt {what}: wrong encryption context or key") from None
-        if code in {"ResourceNotFoundException", "NoSuchBucket", "NotFoundException", "ParameterNotFound",
-                    "NoSuchKey", "404", "NotFound", "ParameterVersionNotFound", "ParameterVersionLabelLimitExceeded"}:
+        if code in _NOT_FOUND_CODES:
             raise not_found(f"{what}: {code}: {message}") from None
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if status >= 500:
