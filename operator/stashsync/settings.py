@@ -23,3 +23,5 @@ class Settings:
     metrics_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_METRICS_PORT", "0")))
     liveness_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_LIVENESS_PORT", "0")))
     mac_key_secret: str = "stashsync-mac-key"
+    # Seconds a replica's peering heartbeat stays valid (--peering): the standby's takeover delay.
+    peering_lifetime: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_PEERING_LIFETIME", "20")))

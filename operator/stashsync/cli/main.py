@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import sys
 
 from stashsync import __version__
@@ -33,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", default=os.environ.get("STASHSYNC_LIVENESS", ""),
                      help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--log-format", choices=["json", "plain"], default=os.environ.get("STASHSYNC_LOG_FORMAT", "json"))
+    run.add_argument("--peering", default=os.environ.get("STASHSYNC_PEERING", ""),
+                     help="run as one of several replicas: only the highest-priority one with this peering name acts "
+                          "(kopf peering; needs a ClusterKopfPeering, or KopfPeerings in watched namespaces)")
+    run.add_argument("--priority", type=int, default=int(os.environ.get("STASHSYNC_PRIORITY", "0")) or None,
+                     help="peering priority (default: random, so replicas of one Deployment never tie)")
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(func=run_operator)
 
@@ -51,8 +57,12 @@ def run_operator(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose,
                    log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN)
     namespaces = args.namespace or list(Settings().watch_namespaces)
-    asyncio.run(kopf.operator(standalone=True, clusterwide=not namespaces, namespaces=namespaces,
-                              liveness_endpoint=args.liveness or None))
+    peering = args.peering or None
+    # Two replicas with the same priority would both pause; a random one makes a tie (1 in 2^31) unlikely.
+    priority = args.priority if args.priority is not None else secrets.randbelow(2**31 - 1) + 1
+    asyncio.run(kopf.operator(standalone=peering is None, peering_name=peering,
+                              priority=priority if peering else None, clusterwide=not namespaces,
+                              namespaces=namespaces, liveness_endpoint=args.liveness or None))
     return 0
 
 

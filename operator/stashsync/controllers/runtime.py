@@ -43,6 +43,8 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # With replicas peering (--peering), a standby takes over this long after the active one vanished.
+    settings.peering.lifetime = ours.peering_lifetime
     settings.execution.max_workers = ours.aws_workers
     # boto3 calls run in worker threads (asyncio.to_thread); size the pool for many stores at once.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=ours.aws_workers,

@@ -1,0 +1,63 @@
+"""Two replicas peering (kopf peering, as the chart runs them with replicas > 1): only the one with
+the higher priority acts; when it dies, the other takes over."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from stashsync.cli.main import main as cli
+from tests.conftest import credstash_store, plaintext, synced_secret
+from tests.harness.kube import Kube, wait_for
+from tests.harness.operator_process import OperatorProcess
+from tests.integration.helpers import wait_ready
+
+pytestmark = pytest.mark.integration
+
+
+def _handled(log: str, name: str, namespace: str) -> bool:
+    """Whether an operator's JSON log shows a handler run for the SyncedSecret namespace/name."""
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        obj = entry.get("object") or {}
+        if obj.get("kind") == "SyncedSecret" and obj.get("name") == name and obj.get("namespace") == namespace:
+            return True
+    return False
+
+
+def test_only_the_higher_priority_replica_acts_and_the_other_takes_over(
+        kube: Kube, operator: OperatorProcess, namespace: str, table: str) -> None:
+    peering = f"stashsync-{uuid.uuid4().hex[:6]}"
+    kube.apply({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}})
+    assert cli(["put", "-t", table, "peer.key", plaintext("peered-value")]) == 0
+    kube.apply(credstash_store("main", table), namespace)
+    operator.stop()
+    replicas = [OperatorProcess(operator.folder.parent / f"operator-replica-{priority}", operator.kubeconfig,
+                                operator.aws_env, operator.namespace,
+                                extra_env={"STASHSYNC_PEERING": peering, "STASHSYNC_PRIORITY": str(priority),
+                                           "STASHSYNC_PEERING_LIFETIME": "10"})
+                for priority in (100, 200)]
+    standby, active = replicas
+    try:
+        for replica in replicas:
+            replica.start()
+        wait_for(lambda: "Pausing operations in favour of" in standby.log.read_text(), 60, "the standby to pause")
+        kube.apply(synced_secret("first", "main", [{"key": "k", "name": "peer.key"}]), namespace)
+        wait_ready(kube, namespace, "first")
+        assert _handled(active.log.read_text(), "first", namespace)
+        assert not _handled(standby.log.read_text(), "first", namespace)
+
+        active.process.kill()  # type: ignore[union-attr] - a node failure: no goodbye in the peering object
+        kube.apply(synced_secret("second", "main", [{"key": "k", "name": "peer.key"}]), namespace)
+        wait_ready(kube, namespace, "second", timeout=90)  # after the dead replica's 10 s heartbeat expires
+        assert "Resuming operations" in standby.log.read_text()
+        assert kube.secret_data(namespace, "second") == {"k": "peered-value"}
+    finally:
+        for replica in replicas:
+            replica.stop()
+        operator.start()
