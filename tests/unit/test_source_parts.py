@@ -155,3 +155,15 @@ def test_cli_s3_backend_errors_are_one_line(capsys: pytest.CaptureFixture[str],
     assert "-v and -a do not apply" in capsys.readouterr().err
     assert cli(["get", "--backend", "s3", "--bucket", "b", "name", "a=b"]) == 1
     assert "no encryption context" in capsys.readouterr().err
+
+
+def test_shard_selectors() -> None:
+    import kopf
+
+    from stashsync.controllers.sharding import parse_shard_selector
+
+    assert parse_shard_selector("") is None
+    assert parse_shard_selector("stashsync.dev/shard=a, team") == {"stashsync.dev/shard": "a", "team": kopf.PRESENT}
+    assert parse_shard_selector("!stashsync.dev/shard") == {"stashsync.dev/shard": kopf.ABSENT}
+    with pytest.raises(SpecError):
+        parse_shard_selector("key=")

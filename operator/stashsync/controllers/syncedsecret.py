@@ -18,6 +18,7 @@ from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.controllers import events, runtime, stores, wakers
+from stashsync.controllers.sharding import SHARD_LABELS
 from stashsync.controllers.sync_flow import KIND, LAST_WRITTEN, PLURAL, sync
 from stashsync.crypto import mac
 from stashsync.kube import secrets
@@ -52,7 +53,7 @@ async def _wait(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float |
 
 
 # A graceful exit first (the loop watches `stopped`), so no sync is cut off mid-way; cancel after that.
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=5, cancellation_timeout=10)
+@kopf.daemon(GROUP, VERSION, PLURAL, labels=SHARD_LABELS, cancellation_backoff=5, cancellation_timeout=10)
 async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str,
                        logger: kopf.Logger, **kwargs: Any) -> None:
     namespace = str(namespace)  # namespaced resource: always set
@@ -102,7 +103,7 @@ def secret_changed(event: kopf.RawEvent, namespace: str, name: str, owner_name: 
         wakers.wake((namespace, owner_name))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, PLURAL, labels=SHARD_LABELS)
 def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
     """A new generation wakes the refresh loop at once instead of at its next refresh."""
     observed = body.status.get("observedGeneration")
@@ -110,7 +111,7 @@ def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: k
         wakers.wake((str(namespace), name))
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+@kopf.on.delete(GROUP, VERSION, PLURAL, labels=SHARD_LABELS)
 async def release_target(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
     namespace = str(namespace)
     raw = copy.deepcopy(dict(body))

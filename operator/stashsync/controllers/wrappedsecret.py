@@ -14,6 +14,7 @@ from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.wrappedsecret import parse_wrapped_secret
 from stashsync.controllers import events, stores
+from stashsync.controllers.sharding import SHARD_LABELS
 from stashsync.controllers.unwrap_flow import PLURAL, Outcome, check_kept, mark_lost, read_token, unwrap
 from stashsync.kube import secrets
 from stashsync.kube.status import get_object
@@ -30,9 +31,9 @@ def _announce(body: dict[str, Any], previous: dict[str, Any] | None, outcome: Ou
         events.warning(body, outcome.reason, outcome.message)
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL, id="unwrap")
-@kopf.on.create(GROUP, VERSION, PLURAL, id="unwrap")
-@kopf.on.update(GROUP, VERSION, PLURAL, id="unwrap")
+@kopf.on.resume(GROUP, VERSION, PLURAL, labels=SHARD_LABELS, id="unwrap")
+@kopf.on.create(GROUP, VERSION, PLURAL, labels=SHARD_LABELS, id="unwrap")
+@kopf.on.update(GROUP, VERSION, PLURAL, labels=SHARD_LABELS, id="unwrap")
 async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
     """Safe to run any number of times: after success it only checks that the Secret is kept."""
     raw = copy.deepcopy(dict(body))
@@ -50,7 +51,7 @@ async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logge
         raise kopf.TemporaryError(f"{outcome.reason}; retrying", delay=RETRY_SECONDS)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+@kopf.on.delete(GROUP, VERSION, PLURAL, labels=SHARD_LABELS)
 async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
     """Delete our Secret with us; give back a claim left by an unwrap that never finished."""
     raw = copy.deepcopy(dict(body))
