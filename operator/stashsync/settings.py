@@ -23,5 +23,15 @@ class Settings:
     metrics_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_METRICS_PORT", "0")))
     liveness_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_LIVENESS_PORT", "0")))
     mac_key_secret: str = "stashsync-mac-key"
+    # Validating webhook (kopf's server): off when the port is 0.
+    webhook_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_WEBHOOK_PORT", "0")))
+    webhook_addr: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_ADDR", "0.0.0.0"))  # noqa: S104
+    # The name the apiserver reaches us by (URL host), when kopf manages the webhook configuration.
+    webhook_host: str | None = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_HOST") or None)
+    webhook_cert: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_CERT", ""))
+    webhook_key: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_KEY", ""))
+    webhook_ca: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_CA", ""))
+    # Name of a ValidatingWebhookConfiguration kopf creates and keeps current; empty: the chart's own.
+    webhook_managed: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_MANAGED", ""))
     # Seconds a replica's peering heartbeat stays valid (--peering): the standby's takeover delay.
     peering_lifetime: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_PEERING_LIFETIME", "20")))

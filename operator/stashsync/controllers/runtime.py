@@ -46,6 +46,11 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     # With replicas peering (--peering), a standby takes over this long after the active one vanished.
     settings.peering.lifetime = ours.peering_lifetime
     settings.execution.max_workers = ours.aws_workers
+    if ours.webhook_port:
+        from stashsync.controllers.admission import webhook_server
+
+        settings.admission.server = webhook_server(ours)
+        settings.admission.managed = ours.webhook_managed or None
     # boto3 calls run in worker threads (asyncio.to_thread); size the pool for many stores at once.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=ours.aws_workers,
                                                                        thread_name_prefix="aws"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
@@ -46,3 +46,23 @@ def render(templates: dict[str, str], values: dict[str, bytes]) -> dict[str, byt
             # From filters applied to values (e.g. fromjson): name the failure, not the value.
             raise TemplateRenderError(f"template for key {key!r}: a filter failed ({type(exc).__name__})") from None
     return out
+
+
+def unknown_keys(templates: dict[str, str], keys: set[str]) -> dict[str, set[str]]:
+    """For each template, the credential keys it names (as a variable or data["key"]) that are not
+    in `keys`: caught at admission, before a sync would fail on them. Raises TemplateRenderError for
+    a template that does not parse."""
+    unknown: dict[str, set[str]] = {}
+    for key, source in templates.items():
+        try:
+            tree = _ENV.parse(source)
+        except TemplateError as exc:
+            raise TemplateRenderError(f"template for key {key!r}: {exc.message or type(exc).__name__}") from None
+        names = meta.find_undeclared_variables(tree) - {"data"}
+        names |= {str(node.arg.value) for node in tree.find_all(nodes.Getitem)
+                  if isinstance(node.node, nodes.Name) and node.node.name == "data"
+                  and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)}
+        missing = names - keys
+        if missing:
+            unknown[key] = missing
+    return unknown
