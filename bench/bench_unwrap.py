@@ -20,7 +20,7 @@ from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.wrap import DirectWrapService, seal_client_layer
 
 SEQUENTIAL = int(os.environ.get("BENCH_UNWRAP_SEQUENTIAL", "30"))
-BURST = int(os.environ.get("BENCH_UNWRAP_BURST", "100"))
+BURST = int(os.environ.get("BENCH_UNWRAP_BURST", "1000"))
 NS = "bench"
 
 
@@ -66,12 +66,24 @@ def main() -> None:
             latencies.append(time.perf_counter() - started)
 
         tokens = {f"burst-{i}-{uuid.uuid4().hex[:6]}": token(f"burst-{i}") for i in range(BURST)}
+        applied: dict[str, float] = {}
         started = time.perf_counter()
         for name, t in tokens.items():
             kube.apply({"apiVersion": API, "kind": "WrappedSecret", "metadata": {"name": name},
                         "spec": {"storeRef": {"name": "wrap"}, "token": t}}, NS)
-        wait_for(lambda: all(ready(n) for n in tokens), 600, "burst Ready", interval=0.2)
+            applied[name] = time.perf_counter()
+        # Each token's latency: from its own apply to the first listing that shows it Ready.
+        done: dict[str, float] = {}
+        deadline = time.perf_counter() + 900
+        while len(done) < len(tokens) and time.perf_counter() < deadline:
+            for item in kube.custom.list_namespaced_custom_object(
+                    "stashsync.dev", "v1alpha1", NS, "wrappedsecrets")["items"]:
+                name = item["metadata"]["name"]
+                if name in tokens and name not in done and (ready_condition(item) or {}).get("status") == "True":
+                    done[name] = time.perf_counter() - applied[name]
+            time.sleep(0.2)
         burst_seconds = time.perf_counter() - started
+        burst_ms = [x * 1000 for x in done.values()]
         secrets = {s.metadata.name for s in kube.core.list_namespaced_secret(NS).items}
         lost = sum(1 for n in [*tokens, *(f"seq-{i}" for i in range(SEQUENTIAL))] if n not in secrets)
         remaining = ddb.query(TableName="wrap", KeyConditionExpression="pk = :p",
@@ -85,7 +97,12 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| sequential | {SEQUENTIAL} | {statistics.median(ms):.0f} | {percentile(ms, 0.99):.0f} | {min(ms):.0f} | "
         f"{max(ms):.0f} | {sum(latencies):.1f} | - | - |",
-        f"| burst (all applied at once) | {BURST} | - | - | - | - | {burst_seconds:.1f} | {lost} | {remaining} |", ""]
+        f"| burst (applied back to back) | {BURST} | {statistics.median(burst_ms):.0f} | "
+        f"{percentile(burst_ms, 0.99):.0f} | {min(burst_ms):.0f} | {max(burst_ms):.0f} | {burst_seconds:.1f} | "
+        f"{lost} | {remaining} |", "",
+        "Burst latency is per token, from its own apply to Ready; it includes queueing behind the tokens "
+        "applied before it. Tokens lost: consumed from the table with no Secret written (must be 0); items "
+        "left: tokens still in the table (0: each was consumed exactly once).", ""]
     out = ROOT / "docs/benchmarks/unwrap.md"
     out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -50,10 +50,12 @@ class Kube:
                 if doc:
                     self.apply(doc, namespace)
 
-    def install_crds(self) -> None:
-        self.apply_files(sorted(CRD_DIR.glob("*.yaml")))
+    def install_crds(self, paths: Iterable[Path] | None = None) -> None:
+        """Apply CRDs (ours by default) and wait until the apiserver serves them."""
+        files = sorted(paths if paths is not None else CRD_DIR.glob("*.yaml"))
+        self.apply_files(files)
         ext = client.ApiextensionsV1Api(self.api_client)
-        for path in sorted(CRD_DIR.glob("*.yaml")):
+        for path in files:
             name = yaml.safe_load(path.read_text())["metadata"]["name"]
             wait_for(lambda n=name: any(c.type == "Established" and c.status == "True"
                                         for c in (ext.read_custom_resource_definition(n).status.conditions or [])),

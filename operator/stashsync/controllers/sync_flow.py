@@ -123,6 +123,18 @@ async def fetch_values(source: base.Source, wanted: Refs, keys: list[str],
     return values
 
 
+async def read_current(source: base.CurrentReader, wanted: Refs) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Versions and values of every key in one pass (each distinct credential read once)."""
+    unique = sorted(set(wanted.refs.values()), key=lambda r: (r.name, r.version or "", r.context_key()))
+    by_ref = dict(zip(unique, await asyncio.to_thread(source.read_current, unique), strict=True))
+    versions, values = {}, {}
+    for key, ref in wanted.refs.items():
+        versions[key], value = by_ref[ref]
+        prop = wanted.properties.get(key)
+        values[key] = extract(value, prop, f"credential {ref.name!r}") if prop else value
+    return versions, values
+
+
 def output_keys(spec: SyncedSecretSpec, refs: dict[str, Any]) -> set[str]:
     if spec.target.template is None:
         return set(refs)
@@ -151,7 +163,6 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         generated_at = await ensure_generated(spec, source, status)
         wanted = await resolve_refs(spec, source)
         refs = wanted.refs
-        versions = await current_versions(source, wanted)
 
         target = spec.target
         existing = await secrets.read(namespace, target.name)
@@ -162,22 +173,29 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
                   and mac.matches(mac_key, ours, status.get("dataMAC"))
                   and (target.creation_policy == "Merge" or set(existing_data) == keys))
         previous_versions: dict[str, str] = status.get("syncedVersions") or {}
-        if intact and versions == previous_versions and generation == status.get("observedGeneration") \
-                and not rotation_due:
-            await _report(body, True, "Synced", _synced_message(versions, target.name),
-                          extra={"generatedAt": generated_at} if generated_at else {})
-            return Outcome(True, "Synced", "unchanged", refresh_seconds=refresh)
+        # Nothing to compare with (first sync, spec changed, Secret missing or edited): every value is
+        # needed, so where the backend can, one read gives versions and values together.
+        read_all = not intact or not previous_versions or generation != status.get("observedGeneration")
+        if read_all and isinstance(source, base.CurrentReader):
+            versions, values = await read_current(source, wanted)
+        else:
+            versions = await current_versions(source, wanted)
+            if intact and versions == previous_versions and generation == status.get("observedGeneration") \
+                    and not rotation_due:
+                await _report(body, True, "Synced", _synced_message(versions, target.name),
+                              extra={"generatedAt": generated_at} if generated_at else {})
+                return Outcome(True, "Synced", "unchanged", refresh_seconds=refresh)
 
-        # Fetch only what changed; values whose version is unchanged come from our intact Secret.
-        reusable = intact and target.template is None and spec.encryption is None  # ours is plaintext
-        values: dict[str, bytes] = {}
-        to_fetch = []
-        for key in refs:
-            if reusable and previous_versions.get(key) == versions[key] and key in ours:
-                values[key] = ours[key]
-            else:
-                to_fetch.append(key)
-        values.update(await fetch_values(source, wanted, to_fetch, versions))
+            # Fetch only what changed; values whose version is unchanged come from our intact Secret.
+            reusable = intact and target.template is None and spec.encryption is None  # ours is plaintext
+            values = {}
+            to_fetch = []
+            for key in refs:
+                if reusable and previous_versions.get(key) == versions[key] and key in ours:
+                    values[key] = ours[key]
+                else:
+                    to_fetch.append(key)
+            values.update(await fetch_values(source, wanted, to_fetch, versions))
 
         if target.template is not None:
             try:
@@ -204,7 +222,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         data_mac = mac.data_mac(mac_key, data)
         LAST_WRITTEN[(namespace, target.name)] = data_mac
         try:
-            wrote = await secrets.write(desired, secrets.Owner.of(body), target.creation_policy)
+            wrote = await secrets.write(desired, secrets.Owner.of(body), target.creation_policy, existing=existing)
         except secrets.TargetError as exc:
             LAST_WRITTEN.pop((namespace, target.name), None)
             raise SyncFailed(exc.reason, exc.message) from None

@@ -120,10 +120,16 @@ def _contains(have: dict[str, str], want: dict[str, str]) -> bool:
     return all(have.get(k) == v for k, v in want.items())
 
 
-async def write(desired: DesiredSecret, owner: Owner, creation_policy: str) -> bool:
-    """Create or update the target Secret. Returns True when something was written."""
+_UNREAD: Any = object()
+
+
+async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, existing: Any = _UNREAD) -> bool:
+    """Create or update the target Secret. Returns True when something was written. `existing` is
+    the Secret as the caller just read it (None: absent), saving a read; the write is preconditioned
+    on its resourceVersion (or fails as already existing), so a stale copy cannot clobber a change."""
     core = client.CoreV1Api(await api_client())
-    existing = await read(desired.namespace, desired.name)
+    if existing is _UNREAD:
+        existing = await read(desired.namespace, desired.name)
     if creation_policy == "Merge":
         if existing is None:
             raise TargetError(f"Secret {desired.name!r} does not exist; creationPolicy Merge only adds keys "

@@ -112,6 +112,16 @@ class BatchSource(Source, Protocol):
         """fetch of each (ref, version), in order, in as few calls as the API allows."""
 
 
+@runtime_checkable
+class CurrentReader(Protocol):
+    """A backend that can return versions and values together, for syncs that need every value
+    anyway (the first one, or after the Secret was edited): one read per credential instead of a
+    version check and then a read."""
+
+    def read_current(self, refs: Sequence[CredentialRef]) -> list[tuple[str, bytes]]:
+        """(version, value) of each ref, in order."""
+
+
 def no_tags(tags: dict[str, str], backend: str) -> None:
     if tags:
         raise InvalidReference(f"dataFrom[].tags: {backend} has no tags to filter by; use a name pattern")

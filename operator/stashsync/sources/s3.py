@@ -87,11 +87,18 @@ class S3Source:
     # --- values ---------------------------------------------------------------------------------
 
     def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
+        return self._get(ref, version if ref.version is not None else None)[1]
+
+    def read_current(self, refs: Sequence[base.CredentialRef]) -> list[tuple[str, bytes]]:
+        """One GetObject per name: the answer carries the ETag (or the pinned VersionId)."""
+        return [self._get(ref, ref.version) for ref in refs]
+
+    def _get(self, ref: base.CredentialRef, version_id: str | None) -> tuple[str, bytes]:
         key = self._key(ref.name)
         what = f"credential {ref.name!r} (s3://{self.bucket}/{key})"
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if ref.version is not None:
-            kwargs["VersionId"] = version
+        if version_id is not None:
+            kwargs["VersionId"] = version_id
         with translate_errors(what):
             response = self._s3.get_object(**kwargs)
             if response.get("ContentLength", 0) > _MAX_OBJECT_BYTES:
@@ -106,8 +113,9 @@ class S3Source:
         with translate_errors(what):
             metrics.KMS_DECRYPTS.inc()
             fernet_key = self._kms.decrypt(CiphertextBlob=kms_blob)["Plaintext"]
+        version = version_id or _etag(response["ETag"])
         try:
-            return base.check_size(ref.name, lazycred.open_token(fernet_key, token))
+            return version, base.check_size(ref.name, lazycred.open_token(fernet_key, token))
         except lazycred.IntegrityError:
             raise base.IntegrityError(f"{what} failed its integrity check (tampered or corrupt)") from None
 

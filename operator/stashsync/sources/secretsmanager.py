@@ -114,14 +114,7 @@ class SecretsManagerSource:
         ids = sorted({ref.name for ref, _ in wanted})
         batch: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(ids, _IDS_PER_BATCH):
-            with translate_errors(f"{len(chunk)} secrets"):
-                response = self._sm.batch_get_secret_value(SecretIdList=list(chunk))
-            for entry in response.get("SecretValues", []):
-                batch[entry["Name"]] = entry
-                batch[entry["ARN"]] = entry
-            for error in response.get("Errors", []):
-                if error.get("ErrorCode") in ("AccessDeniedException", "DecryptionFailure"):
-                    raise base.AccessDenied(f"AWS denied secret {error.get('SecretId')!r}: {error.get('ErrorCode')}")
+            batch.update(self._batch(chunk))
         values = []
         for ref, version in wanted:
             entry = batch.get(ref.name)
@@ -130,6 +123,41 @@ class SecretsManagerSource:
             else:
                 values.append(self.fetch(ref, version))
         return values
+
+    def read_current(self, refs: Sequence[base.CredentialRef]) -> list[tuple[str, bytes]]:
+        """Current versions 20 to a BatchGetSecretValue call (each answer carries its version id);
+        pinned ones with GetSecretValue by id or stage."""
+        current = sorted({r.name for r in refs if not r.version or r.version == CURRENT})
+        batch: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(current, _IDS_PER_BATCH):
+            batch.update(self._batch(chunk))
+        result = []
+        for ref in refs:
+            what = f"secret {ref.name!r}"
+            pinned = bool(ref.version) and ref.version != CURRENT
+            entry = None if pinned else batch.get(ref.name)
+            if entry is None:
+                kwargs: dict[str, str] = {"SecretId": ref.name}
+                if ref.version and is_version_id(ref.version):
+                    kwargs["VersionId"] = ref.version
+                elif ref.version:
+                    kwargs["VersionStage"] = ref.version
+                with translate_errors(what):
+                    entry = self._sm.get_secret_value(**kwargs)
+            result.append((str(entry["VersionId"]), _value(entry, what)))
+        return result
+
+    def _batch(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """BatchGetSecretValue for up to 20 ids, by name and by ARN; missing ones are left out."""
+        with translate_errors(f"{len(ids)} secrets"):
+            response = self._sm.batch_get_secret_value(SecretIdList=list(ids))
+        found: dict[str, dict[str, Any]] = {}
+        for entry in response.get("SecretValues", []):
+            found[entry["Name"]] = found[entry["ARN"]] = entry
+        for error in response.get("Errors", []):
+            if error.get("ErrorCode") in ("AccessDeniedException", "DecryptionFailure"):
+                raise base.AccessDenied(f"AWS denied secret {error.get('SecretId')!r}: {error.get('ErrorCode')}")
+        return found
 
     # --- finding --------------------------------------------------------------------------------
 

@@ -94,6 +94,18 @@ class ParameterStoreSource:
             values.append(base.check_size(ref.name, str(parameter["Value"]).encode()))
         return values
 
+    def read_current(self, refs: Sequence[base.CredentialRef]) -> list[tuple[str, bytes]]:
+        """GetParameters with decryption, 10 a call: each answer carries its version."""
+        found = self._get([self._selector(r) for r in refs], decrypt=True)
+        result = []
+        for ref in refs:
+            parameter = found.get(self._selector(ref))
+            if parameter is None:
+                pinned = f" at {ref.version}" if ref.version else ""
+                raise base.CredentialNotFound(f"parameter {self.full_name(ref.name)!r}{pinned} not found")
+            result.append((str(parameter["Version"]), base.check_size(ref.name, str(parameter["Value"]).encode())))
+        return result
+
     def find(self, pattern: str, tags: dict[str, str]) -> dict[str, str | None]:
         """GetParametersByPath under the store's path (recursive, 10 a page, not decrypted): names,
         relative to the path, with their versions."""
