@@ -69,16 +69,20 @@ class ParameterStoreSource:
     def current_version(self, ref: base.CredentialRef) -> str:
         return self.current_versions([ref])[0]
 
-    def current_versions(self, refs: Sequence[base.CredentialRef]) -> list[str]:
-        found = self._get([self._selector(r) for r in refs], decrypt=False)
-        versions = []
+    def _parameters(self, refs: Sequence[base.CredentialRef], decrypt: bool) -> list[dict[str, Any]]:
+        """The parameter each ref names (latest, or at its pinned version or label), in order."""
+        found = self._get([self._selector(r) for r in refs], decrypt=decrypt)
+        parameters = []
         for ref in refs:
             parameter = found.get(self._selector(ref))
             if parameter is None:
                 pinned = f" at {ref.version}" if ref.version else ""
                 raise base.CredentialNotFound(f"parameter {self.full_name(ref.name)!r}{pinned} not found")
-            versions.append(str(parameter["Version"]))
-        return versions
+            parameters.append(parameter)
+        return parameters
+
+    def current_versions(self, refs: Sequence[base.CredentialRef]) -> list[str]:
+        return [str(p["Version"]) for p in self._parameters(refs, decrypt=False)]
 
     def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
         return self.fetch_many([(ref, version)])[0]
@@ -96,15 +100,8 @@ class ParameterStoreSource:
 
     def read_current(self, refs: Sequence[base.CredentialRef]) -> list[tuple[str, bytes]]:
         """GetParameters with decryption, 10 a call: each answer carries its version."""
-        found = self._get([self._selector(r) for r in refs], decrypt=True)
-        result = []
-        for ref in refs:
-            parameter = found.get(self._selector(ref))
-            if parameter is None:
-                pinned = f" at {ref.version}" if ref.version else ""
-                raise base.CredentialNotFound(f"parameter {self.full_name(ref.name)!r}{pinned} not found")
-            result.append((str(parameter["Version"]), base.check_size(ref.name, str(parameter["Value"]).encode())))
-        return result
+        return [(str(p["Version"]), base.check_size(ref.name, str(p["Value"]).encode()))
+                for ref, p in zip(refs, self._parameters(refs, decrypt=True), strict=True)]
 
     def find(self, pattern: str, tags: dict[str, str]) -> dict[str, str | None]:
         """GetParametersByPath under the store's path (recursive, 10 a page, not decrypted): names,
