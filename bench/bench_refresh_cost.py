@@ -24,7 +24,7 @@ from stashsync.sources.credstash import CredstashSource
 from stashsync.sources.s3 import S3Source
 
 N = int(os.environ.get("BENCH_REFRESH_N", "20"))
-STEADY_SECONDS = float(os.environ.get("BENCH_REFRESH_SECONDS", "12"))
+STEADY_SECONDS = float(os.environ.get("BENCH_REFRESH_SECONDS", "8"))
 NS = "bench"
 REGION = "us-east-1"
 

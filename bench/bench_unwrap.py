@@ -10,6 +10,7 @@ import os
 import statistics
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from local_stack import API, ROOT, local_stack, stamp
 
@@ -72,8 +73,10 @@ def main() -> None:
             wait_for(lambda n=name: ready(n), 60, name, interval=0.01)
             latencies.append(time.perf_counter() - started)
 
-        tokens = {f"burst-{i}-{uuid.uuid4().hex[:6]}": (tables[i % TABLES], token(f"burst-{i}", tables[i % TABLES]))
-                  for i in range(BURST)}
+        with ThreadPoolExecutor(8) as pool:
+            made = list(pool.map(lambda i: (f"burst-{i}-{uuid.uuid4().hex[:6]}", tables[i % TABLES],
+                                            token(f"burst-{i}", tables[i % TABLES])), range(BURST)))
+        tokens = {name: (table, t) for name, table, t in made}
         applied: dict[str, float] = {}
         started = time.perf_counter()
         for name, (table, t) in tokens.items():
