@@ -180,8 +180,8 @@ def main() -> None:
     results = [run(n, with_rotation=(i == 0)) for i, n in enumerate(NS_SIZES)]
     lines = ["# Convergence at scale, steady-state cost, rotation latency", "", stamp(), "",
              "N SyncedSecrets created at once (8 client threads), each naming one of 100 credstash credentials; "
-             "every sync reads its version (DynamoDB Query), the value (GetItem + KMS Decrypt), writes the Secret "
-             "and the status. A fresh operator per N.", "",
+             "the first sync reads version and value together (one full-item DynamoDB Query + one KMS Decrypt), "
+             "writes the Secret and the status. A fresh operator per N.", "",
              "| N | create s | all Ready s | Secrets/s | peak RSS MiB | CPU s | CPU ms per object |",
              "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
