@@ -71,6 +71,11 @@ class Refs:
     properties: dict[str, str]
     known_versions: dict[str, str]
 
+    def value_of(self, key: str, value: bytes) -> bytes:
+        """What goes under `key`: the credential's value, or the JSON property the entry asks for."""
+        prop = self.properties.get(key)
+        return extract(value, prop, f"credential {self.refs[key].name!r}") if prop else value
+
 
 async def resolve_refs(spec: SyncedSecretSpec, source: base.Source) -> Refs:
     refs: dict[str, base.CredentialRef] = {}
@@ -115,23 +120,15 @@ async def fetch_values(source: base.Source, wanted: Refs, keys: list[str],
     else:
         fetched = await _first_error([asyncio.to_thread(source.fetch, r, v) for r, v in unique])
     by_ref = dict(zip(unique, fetched, strict=True))
-    values = {}
-    for key in keys:
-        value = by_ref[(wanted.refs[key], versions[key])]
-        prop = wanted.properties.get(key)
-        values[key] = extract(value, prop, f"credential {wanted.refs[key].name!r}") if prop else value
-    return values
+    return {key: wanted.value_of(key, by_ref[(wanted.refs[key], versions[key])]) for key in keys}
 
 
 async def read_current(source: base.CurrentReader, wanted: Refs) -> tuple[dict[str, str], dict[str, bytes]]:
     """Versions and values of every key in one pass (each distinct credential read once)."""
     unique = sorted(set(wanted.refs.values()), key=lambda r: (r.name, r.version or "", r.context_key()))
     by_ref = dict(zip(unique, await asyncio.to_thread(source.read_current, unique), strict=True))
-    versions, values = {}, {}
-    for key, ref in wanted.refs.items():
-        versions[key], value = by_ref[ref]
-        prop = wanted.properties.get(key)
-        values[key] = extract(value, prop, f"credential {ref.name!r}") if prop else value
+    versions = {key: by_ref[ref][0] for key, ref in wanted.refs.items()}
+    values = {key: wanted.value_of(key, by_ref[ref][1]) for key, ref in wanted.refs.items()}
     return versions, values
 
 
