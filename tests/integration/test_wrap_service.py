@@ -88,6 +88,6 @@ def test_cli_wraps_the_value_of_a_secrets_manager_secret(aws_env: dict[str, str]
     boto3.client("secretsmanager").create_secret(Name="prod/db/password", SecretString=plaintext("from-sm-value"))
     token = subprocess.run([STASHSYNC, "wrap", "--table", wrap_table, "--service-kms-key", "alias/wrap-service",
                             "-s", "prod/db/password"], capture_output=True, env=env, check=True).stdout.decode().strip()
-    out = subprocess.run([STASHSYNC, "unwrap", "--table", wrap_table, token], capture_output=True, env=env,
+    out = subprocess.run([STASHSYNC, "unwrap", "--table", wrap_table, "--", token], capture_output=True, env=env,
                          check=True).stdout.decode()
     assert out.strip() == "from-sm-value"

@@ -54,3 +54,10 @@ def test_json_objects_become_keys_and_everything_else_one_key() -> None:
     assert fmt.secret_data(b"plain", "value") == {"value": b"plain"}
     assert fmt.secret_data(b"[1, 2]", "v") == {"v": b"[1, 2]"}
     assert fmt.secret_data(b'{"bad key": "x"}', "v") == {"v": b'{"bad key": "x"}'}
+
+
+def test_new_tokens_never_start_with_a_dash() -> None:
+    from stashsync.crypto.wrap import new_token
+
+    tokens = [new_token() for _ in range(2000)]  # about 31 of these would start with '-' if drawn once
+    assert all(len(t) == 171 and not t.startswith("-") for t in tokens)

@@ -27,7 +27,12 @@ class WrapIntegrityError(Exception):
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """awswrap's token_urlsafe(128); one starting with '-' is drawn again, since a command line
+    would read it as an option (`stashsync unwrap -abc...`)."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    while token.startswith("-"):
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token
 
 
 def token_sha256(token: str) -> str:
