@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from local_stack import API, ROOT, Stack, local_stack, proc_figures, stamp
+from local_stack import API, ROOT, Stack, aws_calls, local_stack, proc_figures, stamp
 
 import boto3
 from tests.harness.kube import wait_for
@@ -52,16 +52,6 @@ def ready_count(stack: Stack) -> int:
     items = stack.kube.custom.list_namespaced_custom_object("stashsync.dev", "v1alpha1", NS, "syncedsecrets")["items"]
     return sum(1 for i in items if any(c.get("type") == "Ready" and c.get("status") == "True"
                                        for c in (i.get("status") or {}).get("conditions") or []))
-
-
-def aws_calls(stack: Stack) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    assert stack.operator is not None
-    for line in stack.operator.scrape().splitlines():
-        if line.startswith("stashsync_aws_calls_total{"):
-            key = line.split('service="')[1].split('"')[0] + "." + line.split('operation="')[1].split('"')[0]
-            counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
-    return counts
 
 
 def ssec(name: str, credential: str, refresh: str, **extra: Any) -> dict[str, Any]:

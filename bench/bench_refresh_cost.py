@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from local_stack import API, ROOT, Stack, local_stack, stamp
+from local_stack import API, ROOT, Stack, aws_calls, local_stack, stamp
 
 import boto3
 from tests.harness.kube import ready_condition, wait_for
@@ -27,17 +27,6 @@ N = int(os.environ.get("BENCH_REFRESH_N", "20"))
 STEADY_SECONDS = float(os.environ.get("BENCH_REFRESH_SECONDS", "8"))
 NS = "bench"
 REGION = "us-east-1"
-
-
-def aws_calls(stack: Stack) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    assert stack.operator is not None
-    for line in stack.operator.scrape().splitlines():
-        if line.startswith("stashsync_aws_calls_total{"):
-            service = line.split('service="')[1].split('"')[0]
-            operation = line.split('operation="')[1].split('"')[0]
-            counts[f"{service}.{operation}"] = counts.get(f"{service}.{operation}", 0.0) + float(line.rsplit(" ", 1)[1])
-    return counts
 
 
 def syncs(stack: Stack) -> float:

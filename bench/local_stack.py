@@ -56,6 +56,17 @@ def local_stack(namespace: str, with_operator: bool = True) -> Iterator[Stack]:
         plane.stop()
 
 
+def aws_calls(stack: Stack) -> dict[str, float]:
+    """"service.operation" -> AWS calls the operator has made so far (all results), from one scrape."""
+    assert stack.operator is not None
+    counts: dict[str, float] = {}
+    for line in stack.operator.scrape().splitlines():
+        if line.startswith("stashsync_aws_calls_total{"):
+            key = line.split('service="')[1].split('"')[0] + "." + line.split('operation="')[1].split('"')[0]
+            counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
 def proc_figures(pid: int) -> tuple[float, float]:
     """(peak RSS in MiB, CPU seconds so far) of a process, from /proc."""
     proc = Path(f"/proc/{pid}")
