@@ -10,7 +10,7 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from stashsync.api import GROUP
+from stashsync.controllers import persistence
 from stashsync.kube import client as kube_client
 from stashsync.kube import mac_key as mac_key_store
 from stashsync.settings import Settings
@@ -33,12 +33,7 @@ def mac_key() -> bytes:
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
     ours = _state["settings"] = Settings()
-    # Handler state goes to annotations with our prefix, so status stays ours and readable.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration",
-        ignored_fields=["spec.token"])  # a WrappedSecret's inline token never goes into an annotation
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    persistence.configure(settings)
     # kopf turns log lines into Events; only warnings and errors, we post our own state changes.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
