@@ -162,7 +162,9 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         refs = wanted.refs
 
         target = spec.target
-        existing = await secrets.read(namespace, target.name)
+        # Never synced: the Secret is most likely absent, so the write tries to create it without a read.
+        synced_before = status.get("dataMAC") is not None
+        existing = await secrets.read(namespace, target.name) if synced_before else None
         keys = output_keys(spec, refs)
         existing_data = secrets.decode((existing or {}).get("data"))
         ours = {k: v for k, v in existing_data.items() if k in keys}
@@ -219,7 +221,8 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         data_mac = mac.data_mac(mac_key, data)
         LAST_WRITTEN[(namespace, target.name)] = data_mac
         try:
-            wrote = await secrets.write(desired, secrets.Owner.of(body), target.creation_policy, existing=existing)
+            wrote = await secrets.write(desired, secrets.Owner.of(body), target.creation_policy,
+                                        existing=existing if synced_before else secrets.UNREAD)
         except secrets.TargetError as exc:
             LAST_WRITTEN.pop((namespace, target.name), None)
             raise SyncFailed(exc.reason, exc.message) from None

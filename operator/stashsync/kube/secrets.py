@@ -120,15 +120,24 @@ def _contains(have: dict[str, str], want: dict[str, str]) -> bool:
     return all(have.get(k) == v for k, v in want.items())
 
 
-_UNREAD: Any = object()
+UNREAD: Any = object()
 
 
-async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, existing: Any = _UNREAD) -> bool:
+async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, existing: Any = UNREAD) -> bool:
     """Create or update the target Secret. Returns True when something was written. `existing` is
     the Secret as the caller just read it (None: absent), saving a read; the write is preconditioned
-    on its resourceVersion (or fails as already existing), so a stale copy cannot clobber a change."""
+    on its resourceVersion (or fails as already existing), so a stale copy cannot clobber a change.
+    UNREAD expects a new Secret: creating it is tried first, and it is read only if it exists."""
     core = client.CoreV1Api(await api_client())
-    if existing is _UNREAD:
+    if existing is UNREAD and creation_policy != "Merge":
+        try:
+            await core.create_namespaced_secret(desired.namespace, build_owned(
+                desired, owner, with_owner_reference=creation_policy == "Owner"))
+            return True
+        except client.ApiException as exc:
+            if not is_status(exc, 409):
+                raise
+    if existing is UNREAD:
         existing = await read(desired.namespace, desired.name)
     if creation_policy == "Merge":
         if existing is None:
