@@ -5,7 +5,8 @@ N objects (500 by default, to keep `make bench` within 20 minutes) each sync one
 Manager secrets into a Secret; measured:
 time from creating them to all Ready, the controller's CPU seconds and peak RSS, and Secrets Manager
 API calls (ESO: its externalsecret_provider_api_calls_count; stashsync: stashsync_aws_calls_total)
-during convergence and over a steady half minute at refreshInterval 15s.
+during convergence and over a steady half minute at refreshInterval 15s (not for ESO's default
+single worker, which cannot keep 500 objects at that interval).
 
 ESO v0.20.4 is built from the Go module proxy by bench/eso/ (`make eso`), with its own CRDs from the
 module zip, run as its controller with defaults (--concurrent 1) and again with --concurrent 8."""
@@ -83,7 +84,7 @@ def settled(stack: Stack, kind: tuple[str, str, str]) -> bool:
 
 
 def measure(stack: Stack, pid: int, metrics_url: str, metric: str, create: Any, docs: list[dict[str, Any]],
-            kind: tuple[str, str, str], set_refresh: Any) -> dict[str, Any]:
+            kind: tuple[str, str, str], set_refresh: Any, steady_state: bool = True) -> dict[str, Any]:
     _, cpu0 = proc_figures(pid)
     calls0 = counter_sum(metrics_url, metric)
     started = time.monotonic()
@@ -92,15 +93,17 @@ def measure(stack: Stack, pid: int, metrics_url: str, metric: str, create: Any, 
     converge = time.monotonic() - started
     rss, cpu = proc_figures(pid)
     calls_converge = counter_sum(metrics_url, metric) - calls0
+    result = {"converge_seconds": converge, "cpu_seconds": cpu - cpu0, "peak_rss_mib": rss,
+              "calls_to_converge": calls_converge, "steady_calls_per_hour_per_secret": None}
+    if not steady_state:
+        return result
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(set_refresh, range(N)))
-    settle(lambda: settled(stack, kind), 90)
-    time.sleep(16)
+    settle(lambda: settled(stack, kind), 90)  # after this, every refresh is a steady one
     before = counter_sum(metrics_url, metric)
     time.sleep(STEADY_SECONDS)
     steady = counter_sum(metrics_url, metric) - before
-    return {"converge_seconds": converge, "cpu_seconds": cpu - cpu0, "peak_rss_mib": rss,
-            "calls_to_converge": calls_converge, "steady_calls_per_hour_per_secret": steady * 3600 / STEADY_SECONDS / N}
+    return {**result, "steady_calls_per_hour_per_secret": steady * 3600 / STEADY_SECONDS / N}
 
 
 def run_stashsync() -> dict[str, Any]:
@@ -122,7 +125,7 @@ def run_stashsync() -> dict[str, Any]:
                                                             f"s{i}", {"spec": {"refreshInterval": "15s"}}))
 
 
-def run_eso(concurrent: int) -> dict[str, Any]:
+def run_eso(concurrent: int, steady_state: bool) -> dict[str, Any]:
     with local_stack(NS, with_operator=False) as stack:
         make_secrets()
         stack.kube.install_crds(eso_crds())
@@ -155,9 +158,14 @@ def run_eso(concurrent: int) -> dict[str, Any]:
                 lambda d: custom.create_namespaced_custom_object(group, version, NS, "externalsecrets", d),
                 docs, (group, version, "externalsecrets"),
                 lambda i: custom.patch_namespaced_custom_object(group, version, NS, "externalsecrets", f"s{i}",
-                                                                {"spec": {"refreshInterval": "15s"}}))
+                                                                {"spec": {"refreshInterval": "15s"}}),
+                steady_state=steady_state)
         finally:
             eso.stop()
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def plot(results: dict[str, dict[str, Any]]) -> None:
@@ -170,7 +178,7 @@ def plot(results: dict[str, dict[str, Any]]) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, key, label in ((axes[0], "converge_seconds", f"time until {N:,} Ready (s)"),
                            (axes[1], "cpu_seconds", "controller CPU seconds"),
-                           (axes[2], "steady_calls_per_hour_per_secret", "SM calls / hour / secret (refresh 15s)")):
+                           (axes[2], "peak_rss_mib", "controller peak RSS (MiB)")):
         ax.bar(range(len(names)), [results[n][key] for n in names], color=["#2a7", "#c63", "#e94"])
         ax.set_xticks(range(len(names)), [n.replace(" (default)", "") for n in names], fontsize=8)
         ax.set_title(label)
@@ -182,24 +190,30 @@ def plot(results: dict[str, dict[str, Any]]) -> None:
 def main() -> None:
     if not ESO_BIN.exists():
         subprocess.run(["make", "-C", str(ROOT), "eso"], check=True)
-    results = {"stashsync": run_stashsync(), "ESO --concurrent 1 (default)": run_eso(1),
-               "ESO --concurrent 8": run_eso(8)}
+    # ESO's default single worker converges at well under the 33 objects/s that 500 objects at 15 s
+    # need, so its steady state would only show it falling behind: not measured, saving two minutes.
+    results = {"stashsync": run_stashsync(), "ESO --concurrent 1 (default)": run_eso(1, steady_state=False),
+               "ESO --concurrent 8": run_eso(8, steady_state=True)}
     ours = results["stashsync"]
     lines = ["# stashsync vs External Secrets Operator (Secrets Manager)", "", stamp(), "",
              f"N = {N:,} objects created at once (8 client threads), each syncing one of {SECRETS} Secrets Manager "
              f"secrets into its own Secret; ESO {ESO_VERSION} built from the Go module proxy. A fresh stack per run. "
-             "API calls are Secrets Manager calls counted by each controller's own metrics.", "",
+             "API calls are Secrets Manager calls counted by each controller's own metrics. Steady state: "
+             f"refreshInterval 15s for all {N:,} objects, {STEADY_SECONDS:.0f} s measured; keeping up takes "
+             f"{N / 15:.0f} refreshes/s and gives 240 calls per hour per secret (one call per refresh for both), "
+             "so a lower figure means the controller fell behind. ESO's default single worker converges well "
+             "below that rate, so its steady state is not measured.", "",
              "| controller | all Ready s | CPU s | peak RSS MiB | SM calls to converge "
              "| steady SM calls / hour / secret (refresh 15s) |", "|---|---:|---:|---:|---:|---:|"]
     for name, r in results.items():
         lines.append(f"| {name} | {r['converge_seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_rss_mib']:.0f} | "
-                     f"{r['calls_to_converge']:.0f} | {r['steady_calls_per_hour_per_secret']:.0f} |")
+                     f"{r['calls_to_converge']:.0f} | {_figure(r['steady_calls_per_hour_per_secret'])} |")
     lines += ["", "Ratios (ESO / stashsync):", ""]
     for name, r in results.items():
         if name != "stashsync":
-            calls = r["steady_calls_per_hour_per_secret"] / max(ours["steady_calls_per_hour_per_secret"], 1e-9)
             lines.append(f"- {name}: time to converge x{r['converge_seconds'] / ours['converge_seconds']:.2f}, "
-                         f"steady SM calls x{calls:.1f}, peak RSS x{r['peak_rss_mib'] / ours['peak_rss_mib']:.2f}")
+                         f"CPU x{r['cpu_seconds'] / ours['cpu_seconds']:.2f}, "
+                         f"peak RSS x{r['peak_rss_mib'] / ours['peak_rss_mib']:.2f}")
     lines += ["", "![stashsync vs ESO](eso.png)", "", "Raw figures:", "", "```json", json.dumps(results, indent=1),
               "```", ""]
     (ROOT / "docs/benchmarks/eso.md").write_text("\n".join(lines))
