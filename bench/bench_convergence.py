@@ -169,6 +169,7 @@ def plot(results: list[dict[str, Any]]) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("SyncedSecrets created at once")
         ax.set_title(label)
+        ax.set_ylim(bottom=0)  # a truncated axis would exaggerate small differences
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(ROOT / "docs/benchmarks/convergence.png", dpi=110)

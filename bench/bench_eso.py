@@ -182,6 +182,7 @@ def plot(results: dict[str, dict[str, Any]]) -> None:
         ax.bar(range(len(names)), [results[n][key] for n in names], color=["#2a7", "#c63", "#e94"])
         ax.set_xticks(range(len(names)), [n.replace(" (default)", "") for n in names], fontsize=8)
         ax.set_title(label)
+        ax.set_ylim(bottom=0)  # a truncated axis would exaggerate small differences
         ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(ROOT / "docs/benchmarks/eso.png", dpi=110)
