@@ -1,0 +1,44 @@
+"""kopf's diff base is stored for kinds with change handlers and skipped for SyncedSecrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from stashsync.controllers.persistence import WITHOUT_DIFF_BASE, SelectiveDiffBaseStorage
+
+KEY = "stashsync.dev/last-handled-configuration"
+
+
+def body(kind: str, **annotations: str) -> kopf.Body:
+    raw: dict[str, Any] = {"apiVersion": "stashsync.dev/v1alpha1", "kind": kind,
+                           "metadata": {"name": "x", "namespace": "ns", "annotations": annotations},
+                           "spec": {"storeRef": {"name": "s"}}}
+    return kopf.Body(raw)
+
+
+def storage() -> SelectiveDiffBaseStorage:
+    return SelectiveDiffBaseStorage(skipped_kinds=WITHOUT_DIFF_BASE, prefix="stashsync.dev",
+                                    key="last-handled-configuration", ignored_fields=["spec.token"])
+
+
+def test_a_synced_secret_gets_no_diff_base_annotation() -> None:
+    patch = kopf.Patch()
+    store, b = storage(), body("SyncedSecret")
+    store.store(body=b, patch=patch, essence=store.build(body=b))
+    assert not patch
+
+
+def test_a_stale_annotation_on_a_synced_secret_is_ignored() -> None:
+    assert storage().fetch(body=body("SyncedSecret", **{KEY: '{"spec":{}}'})) is None
+
+
+def test_other_kinds_keep_theirs() -> None:
+    patch = kopf.Patch()
+    store, b = storage(), body("WrappedSecret")
+    essence = store.build(body=b)
+    store.store(body=b, patch=patch, essence=essence)
+    assert KEY in patch["metadata"]["annotations"]
+    stored = body("WrappedSecret", **{KEY: patch["metadata"]["annotations"][KEY]})
+    assert store.fetch(body=stored) == essence
