@@ -142,8 +142,13 @@ def test_parameter_store_path_labels_secure_strings_find_and_updates(
                       Overwrite=True)
     wait_for(lambda: (kube.secret_data(namespace, "app") or {}).get("password") == "ssm-password-3", 30,
              "updated parameter")
-    status = kube.get("stashsync.dev/v1alpha1", "SyncedSecret", "app", namespace)["status"]  # type: ignore[index]
-    assert status["syncedVersions"]["password"] == "3" and status["syncedVersions"]["password-v1"] == "1"
+    # The status is patched just after the Secret is written: wait for it rather than race it.
+    def synced_versions() -> dict[str, str]:
+        obj = kube.get("stashsync.dev/v1alpha1", "SyncedSecret", "app", namespace) or {}
+        return dict((obj.get("status") or {}).get("syncedVersions") or {})
+
+    wait_for(lambda: synced_versions().get("password") == "3", 30, "status with the new version")
+    assert synced_versions()["password-v1"] == "1"
 
     kube.apply(synced_secret("gone", "ssm", [{"key": "k", "name": "db/nothing"}]), namespace)
     wait_ready(kube, namespace, "gone", status="False", reason="CredentialNotFound")
