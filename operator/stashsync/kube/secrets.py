@@ -129,23 +129,24 @@ async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, exis
     on its resourceVersion (or fails as already existing), so a stale copy cannot clobber a change.
     UNREAD expects a new Secret: creating it is tried first, and it is read only if it exists."""
     core = client.CoreV1Api(await api_client())
-    if existing is UNREAD and creation_policy != "Merge":
+    owned = None if creation_policy == "Merge" else build_owned(
+        desired, owner, with_owner_reference=creation_policy == "Owner")
+    if existing is UNREAD and owned is not None:
         try:
-            await core.create_namespaced_secret(desired.namespace, build_owned(
-                desired, owner, with_owner_reference=creation_policy == "Owner"))
+            await core.create_namespaced_secret(desired.namespace, owned)
             return True
         except client.ApiException as exc:
             if not is_status(exc, 409):
                 raise
     if existing is UNREAD:
         existing = await read(desired.namespace, desired.name)
-    if creation_policy == "Merge":
+    if owned is None:
         if existing is None:
             raise TargetError(f"Secret {desired.name!r} does not exist; creationPolicy Merge only adds keys "
                               "to an existing Secret", reason="TargetMissing")
         wanted = build_merged(existing, desired, owner)
     else:
-        wanted = build_owned(desired, owner, with_owner_reference=creation_policy == "Owner")
+        wanted = owned
         if existing is not None and not owned_by(existing, owner):
             raise TargetError(f"Secret {desired.name!r} already exists and is not managed by {owner.ref}; "
                               "delete it, pick another target.name, or use creationPolicy Merge",
