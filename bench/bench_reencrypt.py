@@ -10,6 +10,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,14 +43,15 @@ def main() -> None:
         value = os.urandom(64)
         identity = x25519.Identity.generate()
         rows = []
-        for name, seal, unseal in [
+        schemes: list[tuple[str, Callable[[], str], Callable[[str], bytes]]] = [
             ("kms (GenerateDataKey / Decrypt + AES-256-GCM)",
              lambda: envelope_kms.encrypt(clients, "alias/bench", value, ctx),
              lambda text: envelope_kms.decrypt(clients, text, ctx)),
             ("age X25519 (no KMS call)",
              lambda: envelope.seal_age(value, [str(identity.to_public())], ctx),
              lambda text: envelope.open_age(text, [str(identity)], ctx)),
-        ]:
+        ]
+        for name, seal, unseal in schemes:
             seal_s, open_s = [], []
             for _ in range(ROUNDS):
                 t0 = time.perf_counter()

@@ -41,7 +41,7 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
 class Case:
     """One source: how to make its store and credentials, and how to change one."""
 
-    def __init__(self, name: str, store: dict[str, Any], put: Callable[[int, str], None]) -> None:
+    def __init__(self, name: str, store: dict[str, Any], put: Callable[[int, str], object]) -> None:
         self.name, self.store, self.put = name, store, put
 
 

@@ -6,6 +6,7 @@ are Ready. Tokens lost (consumed without a Secret) must be 0."""
 
 from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
 
+import functools
 import os
 import statistics
 import time
@@ -56,13 +57,12 @@ def main() -> None:
             return DirectWrapService(clients, table, "alias/wrap-service").wrap(
                 client_value, data_key, "alias/wrap-client", int(time.time()) + 3600)
 
-        for table in tables:
-            wait_for(lambda t=table: (c := ready_condition(kube.get(API, "CredentialStore", t, NS))) and
-                     c["status"] == "True", 60, "store Ready")
-
-        def ready(name: str) -> bool:
-            c = ready_condition(kube.get(API, "WrappedSecret", name, NS))
+        def ready(kind: str, name: str) -> bool:
+            c = ready_condition(kube.get(API, kind, name, NS))
             return bool(c and c["status"] == "True")
+
+        for table in tables:
+            wait_for(functools.partial(ready, "CredentialStore", table), 60, "store Ready")
 
         latencies = []
         for i in range(SEQUENTIAL):
@@ -70,7 +70,7 @@ def main() -> None:
             started = time.perf_counter()
             kube.apply({"apiVersion": API, "kind": "WrappedSecret", "metadata": {"name": name},
                         "spec": {"storeRef": {"name": tables[0]}, "token": t}}, NS)
-            wait_for(lambda n=name: ready(n), 60, name, interval=0.01)
+            wait_for(functools.partial(ready, "WrappedSecret", name), 60, name, interval=0.01)
             latencies.append(time.perf_counter() - started)
 
         with ThreadPoolExecutor(8) as pool:

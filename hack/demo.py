@@ -71,7 +71,7 @@ def main() -> int:
                          NAMESPACE)
         condition = wait_for(lambda: (c := ready_condition(kube.get(API, "SyncedSecret", "app-db", NAMESPACE)))
                              and c["status"] == "True" and c, 60, "SyncedSecret app-db Ready")
-        status = kube.get(API, "SyncedSecret", "app-db", NAMESPACE)["status"]
+        status = kube.read(API, "SyncedSecret", "app-db", NAMESPACE)["status"]
         print(f"    SyncedSecret {NAMESPACE}/app-db: Ready={condition['status']} reason={condition['reason']} "
               f"versions={status['syncedVersions']}")
 

@@ -18,7 +18,8 @@ from tests.harness.ports import free_port
 
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
-        self.upstream = urlsplit(upstream)
+        parts = urlsplit(upstream)
+        self.upstream_host, self.upstream_port = parts.hostname or "127.0.0.1", parts.port
         self.mode = "pass"
         self.delay = 2.0  # seconds, in "slow" mode
         self.requests = 0
@@ -76,7 +77,7 @@ class FaultProxy:
                     return
                 if mode == "slow":
                     time.sleep(proxy.delay)
-                upstream = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=30)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                     upstream.request("POST", self.path, body=body, headers=headers)

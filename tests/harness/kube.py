@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -57,10 +58,13 @@ class Kube:
         ext = client.ApiextensionsV1Api(self.api_client)
         for path in files:
             name = yaml.safe_load(path.read_text())["metadata"]["name"]
-            wait_for(lambda n=name: any(c.type == "Established" and c.status == "True"
-                                        for c in (ext.read_custom_resource_definition(n).status.conditions or [])),
-                     30, f"CRD {name} established")
+            wait_for(functools.partial(self._established, ext, name), 30, f"CRD {name} established")
         self.dynamic = dynamic.DynamicClient(self.api_client)  # rediscover the new kinds
+
+    @staticmethod
+    def _established(ext: client.ApiextensionsV1Api, name: str) -> bool:
+        conditions = ext.read_custom_resource_definition(name).status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
 
     def create_namespace(self, name: str) -> str:
         try:
@@ -77,6 +81,10 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
+
+    def read(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """The object, which the caller knows exists (a 404 raises)."""
+        return dict(self.resource(api_version, kind).get(name=name, namespace=namespace).to_dict())
 
     def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         import base64

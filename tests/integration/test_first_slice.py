@@ -40,7 +40,7 @@ def test_credstash_credential_becomes_a_secret_then_goes_with_its_syncedsecret(
                      and c["status"] == "True" and c, 60, "SyncedSecret Ready")
     assert ready["reason"] == "Synced"
     assert kube.secret_data(namespace, "app") == {"password": "correct horse battery staple"}
-    status = kube.get(API, "SyncedSecret", "app", namespace)["status"]
+    status = kube.read(API, "SyncedSecret", "app", namespace)["status"]
     assert status["syncedVersions"] == {"password": "1"}
     assert status["dataMAC"].startswith("hmac-sha256:")
     assert status["observedGeneration"] == 1

@@ -44,7 +44,7 @@ def test_generated_credential_is_stored_rotated_pruned_and_readable_by_credstash
     wait_ready(kube, namespace, "gen")
     assert _generation(kube, namespace) == 1  # the first value restarts nothing (checked before any rotation)
     first = (kube.secret_data(namespace, "gen") or {})["password"]
-    version = kube.get(API, "SyncedSecret", "gen", namespace)["status"]["syncedVersions"]["password"]
+    version = kube.read(API, "SyncedSecret", "gen", namespace)["status"]["syncedVersions"]["password"]
     LEAK_CANARIES.add(first)
     assert len(first) == 24 and first.isalnum()
     env = {**os.environ, **aws_env}
@@ -62,7 +62,7 @@ def test_generated_credential_is_stored_rotated_pruned_and_readable_by_credstash
                  .versions("gen.password")[0]) >= 3, 40, "pruned to 2 versions after a second rotation")
     for value in (kube.secret_data(namespace, "gen") or {}).values():
         LEAK_CANARIES.add(value)
-    status = kube.get(API, "SyncedSecret", "gen", namespace)["status"]
+    status = kube.read(API, "SyncedSecret", "gen", namespace)["status"]
     assert "password" in status["generatedAt"]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,7 +99,7 @@ def test_operator_with_the_charts_identity_runs_the_main_flows(
 def test_the_charts_identity_is_refused_what_the_chart_does_not_grant(chart_identity: Path, namespace: str) -> None:
     api = config.new_client_from_config(str(chart_identity))
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    refused = [
+    refused: list[Callable[[], object]] = [
         lambda: core.list_namespaced_pod(namespace),
         lambda: core.list_namespaced_config_map(namespace),
         lambda: core.create_namespace({"metadata": {"name": "not-allowed"}}),
@@ -150,10 +150,13 @@ def test_a_namespaced_install_serves_its_namespaces_and_reads_no_secret_elsewher
     assert "Forbidden" not in scoped.log.read_text()
 
     core = client.CoreV1Api(config.new_client_from_config(str(identity)))
-    for call in (lambda: core.read_namespaced_secret("private", elsewhere),
-                 lambda: core.list_namespaced_secret(elsewhere),
-                 lambda: core.list_secret_for_all_namespaces(),
-                 lambda: core.create_namespaced_secret(elsewhere, {"metadata": {"name": "x"}})):
+    refused: list[Callable[[], object]] = [
+        lambda: core.read_namespaced_secret("private", elsewhere),
+        lambda: core.list_namespaced_secret(elsewhere),
+        lambda: core.list_secret_for_all_namespaces(),
+        lambda: core.create_namespaced_secret(elsewhere, {"metadata": {"name": "x"}}),
+    ]
+    for call in refused:
         with pytest.raises(ApiException) as caught:
             call()
         assert caught.value.status == 403

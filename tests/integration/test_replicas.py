@@ -52,7 +52,8 @@ def test_only_the_higher_priority_replica_acts_and_the_other_takes_over(
         assert _handled(active.log.read_text(), "first", namespace)
         assert not _handled(standby.log.read_text(), "first", namespace)
 
-        active.process.kill()  # type: ignore[union-attr] - a node failure: no goodbye in the peering object
+        assert active.process is not None
+        active.process.kill()  # a node failure: no goodbye in the peering object
         kube.apply(synced_secret("second", "main", [{"key": "k", "name": "peer.key"}]), namespace)
         wait_ready(kube, namespace, "second", timeout=90)  # after the dead replica's 10 s heartbeat expires
         assert "Resuming operations" in standby.log.read_text()

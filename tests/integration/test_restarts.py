@@ -91,7 +91,7 @@ def test_random_sigkills_lose_no_token_unwrap_none_twice_and_miss_no_rotation(
     for i in range(N):
         stone = ddb.get_item(TableName=wrap_table, ConsistentRead=True, Key={
             "pk": {"S": TOMBSTONE_PK}, "sk": {"S": token_sha256(tokens[i])}})["Item"]
-        uid = kube.get(API, "WrappedSecret", f"w{i}", namespace)["metadata"]["uid"]  # type: ignore[index]
+        uid = kube.read(API, "WrappedSecret", f"w{i}", namespace)["metadata"]["uid"]
         assert stone["consumed_by"]["S"] == uid
     for i in range(N):
         kube.resource(API, "WrappedSecret").delete(name=f"w{i}", namespace=namespace)

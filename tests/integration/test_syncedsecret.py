@@ -43,7 +43,7 @@ def test_new_version_at_the_source_updates_the_secret(kube: Kube, operator: Oper
     assert kube.secret_data(namespace, "app") == {"api-key": first}
     assert cli(["put", "-a", "-t", table, "api.key", second]) == 0
     wait_for(lambda: kube.secret_data(namespace, "app") == {"api-key": second}, 30, "rotated value")
-    status = wait_for(lambda: (s := kube.get(API, "SyncedSecret", "app", namespace)["status"])
+    status = wait_for(lambda: (s := kube.read(API, "SyncedSecret", "app", namespace)["status"])
                       ["syncedVersions"] == {"api-key": "2"} and s, 10, "status shows version 2")
     assert status["observedGeneration"] == 1
 

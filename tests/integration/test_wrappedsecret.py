@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -27,14 +28,16 @@ def make_token(table: str, value: str, ttl: int = 900) -> str:
     return plaintext(token)  # the leak test greps for tokens too
 
 
-def item(table: str, token: str) -> dict[str, object] | None:
-    return boto3.client("dynamodb").get_item(TableName=table, ConsistentRead=True, Key={
+def item(table: str, token: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = boto3.client("dynamodb").get_item(TableName=table, ConsistentRead=True, Key={
         "pk": {"S": "WRAPPED_SECRET"}, "sk": {"S": token}}).get("Item")
+    return found
 
 
-def tombstone(table: str, token: str) -> dict[str, object] | None:
-    return boto3.client("dynamodb").get_item(TableName=table, ConsistentRead=True, Key={
+def tombstone(table: str, token: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = boto3.client("dynamodb").get_item(TableName=table, ConsistentRead=True, Key={
         "pk": {"S": TOMBSTONE_PK}, "sk": {"S": token_sha256(token)}}).get("Item")
+    return found
 
 
 def test_token_becomes_a_secret_once_and_status_keeps_only_a_hash_prefix(
@@ -44,10 +47,10 @@ def test_token_becomes_a_secret_once_and_status_keeps_only_a_hash_prefix(
     kube.apply(wrapped_secret("db", "wrap", token), namespace)
     wait_ready(kube, namespace, "db", kind="WrappedSecret", reason="Unwrapped")
     assert kube.secret_data(namespace, "db") == {"value": "wrapped-db-password"}
-    status = kube.get(API, "WrappedSecret", "db", namespace)["status"]
+    status = kube.read(API, "WrappedSecret", "db", namespace)["status"]
     assert status["tokenSHA256Prefix"] == token_sha256(token)[:16] and status["consumedAt"]
     assert item(wrap_table, token) is None and tombstone(wrap_table, token) is not None
-    annotations = kube.get(API, "WrappedSecret", "db", namespace)["metadata"]["annotations"] or {}
+    annotations = kube.read(API, "WrappedSecret", "db", namespace)["metadata"]["annotations"] or {}
     assert not any(token in v for v in annotations.values())
 
 
@@ -112,7 +115,7 @@ def test_done_for_good_edits_and_restarts_never_unwrap_again_and_a_lost_secret_i
     operator.stop()
     operator.start()
     time.sleep(3)
-    assert kube.get(API, "WrappedSecret", "once", namespace)["status"]["conditions"][0]["reason"] == "Unwrapped"
+    assert kube.read(API, "WrappedSecret", "once", namespace)["status"]["conditions"][0]["reason"] == "Unwrapped"
     assert consumed >= 1
     assert operator.metric("stashsync_wrap_tokens_consumed_total") == 0  # the restarted process unwrapped nothing
     kube.core.delete_namespaced_secret("once", namespace)
@@ -134,14 +137,14 @@ def test_operator_killed_at_each_step_recovers_the_value_exactly_once(
         kube.apply(wrapped_secret("w", "wrap", token), namespace)
         wait_until(lambda: not crasher.process.alive(), 60, f"operator to die at {crash_at}")  # type: ignore[union-attr]
         # The state each crash point leaves behind, before anything recovers it:
-        uid = kube.get(API, "WrappedSecret", "w", namespace)["metadata"]["uid"]
+        uid = kube.read(API, "WrappedSecret", "w", namespace)["metadata"]["uid"]
         claimed = item(wrap_table, token)
         assert (claimed is not None) is (crash_at != "consumed")
         if claimed is not None:
-            assert claimed["stashsync_claimed_by"]["S"] == uid  # type: ignore[index]
+            assert claimed["stashsync_claimed_by"]["S"] == uid
         assert (kube.secret_data(namespace, "w") is not None) is (crash_at != "claimed")
         assert (tombstone(wrap_table, token) is not None) is (crash_at == "consumed")
-        assert not (kube.get(API, "WrappedSecret", "w", namespace).get("status") or {}).get("consumedAt")
+        assert not (kube.read(API, "WrappedSecret", "w", namespace).get("status") or {}).get("consumedAt")
     finally:
         crasher.stop()
         operator.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -15,7 +15,7 @@ def body(kind: str, **annotations: str) -> kopf.Body:
     raw: dict[str, Any] = {"apiVersion": "stashsync.dev/v1alpha1", "kind": kind,
                            "metadata": {"name": "x", "namespace": "ns", "annotations": annotations},
                            "spec": {"storeRef": {"name": "s"}}}
-    return kopf.Body(raw)
+    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 def storage() -> SelectiveDiffBaseStorage:
