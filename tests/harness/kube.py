@@ -76,7 +76,7 @@ class Kube:
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         try:
-            return dict(self.resource(api_version, kind).get(name=name, namespace=namespace).to_dict())
+            return self.read(api_version, kind, name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
