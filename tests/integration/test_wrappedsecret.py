@@ -28,16 +28,18 @@ def make_token(table: str, value: str, ttl: int = 900) -> str:
     return plaintext(token)  # the leak test greps for tokens too
 
 
-def item(table: str, token: str) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = boto3.client("dynamodb").get_item(TableName=table, ConsistentRead=True, Key={
-        "pk": {"S": "WRAPPED_SECRET"}, "sk": {"S": token}}).get("Item")
+def _stored(table: str, pk: str, sk: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = boto3.client("dynamodb").get_item(
+        TableName=table, ConsistentRead=True, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
     return found
+
+
+def item(table: str, token: str) -> dict[str, Any] | None:
+    return _stored(table, "WRAPPED_SECRET", token)
 
 
 def tombstone(table: str, token: str) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = boto3.client("dynamodb").get_item(TableName=table, ConsistentRead=True, Key={
-        "pk": {"S": TOMBSTONE_PK}, "sk": {"S": token_sha256(token)}}).get("Item")
-    return found
+    return _stored(table, TOMBSTONE_PK, token_sha256(token))
 
 
 def test_token_becomes_a_secret_once_and_status_keeps_only_a_hash_prefix(
