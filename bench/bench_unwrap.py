@@ -6,7 +6,6 @@ are Ready. Tokens lost (consumed without a Secret) must be 0."""
 
 from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
 
-import functools
 import os
 import statistics
 import time
@@ -16,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from local_stack import API, ROOT, local_stack, stamp
 
 import boto3
-from tests.harness.kube import ready_condition, wait_for
+from tests.harness.kube import ready_condition
+from tests.integration.helpers import wait_ready
 
 from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.wrap import DirectWrapService, seal_client_layer
@@ -57,12 +57,8 @@ def main() -> None:
             return DirectWrapService(clients, table, "alias/wrap-service").wrap(
                 client_value, data_key, "alias/wrap-client", int(time.time()) + 3600)
 
-        def ready(kind: str, name: str) -> bool:
-            c = ready_condition(kube.get(API, kind, name, NS))
-            return bool(c and c["status"] == "True")
-
         for table in tables:
-            wait_for(functools.partial(ready, "CredentialStore", table), 60, "store Ready")
+            wait_ready(kube, NS, table, kind="CredentialStore")
 
         latencies = []
         for i in range(SEQUENTIAL):
@@ -70,7 +66,7 @@ def main() -> None:
             started = time.perf_counter()
             kube.apply({"apiVersion": API, "kind": "WrappedSecret", "metadata": {"name": name},
                         "spec": {"storeRef": {"name": tables[0]}, "token": t}}, NS)
-            wait_for(functools.partial(ready, "WrappedSecret", name), 60, name, interval=0.01)
+            wait_ready(kube, NS, name, kind="WrappedSecret", interval=0.01)
             latencies.append(time.perf_counter() - started)
 
         with ThreadPoolExecutor(8) as pool:

@@ -8,14 +8,14 @@ API = "stashsync.dev/v1alpha1"
 
 
 def wait_ready(kube: Kube, namespace: str, name: str, status: str = "True", reason: str | None = None,
-               timeout: float = 60, kind: str = "SyncedSecret") -> dict[str, Any]:
+               timeout: float = 60, kind: str = "SyncedSecret", interval: float = 0.2) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         c = ready_condition(kube.get(API, kind, name, namespace))
         if c and c["status"] == status and (reason is None or c.get("reason") == reason):
             return c
         return None
 
-    return dict(wait_for(check, timeout, f"{kind} {namespace}/{name} Ready={status} reason={reason}"))
+    return dict(wait_for(check, timeout, f"{kind} {namespace}/{name} Ready={status} reason={reason}", interval))
 
 
 def warning_reasons(kube: Kube, namespace: str, name: str) -> set[str]:
