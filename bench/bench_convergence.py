@@ -27,6 +27,7 @@ from typing import Any
 from local_stack import API, ROOT, Stack, aws_calls, local_stack, proc_figures, stamp
 
 import boto3
+from tests.conftest import TENANT_AUTH
 from tests.harness.kube import wait_for
 
 from stashsync.kube.rollout import RESTART_ANNOTATION
@@ -114,7 +115,7 @@ def run(n: int, with_rotation: bool) -> dict[str, Any]:
             source.put(f"cred.{c}", f"value-{c}".encode(), 1, {})
         stack.kube.apply({"apiVersion": API, "kind": "CredentialStore", "metadata": {"name": "main"},
                           "spec": {"credstash": {"table": "bench-creds", "region": "us-east-1"},
-                                  "rateLimit": RATE_LIMIT}}, NS)
+                                  "rateLimit": RATE_LIMIT, "auth": TENANT_AUTH}}, NS)
         pid = stack.operator.process.popen.pid  # type: ignore[union-attr]
         _, cpu_before = proc_figures(pid)
         started = time.monotonic()

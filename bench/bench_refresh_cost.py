@@ -17,6 +17,7 @@ from typing import Any
 from local_stack import API, ROOT, Stack, aws_calls, local_stack, stamp
 
 import boto3
+from tests.conftest import TENANT_AUTH
 from tests.harness.kube import ready_condition, wait_for
 
 from stashsync.sources.aws import AwsAuth, AwsClients
@@ -80,7 +81,8 @@ def measure(stack: Stack, case: Case, index: int) -> dict[str, Any]:
     for i in range(N):
         case.put(i, f"value-{i}-1")
     store, ssec = f"store{index}", f"ssec{index}"
-    kube.apply({"apiVersion": API, "kind": "CredentialStore", "metadata": {"name": store}, "spec": case.store}, NS)
+    kube.apply({"apiVersion": API, "kind": "CredentialStore", "metadata": {"name": store},
+                "spec": {**case.store, "auth": TENANT_AUTH}}, NS)
     data = [{"key": f"c{i:03d}", "name": f"app/c{i:03d}" if "secretsManager" in case.store else f"c{i:03d}"}
             for i in range(N)]
     before = aws_calls(stack)

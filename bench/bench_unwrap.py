@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from local_stack import API, ROOT, local_stack, stamp
 
 import boto3
+from tests.conftest import TENANT_AUTH
 from tests.harness.kube import ready_condition
 from tests.integration.helpers import wait_ready
 
@@ -50,7 +51,7 @@ def main() -> None:
                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                                    {"AttributeName": "sk", "AttributeType": "S"}])
             kube.apply({"apiVersion": API, "kind": "CredentialStore", "metadata": {"name": table},
-                        "spec": {"wrap": {"table": table, "region": "us-east-1"}}}, NS)
+                        "spec": {"wrap": {"table": table, "region": "us-east-1"}, "auth": TENANT_AUTH}}, NS)
 
         def token(value: str, table: str) -> str:
             client_value, data_key = seal_client_layer(clients, value.encode(), "alias/wrap-client")

@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import tenant_namespace  # noqa: E402
 from tests.harness.binaries import find_binaries  # noqa: E402
 from tests.harness.controlplane import ControlPlane  # noqa: E402
 from tests.harness.kube import Kube  # noqa: E402
@@ -46,7 +47,7 @@ def local_stack(namespace: str, with_operator: bool = True) -> Iterator[Stack]:
         kube = Kube(plane.kubeconfig)
         kube.install_crds()
         kube.create_namespace("stashsync-system")
-        kube.create_namespace(namespace)
+        tenant_namespace(kube, namespace)  # the stores bring their own keys (TENANT_AUTH), as tenants must
         if with_operator:
             operator = OperatorProcess(work / "operator", plane.kubeconfig, moto.env()).start()
         yield Stack(kube, moto, operator, plane.kubeconfig)

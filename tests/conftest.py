@@ -89,11 +89,23 @@ def operator(kube: Kube, control_plane: ControlPlane, aws_env: dict[str, str], k
         process.stop()
 
 
+TENANT_KEYS = "tenant-aws-keys"
+
+
+def tenant_namespace(kube: Kube, name: str) -> str:
+    """A namespace as a tenant has it: with its own AWS keys in a Secret (moto takes any keys), which
+    its CredentialStores name, since only cluster stores may use the operator's own identity."""
+    kube.create_namespace(name)
+    kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": TENANT_KEYS},
+                "stringData": {"access-key-id": "AKIDTENANT", "secret-access-key": "tenant-secret-key"}}, name)
+    return name
+
+
 @pytest.fixture
 def namespace(kube: Kube) -> Iterator[str]:
-    """A fresh namespace per test. Its SyncedSecrets are deleted afterwards so their refresh loops
-    stop; the namespace stays (a bare apiserver cannot finalize namespaces)."""
-    name = kube.create_namespace(f"t-{uuid.uuid4().hex[:10]}")
+    """A fresh tenant namespace per test. Its SyncedSecrets are deleted afterwards so their refresh
+    loops stop; the namespace stays (a bare apiserver cannot finalize namespaces)."""
+    name = tenant_namespace(kube, f"t-{uuid.uuid4().hex[:10]}")
     yield name
     for item in kube.custom.list_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets")["items"]:
         kube.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets",
@@ -141,14 +153,18 @@ def plaintext(value: str) -> str:
     return value
 
 
+TENANT_AUTH = {"secretRef": {"name": TENANT_KEYS}}
+
+
 def credstash_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
     return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
-            "spec": {"credstash": {"table": table, "region": region}}}
+            "spec": {"credstash": {"table": table, "region": region}, "auth": TENANT_AUTH}}
 
 
 def wrap_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
     return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
-            "spec": {"wrap": {"table": table, "region": region, "mode": "direct", "kmsKeyId": "alias/wrap-service"}}}
+            "spec": {"wrap": {"table": table, "region": region, "mode": "direct", "kmsKeyId": "alias/wrap-service"},
+                     "auth": TENANT_AUTH}}
 
 
 def wrapped_secret(name: str, store: str, token: str | None = None, **spec: Any) -> dict[str, Any]:

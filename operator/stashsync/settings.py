@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from stashsync.api.tenancy import TenantPolicy, parse_tenant_policy
+
 
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
@@ -35,3 +37,5 @@ class Settings:
     webhook_managed: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_MANAGED", ""))
     # Seconds a replica's peering heartbeat stays valid (--peering): the standby's takeover delay.
     peering_lifetime: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_PEERING_LIFETIME", "20")))
+    # What namespaced stores may do beyond their own identity (api/tenancy.py); the chart writes it.
+    tenancy: TenantPolicy = field(default_factory=lambda: parse_tenant_policy(os.environ.get("STASHSYNC_TENANCY", "")))

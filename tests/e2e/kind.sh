@@ -43,8 +43,9 @@ stashsync setup
 stashsync put demo.db.username app
 stashsync put demo.db.password e2e-password app=demo
 
-kubectl apply -f deploy/samples/
-kubectl wait --for=condition=Ready syncedsecret/app-db --timeout=180s
-kubectl get secret app-db -o jsonpath='{.data.dsn}' | base64 -d; echo
+kubectl create namespace demo
+kubectl apply -n demo -f deploy/samples/
+kubectl -n demo wait --for=condition=Ready syncedsecret/app-db --timeout=180s
+kubectl -n demo get secret app-db -o jsonpath='{.data.dsn}' | base64 -d; echo
 echo "kind.sh: the Secret converged; peering replicas:"
 kubectl get clusterkopfpeerings.kopf.dev -o yaml | grep -c priority

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import urllib.request
@@ -10,6 +11,11 @@ from pathlib import Path
 
 from tests.harness.ports import free_port, wait_for_http_ok
 from tests.harness.processes import Process
+
+# The admin's tenancy settings the tests run under: the fault proxy on loopback is an allowed endpoint,
+# and tenants of test namespaces may assume the stashsync-* roles from the operator's identity.
+TEST_TENANCY = json.dumps({"endpoints": ["http://127.0.0.1:*"], "assumableRoles": [
+    {"namespaces": ["t-*"], "roleArn": "arn:aws:iam::123456789012:role/stashsync-*"}]})
 
 
 @dataclass
@@ -34,7 +40,8 @@ class OperatorProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBE"))}
         env.update(self.aws_env)
         env.update({"KUBECONFIG": str(self.kubeconfig), "STASHSYNC_NAMESPACE": self.namespace,
-                    "STASHSYNC_METRICS_PORT": str(metrics_port), **self.extra_env})
+                    "STASHSYNC_METRICS_PORT": str(metrics_port), "STASHSYNC_TENANCY": TEST_TENANCY,
+                    **self.extra_env})
         exe = str(Path(sys.executable).parent / "stashsync")
         self.process = Process("operator", [exe, "run", "--liveness", f"http://127.0.0.1:{liveness_port}/healthz"],
                                self.log, env).start()

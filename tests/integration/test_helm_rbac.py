@@ -15,7 +15,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from stashsync.cli.main import main as cli
-from tests.conftest import credstash_store, plaintext, synced_secret, wrap_store, wrapped_secret
+from tests.conftest import credstash_store, plaintext, synced_secret, tenant_namespace, wrap_store, wrapped_secret
 from tests.harness.binaries import ROOT, find_binaries
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import Kube
@@ -115,8 +115,8 @@ def test_the_charts_identity_is_refused_what_the_chart_does_not_grant(chart_iden
 def test_a_namespaced_install_serves_its_namespaces_and_reads_no_secret_elsewhere(
         kube: Kube, operator: OperatorProcess, control_plane: ControlPlane, workdir: Path, table: str,
         wrap_table: str) -> None:
-    served = kube.create_namespace(f"t-served-{uuid.uuid4().hex[:6]}")
-    elsewhere = kube.create_namespace(f"t-elsewhere-{uuid.uuid4().hex[:6]}")
+    served = tenant_namespace(kube, f"t-served-{uuid.uuid4().hex[:6]}")
+    elsewhere = tenant_namespace(kube, f"t-elsewhere-{uuid.uuid4().hex[:6]}")
     identity = install(kube, control_plane, workdir, "stashsync-ns", "stashsync-helm-ns",
                        "rbac.scope=namespaced", f"watchNamespaces={{{served}}}")
     assert cli(["put", "-t", table, "ns.key", plaintext("namespaced-install-value")]) == 0

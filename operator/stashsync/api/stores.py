@@ -109,10 +109,16 @@ class StoreSpec:
     namespace: str | None  # None for cluster stores
     provider: str
     settings: Provider
-    endpoint: str | None
+    endpoint: str | None  # every service's endpoint, unless `endpoints` names the service
     auth: StoreAuth
     conditions: tuple[NamespaceCondition, ...] = ()
     rate_limit: RateLimit = field(default_factory=RateLimit)
+    # Per-service endpoints (e.g. VPC endpoints differ for sts, kms and dynamodb): service -> URL.
+    endpoints: tuple[tuple[str, str], ...] = ()
+
+    def all_endpoints(self) -> list[tuple[str, str]]:
+        """("", endpoint) and (service, url) for every override the store names."""
+        return ([("", self.endpoint)] if self.endpoint else []) + list(self.endpoints)
 
     @property
     def region(self) -> str:
@@ -156,7 +162,17 @@ def parse_store(body: dict[str, Any]) -> StoreSpec:
     return StoreSpec(kind=kind, name=meta.get("name", ""), namespace=namespace, provider=provider,
                      settings=_parse_provider(provider, spec[provider]), endpoint=spec.get("endpoint"),
                      auth=_parse_auth(spec.get("auth") or {}, namespace), conditions=conditions,
-                     rate_limit=rate_limit)
+                     rate_limit=rate_limit, endpoints=_parse_endpoints(spec.get("endpoints") or {}))
+
+
+ENDPOINT_SERVICES = ("sts", "kms", "dynamodb", "s3", "secretsmanager", "ssm", "lambda")
+
+
+def _parse_endpoints(raw: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    unknown = sorted(set(raw) - set(ENDPOINT_SERVICES))
+    if unknown:
+        raise SpecError(f"endpoints: unknown service(s) {', '.join(unknown)}; known: {', '.join(ENDPOINT_SERVICES)}")
+    return tuple(sorted((str(k), str(v)) for k, v in raw.items() if v))
 
 
 def _parse_provider(provider: str, raw: dict[str, Any]) -> Provider:

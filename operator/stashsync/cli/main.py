@@ -54,9 +54,13 @@ def run_operator(args: argparse.Namespace) -> int:
     import stashsync.controllers.all  # noqa: F401 - registers the handlers
     from stashsync.settings import Settings
 
+    try:
+        settings = Settings()
+    except ValueError as exc:  # a malformed setting: say which, before anything starts
+        raise CliError(str(exc)) from None
     kopf.configure(verbose=args.verbose,
                    log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN)
-    namespaces = args.namespace or list(Settings().watch_namespaces)
+    namespaces = args.namespace or list(settings.watch_namespaces)
     peering = args.peering or None
     # Two replicas with the same priority would both pause; a random one makes a tie (1 in 2^31) unlikely.
     priority = args.priority if args.priority is not None else secrets.randbelow(2**31 - 1) + 1

@@ -13,6 +13,7 @@ from stashsync.api import GROUP, VERSION
 from stashsync.api.errors import SpecError
 from stashsync.api.stores import PLURALS, parse_store
 from stashsync.api.syncedsecret import parse_synced_secret
+from stashsync.api.tenancy import TenantPolicy, check_store
 from stashsync.api.wrappedsecret import parse_wrapped_secret
 from stashsync.crypto.template import TemplateRenderError, unknown_keys
 from stashsync.settings import Settings
@@ -35,6 +36,13 @@ def check_synced_secret(body: dict[str, Any]) -> None:
                         reason="TemplateError")
 
 
+def store_checker(policy: TenantPolicy) -> Any:
+    """A store must parse and ask for no more than its tenant is entitled to."""
+    def check(body: dict[str, Any]) -> None:
+        check_store(parse_store(body), policy)
+    return check
+
+
 def _refuse(check: Any, body: kopf.Body) -> None:
     try:
         check(dict(body))
@@ -49,9 +57,10 @@ def register(settings: Settings) -> None:
         lambda body, **_: _refuse(check_synced_secret, body))
     kopf.on.validate(GROUP, VERSION, "wrappedsecrets", operations=OPERATIONS, id="wrappedsecret")(
         lambda body, **_: _refuse(parse_wrapped_secret, body))
+    check_store_body = store_checker(settings.tenancy)
     for plural in PLURALS.values():
         kopf.on.validate(GROUP, VERSION, plural, operations=OPERATIONS, id=plural)(
-            lambda body, **_: _refuse(parse_store, body))
+            lambda body, **_: _refuse(check_store_body, body))
 
 
 def webhook_server(settings: Settings) -> kopf.WebhookServer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from stashsync.api.stores import (
     needs_namespace_labels,
     parse_store,
 )
-from stashsync.controllers import events
+from stashsync.api.tenancy import check_store
+from stashsync.controllers import events, runtime
 from stashsync.kube import identity, secrets
 from stashsync.kube.client import is_status
 from stashsync.kube.status import patch_status
@@ -105,6 +107,7 @@ class StoreResolver:
             raise base.StoreNotReady(f"{kind} {name!r} is not ready: {ready.get('message', '')}")
         try:
             store = parse_store(body)
+            check_store(store, runtime.settings().tenancy)
         except SpecError as exc:
             raise base.StoreNotReady(f"{kind} {name!r}: {exc.message}") from None
         labels = await identity.namespace_labels(namespace) if needs_namespace_labels(store) else None
@@ -149,9 +152,10 @@ def _web_identity(store: StoreSpec) -> Callable[[], str] | None:
 
 
 async def aws_auth(store: StoreSpec, consumer: str, limiter: TokenBucket | None = None) -> AwsAuth:
-    auth = AwsAuth(region=store.region, endpoint=store.endpoint, role_arn=store.auth.role_arn,
-                   external_id=store.auth.external_id, session_name=role_session_name(consumer, store.name),
-                   web_identity_token=_web_identity(store), limiter=limiter)
+    auth = AwsAuth(region=store.region, endpoint=store.endpoint, endpoints=store.endpoints,
+                   role_arn=store.auth.role_arn, external_id=store.auth.external_id,
+                   session_name=role_session_name(consumer, store.name), web_identity_token=_web_identity(store),
+                   limiter=limiter)
     ref = store.auth.secret_ref
     if ref is None:
         return auth
@@ -160,13 +164,14 @@ async def aws_auth(store: StoreSpec, consumer: str, limiter: TokenBucket | None 
         raise base.AccessDenied(f"auth Secret {ref.namespace}/{ref.name} not found")
     data = secrets.decode(secret.get("data"))
     try:
-        return AwsAuth(
-            region=auth.region, endpoint=auth.endpoint, role_arn=auth.role_arn, external_id=auth.external_id,
-            session_name=auth.session_name, limiter=limiter, access_key_id=data[ref.access_key_id_key].decode(),
+        return dataclasses.replace(
+            auth, access_key_id=data[ref.access_key_id_key].decode(),
             secret_access_key=data[ref.secret_access_key_key].decode(),
             session_token=data[ref.session_token_key].decode() if ref.session_token_key else None)
     except KeyError as exc:
         raise base.AccessDenied(f"auth Secret {ref.namespace}/{ref.name} has no key {exc.args[0]!r}") from None
+    except UnicodeDecodeError:
+        raise base.AccessDenied(f"auth Secret {ref.namespace}/{ref.name} holds keys that are not text") from None
 
 
 RESOLVER = StoreResolver()
@@ -204,6 +209,7 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None
     _last_checked[body.metadata["uid"]] = time.monotonic()
     try:
         store = parse_store(raw)
+        check_store(store, runtime.settings().tenancy)
         uid = body.metadata["uid"]
         if store.wrap is not None:
             _clients, service = await RESOLVER.build(store, uid, generation, build_wrap_service)

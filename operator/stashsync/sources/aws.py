@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore
 import botocore.config
 import botocore.exceptions
 
@@ -33,6 +34,7 @@ class AwsAuth:
 
     region: str
     endpoint: str | None = None
+    endpoints: tuple[tuple[str, str], ...] = ()  # per-service overrides of `endpoint`
     access_key_id: str | None = None
     secret_access_key: str | None = None
     session_token: str | None = None
@@ -106,7 +108,7 @@ class AwsClients:
 
     def _endpoint_for(self, service: str) -> str | None:
         # The store's override; otherwise None, and boto3 honours AWS_ENDPOINT_URL(_<SERVICE>) itself.
-        return self.auth.endpoint
+        return dict(self.auth.endpoints).get(service, self.auth.endpoint)
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -127,7 +129,11 @@ def _assumed_role_session(base_session: boto3.session.Session, auth: AwsAuth,
     from botocore.credentials import DeferredRefreshableCredentials
     from botocore.session import get_session
 
-    sts = base_session.client("sts", endpoint_url=endpoint_for("sts"), config=_CLIENT_CONFIG)
+    # AssumeRoleWithWebIdentity is authenticated by the token alone: send it unsigned, so no other
+    # credential (e.g. the operator's own) signs a request to an endpoint a store named.
+    config = _CLIENT_CONFIG.merge(botocore.config.Config(signature_version=botocore.UNSIGNED)) \
+        if auth.web_identity_token is not None else _CLIENT_CONFIG
+    sts = base_session.client("sts", endpoint_url=endpoint_for("sts"), config=config)
     _instrument(sts, auth.limiter)
 
     def refresh() -> dict[str, str]:
