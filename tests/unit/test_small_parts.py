@@ -94,3 +94,27 @@ def test_restart_targets_need_a_name_or_a_selector_and_a_workload_kind() -> None
     with pytest.raises(SpecError, match="must be Deployment"):
         parse_synced_secret(_ssec(data=[{"key": "k", "name": "n"}], rolloutRestartTargets=[
             {"kind": "CronJob", "name": "x"}]))
+
+
+@pytest.mark.parametrize("source", [
+    "{{ data[user] }}", "{{ user|attr(user) }}", "{{ data[user] ~ 'x' }}", "{{ (user|int) + user }}",
+    "{{ user|float + user }}", "{{ user|b64dec }}", "{{ user|fromjson }}", "{{ data[user ~ ''] }}",
+    "{{ user[user] }}", "{{ {}[user] }}", "{{ [][user|int + 5] }}", "{% set x = user %}{{ x.nope }}{{ data[x] }}",
+])
+def test_template_error_messages_never_repeat_a_value(source: str) -> None:
+    with pytest.raises(TemplateRenderError) as caught:
+        render({"k": source}, {"user": b"hunter2-value"})
+    assert "hunter2" not in str(caught.value)
+    assert "'k'" in str(caught.value)
+
+
+def test_template_error_names_a_typo_and_its_line() -> None:
+    with pytest.raises(TemplateRenderError, match=r"line 2: undefined name\(s\) pasword"):
+        render({"k": "{{ user }}\n{{ pasword }}"}, {"user": b"u"})
+
+
+@pytest.mark.parametrize("source", ["{{ 'a' * 400000000 }}", "{{ 10 ** 100000 }}", "{{ ((10 ** 60) ** 60) ** 60 }}",
+                                    "{{ [1] * 10**8 }}", "{% for i in data %}{{ user * 60000 }}{% endfor %}"])
+def test_templates_that_build_too_much_are_refused(source: str) -> None:
+    with pytest.raises(TemplateRenderError):
+        render({"k": source}, {"user": b"x" * 100, **{f"k{i}": b"v" for i in range(30)}})

@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 from stashsync.controllers import persistence
 from stashsync.kube import client as kube_client
 from stashsync.kube import mac_key as mac_key_store
+from stashsync.sandbox import TemplateSandbox
 from stashsync.settings import Settings
 
 _state: dict[str, Any] = {}
@@ -28,6 +29,11 @@ def settings() -> Settings:
 def mac_key() -> bytes:
     key: bytes = _state["mac_key"]
     return key
+
+
+def sandbox() -> TemplateSandbox:
+    found: TemplateSandbox = _state["sandbox"]
+    return found
 
 
 @kopf.on.startup()
@@ -50,6 +56,7 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=ours.aws_workers,
                                                                        thread_name_prefix="aws"))
     _state["mac_key"] = await mac_key_store.load_or_create(ours.namespace, ours.mac_key_secret)
+    _state["sandbox"] = TemplateSandbox()
     if ours.metrics_port:
         start_http_server(ours.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from the pod IP
     logger.info("stashsync started", extra={"namespace": ours.namespace,
@@ -58,4 +65,6 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
 
 @kopf.on.cleanup()
 async def close(**_: Any) -> None:
+    if "sandbox" in _state:
+        await _state["sandbox"].close()
     await kube_client.close()

@@ -20,9 +20,10 @@ from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_syn
 from stashsync.controllers.generate import ensure_generated, next_rotation_seconds
 from stashsync.controllers.reencrypt import encrypt_values
 from stashsync.crypto import envelope, mac
-from stashsync.crypto.template import TemplateRenderError, render
+from stashsync.crypto.template import TemplateRenderError
 from stashsync.kube import rollout, secrets
 from stashsync.kube.status import patch_status
+from stashsync.sandbox import TemplateSandbox
 from stashsync.sources import base
 from stashsync.sources.names import PatternError
 from stashsync.sources.properties import extract
@@ -138,7 +139,8 @@ def output_keys(spec: SyncedSecretSpec, refs: dict[str, Any]) -> set[str]:
     return set(spec.target.template) | (set(refs) if spec.target.merge_template else set())
 
 
-async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any, mac_key: bytes) -> Outcome:
+async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any, mac_key: bytes,
+               sandbox: TemplateSandbox) -> Outcome:
     meta = body["metadata"]
     namespace, generation = meta["namespace"], int(meta.get("generation", 0))
     status = body.get("status") or {}
@@ -198,7 +200,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
 
         if target.template is not None:
             try:
-                data = render(target.template, values)
+                data = await sandbox.render(target.template, values)
             except TemplateRenderError as exc:
                 raise SyncFailed("TemplateError", str(exc)) from None
             if target.merge_template:

@@ -67,7 +67,7 @@ async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: 
             previous = cond.ready_condition(snapshot.get("status"))
             started = time.monotonic()
             outcome = await sync(snapshot, stores.store_body_for(snapshot.get("spec") or {}, namespace, kwargs),
-                                 stores.RESOLVER, runtime.mac_key())
+                                 stores.RESOLVER, runtime.mac_key(), runtime.sandbox())
             metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
             failures = 0 if outcome.ok else failures + 1
             _announce(snapshot, previous, outcome.ok, outcome.reason, outcome.message, outcome.wrote, logger)

@@ -3,15 +3,27 @@
 Templates see each credential as a variable named by its Secret key (keys with '-' or '.' are
 reachable through the `data` mapping: {{ data["db-password"] }}). Undefined names are errors, so a
 typo fails the sync instead of writing an empty value.
+
+Templates are written by a tenant and see secret values, so an error message is built only from what
+the template's author wrote (the output key, the line, undefined names that appear in the source)
+and the error's class, never from the library's text: `{{ data[password] }}` makes Jinja say
+"'dict object' has no attribute '<the password>'". Output is capped while it is produced; the time
+and memory bounds are the caller's (stashsync.sandbox runs this in a child process).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import traceback
+from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, meta, nodes
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_OUTPUT_BYTES = 1024 * 1024  # a Secret holds at most 1 MiB
+MAX_REPEAT = 64 * 1024  # longest string or list a `*` may build inside a template
+MAX_INT_BITS = 4096  # largest integer a `**` may build
 
 
 class TemplateRenderError(Exception):
@@ -26,25 +38,88 @@ def _b64dec(value: str) -> str:
     return base64.b64decode(value).decode()
 
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+class _BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """`"a" * 10**9` or `9 ** 9 ** 9` would take the memory or CPU of the whole process: refuse the
+    operands before Python computes them."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and abs(left).bit_length() * abs(right) > MAX_INT_BITS:
+                raise OverflowError("power too large")
+            return left ** right
+        for seq, count in ((left, right), (right, left)):
+            if isinstance(seq, str | list | tuple) and isinstance(count, int) and len(seq) * count > MAX_REPEAT:
+                raise OverflowError("repetition too large")
+        return left * right
+
+
+_ENV = _BoundedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _ENV.filters.update({"b64enc": _b64enc, "b64dec": _b64dec, "tojson": json.dumps, "fromjson": json.loads})
 _ENV.globals.clear()
 
 
-def render(templates: dict[str, str], values: dict[str, bytes]) -> dict[str, bytes]:
+def _line(exc: BaseException) -> int | None:
+    """The template line an error was raised at (Jinja rewrites tracebacks to point into the template)."""
+    if isinstance(exc, TemplateSyntaxError):
+        return exc.lineno
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<template>"]
+    return lines[-1] if lines else None
+
+
+def _undefined_names(source: str, variables: dict[str, object]) -> list[str]:
+    """Names the template's text uses that are not defined: they come from the source, not from data."""
+    try:
+        names = meta.find_undeclared_variables(_ENV.parse(source))
+    except TemplateError:
+        return []
+    return sorted(names - set(variables))
+
+
+def _describe(key: str, source: str, exc: BaseException, variables: dict[str, object]) -> str:
+    where = f"template for key {key!r}"
+    line = _line(exc)
+    if line is not None:
+        where += f", line {line}"
+    if isinstance(exc, TemplateSyntaxError):
+        # Raised while parsing, before any value is seen: its text is about the source alone.
+        return f"{where}: syntax error: {exc.message or 'unreadable'}"
+    missing = _undefined_names(source, variables)
+    if missing:
+        return f"{where}: undefined name(s) {', '.join(missing)}; credentials are named by their data key"
+    if isinstance(exc, TemplateError):
+        kind = "an undefined name, key or attribute" if type(exc).__name__ == "UndefinedError" else "a template error"
+        return f"{where}: {kind} ({type(exc).__name__}); the message is withheld because it may contain a value"
+    if isinstance(exc, OverflowError | MemoryError):
+        return f"{where}: the template builds too much ({type(exc).__name__})"
+    return f"{where}: a filter or operation failed ({type(exc).__name__})"
+
+
+def render(templates: dict[str, str], values: dict[str, bytes],
+           max_output: int = MAX_OUTPUT_BYTES) -> dict[str, bytes]:
     text_values = {k: v.decode("utf-8", errors="replace") for k, v in values.items()}
     variables: dict[str, object] = {k: v for k, v in text_values.items() if k.isidentifier()}
     variables["data"] = text_values
     out: dict[str, bytes] = {}
+    budget = max_output
     for key, source in templates.items():
         try:
-            out[key] = _ENV.from_string(source).render(variables).encode()
-        except TemplateError as exc:
-            # The message names the template problem (e.g. an undefined variable), never a value.
-            raise TemplateRenderError(f"template for key {key!r}: {exc.message or type(exc).__name__}") from None
-        except (ValueError, TypeError, LookupError) as exc:
-            # From filters applied to values (e.g. fromjson): name the failure, not the value.
-            raise TemplateRenderError(f"template for key {key!r}: a filter failed ({type(exc).__name__})") from None
+            parts: list[str] = []
+            size = 0
+            for chunk in _ENV.from_string(source).generate(variables):
+                size += len(chunk)
+                if size > budget:
+                    raise TemplateRenderError(f"template for key {key!r}: the output exceeds {max_output} bytes")
+                parts.append(chunk)
+            out[key] = "".join(parts).encode()
+            budget -= len(out[key])
+        except TemplateRenderError:
+            raise
+        except RecursionError:
+            raise TemplateRenderError(f"template for key {key!r}: nested too deeply") from None
+        except Exception as exc:  # any library error may carry a value: describe it, never repeat it
+            raise TemplateRenderError(_describe(key, source, exc, variables)) from None
     return out
 
 
