@@ -22,7 +22,7 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 text = st.text(min_size=0, max_size=12)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5000), text)
 string_maps = st.dictionaries(text, text, max_size=3)
-durations = st.sampled_from(["0", "1s", "30s", "15m", "1h", "2.5h", "1d", "5ms"])
+durations = st.sampled_from(["0", "1s", "30s", "15m", "1h", "2.5h", "1d", "5ms", "1500ms"])
 
 data_entry = st.fixed_dictionaries({"key": st.from_regex(r"[-._a-zA-Z0-9]{1,10}", fullmatch=True), "name": text},
                                    optional={"version": st.one_of(text, st.from_regex(r"[0-9]{1,4}", fullmatch=True)),

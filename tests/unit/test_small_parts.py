@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from stashsync.api.durations import parse_duration
+from stashsync.api.durations import PATTERN, parse_duration
 from stashsync.api.errors import SpecError
 from stashsync.api.stores import parse_store
 from stashsync.api.syncedsecret import key_for_name, parse_synced_secret
@@ -14,15 +16,34 @@ from stashsync.sources.names import PatternError, matching
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("0", 0), ("30s", 30), ("15m", 900), ("1h30m", 5400),
-                                                ("500ms", 0.5), ("1d", 86400), ("1.5h", 5400)])
+                                                ("1500ms", 1.5), ("1d", 86400), ("1.5h", 5400), ("1s500ms", 1.5)])
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text, "f") == seconds
 
 
-@pytest.mark.parametrize("text", ["", "soon", "10", "1h 30m", "m5"])
-def test_bad_durations_name_the_field(text: str) -> None:
+@pytest.mark.parametrize("text", ["", "soon", "10", "1h 30m", "m5", "1ms", "500ms", "0.5s", "0s"])
+def test_bad_and_too_short_durations_name_the_field(text: str) -> None:
     with pytest.raises(SpecError, match="refreshInterval"):
         parse_duration(text, "refreshInterval")
+
+
+@pytest.mark.parametrize("text", ["0", "1s", "1000ms", "1.5h", "1h30m", "1s500ms", "30s", "1d"])
+def test_the_schema_pattern_accepts_what_the_parser_accepts(text: str) -> None:
+    assert re.fullmatch(PATTERN, text) and parse_duration(text, "f") >= 0
+
+
+@pytest.mark.parametrize("text", ["1ms", "999ms", "0.5s", "0s", "0m1s", ".5s"])
+def test_the_schema_pattern_refuses_hot_loops(text: str) -> None:
+    assert re.fullmatch(PATTERN, text) is None
+
+
+def test_a_catastrophic_regex_runs_in_linear_time_and_lookaround_is_refused() -> None:
+    # On Python's engine this pattern takes minutes over one 40-character name; RE2 answers at once.
+    assert matching(["x" * 40 + "z", "xy"], "/(.*.*)*y/") == ["xy"]
+    with pytest.raises(PatternError, match="RE2"):
+        matching(["a"], "/(?=a)a/")
+    with pytest.raises(PatternError, match="at most"):
+        matching(["a"], "a" * 600)
 
 
 def test_find_patterns_glob_and_regex() -> None:

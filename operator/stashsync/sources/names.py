@@ -1,21 +1,40 @@
-"""Name patterns for dataFrom.find: shell globs, or regular expressions written as /regex/."""
+"""Name patterns for dataFrom.find: shell globs, or regular expressions written as /regex/.
+
+A pattern is written by a tenant. Regular expressions run on RE2 (linear time, bounded memory), so
+`/(.*.*)*y/` cannot hold the operator for seconds as Python's backtracking engine would; globs are
+translated by fnmatch, whose output does not backtrack either."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from typing import Protocol
+
+import re2
+
+MAX_PATTERN_LENGTH = 512  # also the CRD's maxLength
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is reported in the object's condition, not on stderr
+_RE2_OPTIONS.max_mem = 8 << 20  # bytes for one compiled pattern
+
+
+class _Pattern(Protocol):
+    def fullmatch(self, text: str) -> object: ...
 
 
 class PatternError(ValueError):
     pass
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
+def compile_pattern(pattern: str) -> _Pattern:
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise PatternError(f"a dataFrom.find pattern may hold at most {MAX_PATTERN_LENGTH} characters")
     if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
         try:
-            return re.compile(pattern[1:-1])
-        except re.error as exc:
-            raise PatternError(f"invalid regular expression {pattern!r}: {exc}") from None
+            return re2.compile(pattern[1:-1], _RE2_OPTIONS)
+        except re2.error:
+            raise PatternError(f"invalid regular expression {pattern!r} (RE2 syntax: no backreferences or "
+                               "lookaround)") from None
     return re.compile(fnmatch.translate(pattern))
 
 
