@@ -6,6 +6,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from stashsync.cli.main import main as cli
+from stashsync.crypto import mac
 from tests.conftest import credstash_store, synced_secret
 from tests.harness.kube import Kube, ready_condition, wait_for
 
@@ -42,7 +43,7 @@ def test_credstash_credential_becomes_a_secret_then_goes_with_its_syncedsecret(
     assert kube.secret_data(namespace, "app") == {"password": "correct horse battery staple"}
     status = kube.read(API, "SyncedSecret", "app", namespace)["status"]
     assert status["syncedVersions"] == {"password": "1"}
-    assert status["dataMAC"].startswith("hmac-sha256:")
+    assert status["dataMAC"].startswith(mac.PREFIX)
     assert status["observedGeneration"] == 1
 
     kube.resource(API, "SyncedSecret").delete(name="app", namespace=namespace)

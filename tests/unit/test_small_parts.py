@@ -55,10 +55,27 @@ def test_find_patterns_glob_and_regex() -> None:
 
 
 def test_mac_is_keyed_and_length_prefixed() -> None:
-    a = mac.data_mac(b"k1", {"ab": b"c"})
-    assert a != mac.data_mac(b"k2", {"ab": b"c"})
-    assert a != mac.data_mac(b"k1", {"a": b"bc"})
-    assert mac.matches(b"k1", {"ab": b"c"}, a) and not mac.matches(b"k1", {"ab": b"c"}, None)
+    a = mac.data_mac(b"k1", "uid-1", {"ab": b"c"})
+    assert a != mac.data_mac(b"k2", "uid-1", {"ab": b"c"})
+    assert a != mac.data_mac(b"k1", "uid-1", {"a": b"bc"})
+    assert mac.matches(b"k1", "uid-1", {"ab": b"c"}, a) and not mac.matches(b"k1", "uid-1", {"ab": b"c"}, None)
+
+
+def test_macs_of_the_same_value_differ_between_objects() -> None:
+    """A tenant's literal guess in its own status is not comparable with another object's MAC."""
+    guess = {"password": b"guess"}
+    assert mac.data_mac(b"k", "attacker-uid", guess) != mac.data_mac(b"k", "victim-uid", guess)
+    assert not mac.matches(b"k", "victim-uid", guess, mac.data_mac(b"k", "attacker-uid", guess))
+
+
+def test_macs_made_before_per_object_keys_still_match() -> None:
+    import hashlib
+    import hmac
+
+    legacy = mac.LEGACY_PREFIX + hmac.new(b"k", b"".join(len(p).to_bytes(8, "big") + p for p in (b"a", b"1")),
+                                          hashlib.sha256).hexdigest()
+    assert mac.matches(b"k", "any-uid", {"a": b"1"}, legacy)
+    assert not mac.matches(b"k", "any-uid", {"a": b"2"}, legacy)
 
 
 def test_template_renders_and_reaches_dashed_keys() -> None:

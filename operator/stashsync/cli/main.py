@@ -8,7 +8,7 @@ import os
 import secrets
 import sys
 
-from stashsync import __version__
+from stashsync import __version__, log_redaction
 from stashsync.api.errors import SpecError
 from stashsync.cli import app_cmds, credstash_cmds, wrap_cmds
 from stashsync.cli.errors import CliError
@@ -60,6 +60,7 @@ def run_operator(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     kopf.configure(verbose=args.verbose,
                    log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN)
+    log_redaction.install()
     namespaces = args.namespace or list(settings.watch_namespaces)
     peering = args.peering or None
     # Two replicas with the same priority would both pause; a random one makes a tie (1 in 2^31) unlikely.

@@ -33,8 +33,8 @@ PLURAL = "syncedsecrets"
 KIND = "SyncedSecret"
 T = TypeVar("T")
 
-# (namespace, secret name) -> MAC of what we last wrote; lets the Secret watch ignore our own writes.
-LAST_WRITTEN: dict[tuple[str, str], str] = {}
+# (namespace, secret name) -> (owner uid, MAC of what we last wrote); lets the Secret watch ignore our own writes.
+LAST_WRITTEN: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def output_keys(spec: SyncedSecretSpec, refs: dict[str, Any]) -> set[str]:
 async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any, mac_key: bytes,
                sandbox: TemplateSandbox) -> Outcome:
     meta = body["metadata"]
-    namespace, generation = meta["namespace"], int(meta.get("generation", 0))
+    namespace, generation, uid = meta["namespace"], int(meta.get("generation", 0)), meta["uid"]
     status = body.get("status") or {}
     refresh = 0.0
     try:
@@ -171,7 +171,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         existing_data = secrets.decode((existing or {}).get("data"))
         ours = {k: v for k, v in existing_data.items() if k in keys}
         intact = (existing is not None and set(ours) == keys
-                  and mac.matches(mac_key, ours, status.get("dataMAC"))
+                  and mac.matches(mac_key, uid, ours, status.get("dataMAC"))
                   and (target.creation_policy == "Merge" or set(existing_data) == keys))
         previous_versions: dict[str, str] = status.get("syncedVersions") or {}
         # Nothing to compare with (first sync, spec changed, Secret missing or edited): every value is
@@ -208,7 +208,8 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         else:
             data = values
         # Restarts follow the plaintext content: re-encrypting the same values must not restart anything.
-        content_mac = mac.data_mac(mac_key, data)
+        plain_data = data
+        content_mac = mac.data_mac(mac_key, uid, plain_data)
         if spec.encryption is not None:
             try:
                 data = await encrypt_values(data, spec.encryption, source.clients, namespace, target.name)
@@ -220,8 +221,8 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
 
         desired = secrets.DesiredSecret(namespace=namespace, name=target.name, type=target.type, data=data,
                                         labels=target.labels, annotations=target.annotations)
-        data_mac = mac.data_mac(mac_key, data)
-        LAST_WRITTEN[(namespace, target.name)] = data_mac
+        data_mac = mac.data_mac(mac_key, uid, data)
+        LAST_WRITTEN[(namespace, target.name)] = (uid, data_mac)
         try:
             wrote = await secrets.write(desired, secrets.Owner.of(body), target.creation_policy,
                                         existing=existing if synced_before else secrets.UNREAD)
@@ -239,7 +240,8 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         if spec.restart_targets:
             # The first sync only records the MAC (nothing to restart yet); afterwards every change of the
             # Secret's content patches each target once, however many keys changed together.
-            if status.get("rolloutMAC") not in (None, content_mac):
+            previous_mac = status.get("rolloutMAC")
+            if previous_mac is not None and not mac.matches(mac_key, uid, plain_data, previous_mac):
                 restarted = await rollout.restart(namespace, [
                     rollout.Target(kind=t.kind, name=t.name, selector=t.match_labels) for t in spec.restart_targets],
                     content_mac)

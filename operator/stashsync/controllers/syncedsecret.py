@@ -98,8 +98,9 @@ def secret_changed(event: kopf.RawEvent, namespace: str, name: str, owner_name: 
     written = LAST_WRITTEN.get((namespace, name))
     if written is None:
         return  # not written by this process yet; its refresh loop checks it on its first sync
-    if event.get("type") == "DELETED" or not mac.matches(runtime.mac_key(), secrets.decode(body.get("data")),
-                                                        written):
+    uid, written_mac = written
+    if event.get("type") == "DELETED" or not mac.matches(runtime.mac_key(), uid, secrets.decode(body.get("data")),
+                                                        written_mac):
         wakers.wake((namespace, owner_name))
 
 
