@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -65,21 +66,46 @@ def test_token_bucket_allows_the_burst_then_the_rate() -> None:
     now = [0.0]
     slept: list[float] = []
 
-    def sleep(seconds: float) -> None:
+    async def sleep(seconds: float) -> None:
         slept.append(seconds)
         now[0] += seconds
 
+    async def turns(n: int) -> None:
+        for _ in range(n):
+            await bucket.wait_turn()
+
     bucket = TokenBucket(rate=2.0, burst=3, clock=lambda: now[0], sleep=sleep)
-    for _ in range(3):
-        bucket.acquire()
+    asyncio.run(turns(3))
     assert slept == []
-    for _ in range(4):
-        bucket.acquire()
+    asyncio.run(turns(4))
     assert slept == pytest.approx([0.5, 0.5, 0.5, 0.5])  # 2 a second after the burst
     now[0] += 100  # a quiet spell refills to the burst, no more
-    for _ in range(3):
-        bucket.acquire()
+    asyncio.run(turns(3))
     assert len(slept) == 4
+
+
+def test_token_bucket_never_sleeps_in_a_thread_and_charges_extra_attempts_to_the_next_turn() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(rate=1.0, burst=1, clock=lambda: now[0], sleep=sleep)
+
+    def three_attempts() -> str:  # e.g. a call and two retries, each a before-send
+        for _ in range(3):
+            bucket.spend()
+        return "done"
+
+    async def call() -> str:
+        await bucket.wait_turn()
+        return await asyncio.to_thread(bucket.prepaid, three_attempts)
+
+    assert asyncio.run(call()) == "done" and slept == []  # the first attempt was paid by the turn
+    asyncio.run(call())
+    assert slept == pytest.approx([3.0])  # two attempts of debt, then this turn's own token
 
 
 def test_label_selectors() -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from stashsync.api import conditions as cond
@@ -36,16 +35,18 @@ async def ensure_generated(spec: SyncedSecretSpec, source: base.Source, status: 
         g = entry.generate
         ref = base.CredentialRef(name=entry.name, context=entry.context)
         try:
-            await asyncio.to_thread(source.current_version, ref)
+            await source.clients.run(source.current_version, ref)
         except base.CredentialNotFound:
-            await asyncio.to_thread(_rotate, source, entry.name, generate(g.length, g.charset), entry.context, g.keep)
+            await source.clients.run(_rotate, source, entry.name, generate(g.length, g.charset), entry.context,
+                                     g.keep)
             generated_at[entry.key] = cond.now()
             continue
         since = cond.seconds_since(generated_at.get(entry.key))
         if since is None:
             generated_at[entry.key] = cond.now()  # existing before we managed it: its clock starts now
         elif g.rotate_seconds > 0 and since >= g.rotate_seconds:
-            await asyncio.to_thread(_rotate, source, entry.name, generate(g.length, g.charset), entry.context, g.keep)
+            await source.clients.run(_rotate, source, entry.name, generate(g.length, g.charset), entry.context,
+                                     g.keep)
             generated_at[entry.key] = cond.now()
     return generated_at
 

@@ -15,7 +15,7 @@ async def encrypt_values(data: dict[str, bytes], encryption: EncryptionSpec, cli
     contexts = {k: envelope.context(namespace, secret, k) for k in data}
     if encryption.kms_key_id is not None:
         key_id = encryption.kms_key_id
-        sealed = await asyncio.gather(*[asyncio.to_thread(envelope_kms.encrypt, clients, key_id, value, contexts[k])
+        sealed = await asyncio.gather(*[clients.run(envelope_kms.encrypt, clients, key_id, value, contexts[k])
                                         for k, value in data.items()])
     else:
         sealed = [envelope.seal_age(value, list(encryption.recipients), contexts[k]) for k, value in data.items()]

@@ -212,11 +212,11 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None
         check_store(store, runtime.settings().tenancy)
         uid = body.metadata["uid"]
         if store.wrap is not None:
-            _clients, service = await RESOLVER.build(store, uid, generation, build_wrap_service)
-            await asyncio.to_thread(service.validate)
+            clients, service = await RESOLVER.build(store, uid, generation, build_wrap_service)
+            await clients.run(service.validate)
         else:
             source = await RESOLVER.build(store, uid, generation, build_source)
-            await asyncio.to_thread(source.validate)
+            await source.clients.run(source.validate)
         ok, reason, message = True, "Valid", f"{store.provider} store is reachable"
     except SpecError as exc:
         ok, reason, message = False, exc.reason, exc.message

@@ -81,7 +81,7 @@ class Refs:
 async def resolve_refs(spec: SyncedSecretSpec, source: base.Source) -> Refs:
     refs: dict[str, base.CredentialRef] = {}
     known: dict[str, str] = {}
-    found = await _first_error([asyncio.to_thread(source.find, f.pattern, f.tags) for f in spec.data_from])
+    found = await _first_error([source.clients.run(source.find, f.pattern, f.tags) for f in spec.data_from])
     for entry, names in zip(spec.data_from, found, strict=True):
         for name, version in names.items():
             key = key_for_name(name)
@@ -102,9 +102,9 @@ async def current_versions(source: base.Source, wanted: Refs) -> dict[str, str]:
     if not unique:
         checked: list[str] = []
     elif isinstance(source, base.BatchSource):
-        checked = await asyncio.to_thread(source.current_versions, unique)
+        checked = await source.clients.run(source.current_versions, unique)
     else:
-        checked = await _first_error([asyncio.to_thread(source.current_version, r) for r in unique])
+        checked = await _first_error([source.clients.run(source.current_version, r) for r in unique])
     by_ref = dict(zip(unique, checked, strict=True))
     return {k: wanted.known_versions.get(k) or by_ref[r] for k, r in wanted.refs.items()}
 
@@ -117,9 +117,9 @@ async def fetch_values(source: base.Source, wanted: Refs, keys: list[str],
     if not unique:
         fetched: list[bytes] = []
     elif isinstance(source, base.BatchSource):
-        fetched = await asyncio.to_thread(source.fetch_many, unique)
+        fetched = await source.clients.run(source.fetch_many, unique)
     else:
-        fetched = await _first_error([asyncio.to_thread(source.fetch, r, v) for r, v in unique])
+        fetched = await _first_error([source.clients.run(source.fetch, r, v) for r, v in unique])
     by_ref = dict(zip(unique, fetched, strict=True))
     return {key: wanted.value_of(key, by_ref[(wanted.refs[key], versions[key])]) for key in keys}
 
@@ -127,7 +127,7 @@ async def fetch_values(source: base.Source, wanted: Refs, keys: list[str],
 async def read_current(source: base.CurrentReader, wanted: Refs) -> tuple[dict[str, str], dict[str, bytes]]:
     """Versions and values of every key in one pass (each distinct credential read once)."""
     unique = sorted(set(wanted.refs.values()), key=lambda r: (r.name, r.version or "", r.context_key()))
-    by_ref = dict(zip(unique, await asyncio.to_thread(source.read_current, unique), strict=True))
+    by_ref = dict(zip(unique, await source.clients.run(source.read_current, unique), strict=True))
     versions = {key: by_ref[ref][0] for key, ref in wanted.refs.items()}
     values = {key: wanted.value_of(key, by_ref[ref][1]) for key, ref in wanted.refs.items()}
     return versions, values

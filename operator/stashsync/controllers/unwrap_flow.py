@@ -7,7 +7,6 @@ is recognised; consume is a transaction that leaves a tombstone, so "already con
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import Any
@@ -76,12 +75,12 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
                                                        build_wrap_service, namespace=namespace)
         existing = await secrets.read(namespace, spec.target_name)
         if not _written_by_us(existing, owner, token_hash):
-            claimed = await asyncio.to_thread(service.claim, token, uid)
+            claimed = await clients.run(service.claim, token, uid)
             if claimed.get("consumed"):  # consumed by us before a crash, but the Secret is not there
                 return await _report(body, prefix, False, "SecretLost",
                                      "the token was consumed but its Secret is gone; the value cannot be recovered")
             faults.crash_point("claimed")
-            plaintext = await asyncio.to_thread(wrapsrc.open_client_layer, clients, claimed)
+            plaintext = await clients.run(wrapsrc.open_client_layer, clients, claimed)
             data = wrapfmt.secret_data(base.check_size(spec.target_name, plaintext), spec.target_key)
             if spec.encryption is not None:
                 data = await encrypt_values(data, spec.encryption, clients, namespace, spec.target_name)
@@ -90,11 +89,11 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
                 annotations={**spec.annotations, TOKEN_HASH_ANNOTATION: token_hash})
             await secrets.write(desired, owner, "Owner")
             faults.crash_point("written")
-            await asyncio.to_thread(service.consume, token, uid, int(claimed.get("ttl", 0)))
+            await clients.run(service.consume, token, uid, int(claimed.get("ttl", 0)))
         else:
             # The value is safe in our Secret: finish the consumption a crash left (gone already is fine).
             with contextlib.suppress(wrapsrc.TokenNotFound):
-                await asyncio.to_thread(service.consume, token, uid, 0)
+                await clients.run(service.consume, token, uid, 0)
         faults.crash_point("consumed")
         metrics.WRAP_TOKENS_CONSUMED.inc()
         return await _report(body, prefix, True, "Unwrapped", f"the token's value is in Secret {spec.target_name!r}",

@@ -3,7 +3,6 @@ that the Secret is still there."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from typing import Any
 
@@ -63,10 +62,10 @@ async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: A
     try:
         spec = parse_wrapped_secret(raw)
         token = await read_token(spec, namespace)
-        _, (_c, service) = await stores.RESOLVER.resolve(
+        _, (clients, service) = await stores.RESOLVER.resolve(
             stores.store_body_for(raw.get("spec") or {}, namespace, kwargs), spec.store_kind, spec.store_name,
             build_wrap_service, namespace=namespace)
-        await asyncio.to_thread(service.release, token, raw["metadata"]["uid"])
+        await clients.run(service.release, token, raw["metadata"]["uid"])
     except (SpecError, base.SourceError):
         pass  # nothing claimed that we can reach; a claim left behind expires with the token
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore
@@ -16,6 +17,8 @@ import botocore.exceptions
 from stashsync import metrics
 from stashsync.sources import base
 from stashsync.sources.ratelimit import TokenBucket
+
+T = TypeVar("T")
 
 _THROTTLE_CODES = {"ThrottlingException", "Throttling", "ProvisionedThroughputExceededException",
                    "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled",
@@ -79,8 +82,8 @@ def _instrument(client: Any, limiter: TokenBucket | None) -> None:
     client.meta.events.register("after-call.*.*", _count_call)
     client.meta.events.register("after-call-error.*.*", lambda **kw: _count_unreachable(service, **kw))
     if limiter is not None:
-        # before-send fires for every HTTP attempt, so retries spend the budget too.
-        client.meta.events.register("before-send.*.*", lambda **_: limiter.acquire())
+        # before-send fires for every HTTP attempt, so retries spend the budget too (see ratelimit).
+        client.meta.events.register("before-send.*.*", lambda **_: limiter.spend())
 
 
 _CLIENT_CONFIG = botocore.config.Config(
@@ -109,6 +112,15 @@ class AwsClients:
     def _endpoint_for(self, service: str) -> str | None:
         # The store's override; otherwise None, and boto3 honours AWS_ENDPOINT_URL(_<SERVICE>) itself.
         return dict(self.auth.endpoints).get(service, self.auth.endpoint)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking call that uses these clients in a worker thread, after waiting its turn in
+        the store's request budget on the event loop."""
+        limiter = self.auth.limiter
+        if limiter is None:
+            return await asyncio.to_thread(fn, *args)
+        await limiter.wait_turn()
+        return await asyncio.to_thread(limiter.prepaid, fn, *args)
 
     def client(self, service: str) -> Any:
         with self._lock:

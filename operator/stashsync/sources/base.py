@@ -118,6 +118,8 @@ class CurrentReader(Protocol):
     anyway (the first one, or after the Secret was edited): one read per credential instead of a
     version check and then a read."""
 
+    clients: AwsClients
+
     def read_current(self, refs: Sequence[CredentialRef]) -> list[tuple[str, bytes]]:
         """(version, value) of each ref, in order."""
 

@@ -1,18 +1,28 @@
 """A token bucket shared by every AWS request made for one store, retries included.
 
 Refreshes of thousands of objects, and botocore's own retries after a throttle, all draw from the
-same bucket, so a throttled store slows down instead of storming AWS."""
+same bucket, so a throttled store slows down instead of storming AWS.
+
+Waiting happens on the event loop, never in a worker thread: a store limited to 0.1 requests/s must
+not park the shared threads that every other store's calls run in. A call takes its turn
+(`wait_turn`, a coroutine) before it is handed to a thread; inside the thread each HTTP attempt
+`spend`s a token without waiting, the first one already paid for by the turn. Extra attempts (a
+retry, a second page) put the bucket in debt, which the next caller's turn waits out."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class TokenBucket:
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock
@@ -20,6 +30,7 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = clock()
         self._lock = threading.Lock()
+        self._prepaid = threading.local()
         self.waited_seconds = 0.0  # total time callers were held back (for tests and metrics)
 
     def _reserve(self) -> float:
@@ -33,8 +44,23 @@ class TokenBucket:
             self.waited_seconds += wait
             return wait
 
-    def acquire(self) -> None:
-        """Block the calling (worker) thread until it may send one request."""
+    async def wait_turn(self) -> None:
+        """Wait (on the event loop) until one more request fits the budget."""
         wait = self._reserve()
         if wait > 0:
-            self._sleep(wait)
+            await self._sleep(wait)
+
+    def prepaid(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn` (in a worker thread) with its first request paid for by a `wait_turn`."""
+        self._prepaid.credit = 1
+        try:
+            return fn(*args)
+        finally:
+            self._prepaid.credit = 0
+
+    def spend(self) -> None:
+        """One HTTP attempt from a worker thread: free if prepaid, else debt; never sleeps."""
+        if getattr(self._prepaid, "credit", 0) > 0:
+            self._prepaid.credit -= 1
+        else:
+            self._reserve()
