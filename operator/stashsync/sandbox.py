@@ -77,8 +77,9 @@ class TemplateSandbox:
                 await child.kill()
                 raise TemplateRenderError(f"the template took longer than {self.seconds:g} s to render") from None
             except (EOFError, ValueError, OSError, KeyError):
-                await child.kill()  # it died (e.g. out of memory) or answered nonsense
-                raise TemplateRenderError("the template could not be rendered within its memory budget") from None
+                await child.kill()  # it died (out of memory, or the operator is stopping) or answered nonsense
+                raise TemplateRenderError("the template renderer stopped before answering (a template that needs "
+                                          "more than its memory budget does this)") from None
             except BaseException:  # cancelled mid-request: the child's answer would be read by the next caller
                 await child.kill()
                 raise

@@ -25,8 +25,10 @@ class OperatorProcess:
     aws_env: dict[str, str]
     namespace: str = "stashsync-system"
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)  # e.g. ["--verbose"]
     process: Process | None = None
     metrics_url: str = ""
+    liveness_url: str = ""
     starts: int = 0
 
     @property
@@ -43,10 +45,11 @@ class OperatorProcess:
                     "STASHSYNC_METRICS_PORT": str(metrics_port), "STASHSYNC_TENANCY": TEST_TENANCY,
                     **self.extra_env})
         exe = str(Path(sys.executable).parent / "stashsync")
-        self.process = Process("operator", [exe, "run", "--liveness", f"http://127.0.0.1:{liveness_port}/healthz"],
+        self.liveness_url = f"http://127.0.0.1:{liveness_port}/healthz"
+        self.process = Process("operator", [exe, "run", "--liveness", self.liveness_url, *self.extra_args],
                                self.log, env).start()
         self.starts += 1
-        wait_for_http_ok(f"http://127.0.0.1:{liveness_port}/healthz", self.process, 60, "operator liveness endpoint")
+        wait_for_http_ok(self.liveness_url, self.process, 60, "operator liveness endpoint")
         return self
 
     def scrape(self) -> str:

@@ -1,0 +1,216 @@
+"""A tenant with rights only in its own namespace, writing every field of its objects with hostile
+intent, can read, leak, stall or overwrite nothing (real apiserver, moto, the operator under kopf).
+
+Plaintexts are marked with `plaintext()`, so the session's leak test also greps the operator's logs,
+events, statuses and annotations for every value used here."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stashsync.cli.main import main as cli
+from tests.conftest import (
+    API_GROUP,
+    API_VERSION,
+    credstash_store,
+    plaintext,
+    synced_secret,
+    tenant_namespace,
+    wrap_store,
+    wrapped_secret,
+)
+from tests.harness.kube import Kube, wait_for
+from tests.harness.operator_process import OperatorProcess
+from tests.integration.helpers import API, wait_ready, wait_warning
+from tests.integration.test_wrappedsecret import make_token
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def victim(kube: Kube) -> Iterator[str]:
+    """Another tenant's namespace."""
+    name = tenant_namespace(kube, f"t-victim-{uuid.uuid4().hex[:8]}")
+    yield name
+    for item in kube.custom.list_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets")["items"]:
+        kube.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets",
+                                                    item["metadata"]["name"])
+
+
+def _store(name: str, table: str, **spec: Any) -> dict[str, Any]:
+    store = credstash_store(name, table)
+    store["spec"].update(spec)
+    return store
+
+
+# --- Identity: a namespaced store must not borrow the operator's AWS identity -------------------------
+
+
+def test_a_namespaced_store_without_its_own_identity_reads_nothing(kube: Kube, operator: OperatorProcess,
+                                                                    namespace: str, table: str) -> None:
+    assert cli(["put", "-t", table, "shared.db.password", plaintext("operator-identity-only-value")]) == 0
+    store = _store("borrowed", table)
+    del store["spec"]["auth"]
+    kube.apply(store, namespace)
+    condition = wait_ready(kube, namespace, "borrowed", status="False", reason="OperatorIdentityNotAllowed",
+                           kind="CredentialStore")
+    assert "auth.secretRef" in condition["message"] and "ClusterCredentialStore" in condition["message"]
+    wait_warning(kube, namespace, "borrowed", "OperatorIdentityNotAllowed")
+    kube.apply(synced_secret("everything", "borrowed", [], dataFrom=[{"find": "*"}]), namespace)
+    wait_ready(kube, namespace, "everything", status="False", reason="StoreNotReady")
+    assert kube.secret_data(namespace, "everything") is None
+
+
+def test_roles_assumed_from_the_operators_identity_only_as_the_admin_allowed(kube: Kube, operator: OperatorProcess,
+                                                                            namespace: str, table: str) -> None:
+    store = _store("admin-role", table, auth={"roleArn": "arn:aws:iam::123456789012:role/admin"})
+    kube.apply(store, namespace)
+    condition = wait_ready(kube, namespace, "admin-role", status="False", reason="OperatorIdentityNotAllowed",
+                           kind="CredentialStore")
+    assert "tenancy.assumableRoles" in condition["message"]
+    # The test operator's tenancy allows stashsync-* roles for t-* namespaces: that one works.
+    kube.apply(_store("allowed-role", table, auth={"roleArn": "arn:aws:iam::123456789012:role/stashsync-t"}),
+               namespace)
+    wait_ready(kube, namespace, "allowed-role", kind="CredentialStore")
+
+
+def test_endpoints_and_token_audiences_only_as_the_admin_allowed(kube: Kube, operator: OperatorProcess,
+                                                                 namespace: str, table: str) -> None:
+    kube.apply(_store("exfil", table, endpoint="https://attacker.invalid"), namespace)
+    wait_ready(kube, namespace, "exfil", status="False", reason="EndpointNotAllowed", kind="CredentialStore")
+    kube.apply(_store("exfil-sts", table, endpoints={"sts": "https://attacker.invalid/sts"}), namespace)
+    wait_ready(kube, namespace, "exfil-sts", status="False", reason="EndpointNotAllowed", kind="CredentialStore")
+    jwt = {"jwt": {"serviceAccountRef": {"name": "default", "audiences": ["https://kubernetes.default.svc"]}},
+           "roleArn": "arn:aws:iam::123456789012:role/stashsync-t"}
+    kube.apply(_store("audience", table, auth=jwt), namespace)
+    wait_ready(kube, namespace, "audience", status="False", reason="AudienceNotAllowed", kind="CredentialStore")
+
+
+# --- No value in any message ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template", [
+    "{{ data[password] }}", "{{ password|attr(password) }}", "{{ data[password|upper] }}",
+    "{{ (password|int) + password }}", "{{ password|float + password }}", "{{ password|fromjson }}",
+    "{{ password[password] }}", "{% set p = password %}{{ data[p ~ ''] }}",
+])
+def test_template_errors_never_carry_the_value(kube: Kube, operator: OperatorProcess, namespace: str, table: str,
+                                               template: str) -> None:
+    value = plaintext(f"tmpl-leak-{uuid.uuid4().hex[:12]}")
+    assert cli(["put", "-t", table, "leaky.password", value]) == 0
+    kube.apply(credstash_store("main", table), namespace)
+    kube.apply(synced_secret("leaky", "main", [{"key": "password", "name": "leaky.password"}],
+                             target={"template": {"data": {"out": template}}}), namespace)
+    condition = wait_ready(kube, namespace, "leaky", status="False", reason="TemplateError")
+    assert value not in condition["message"] and "'out'" in condition["message"]
+    wait_warning(kube, namespace, "leaky", "TemplateError")
+    assert all(value not in (e.message or "") for e in kube.events_for(namespace, "leaky"))
+    assert value not in operator.log.read_text(errors="replace")
+    assert kube.secret_data(namespace, "leaky") is None
+
+
+def test_verbose_logs_carry_no_wrap_token(kube: Kube, operator: OperatorProcess, namespace: str,
+                                          wrap_table: str) -> None:
+    token = make_token(wrap_table, plaintext("verbose-wrapped-value"))
+    operator.stop()
+    verbose = OperatorProcess(operator.folder.parent / "operator-verbose", operator.kubeconfig, operator.aws_env,
+                              operator.namespace, extra_args=["--verbose"])
+    try:
+        verbose.start()
+        kube.apply(wrap_store("wrap", wrap_table), namespace)
+        kube.apply(wrapped_secret("w", "wrap", token), namespace)
+        wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
+    finally:
+        verbose.stop()
+        operator.start()
+    log = verbose.log.read_text(errors="replace")
+    assert "Creation is in progress" in log or "Resuming is in progress" in log  # kopf did log the body
+    assert token not in log and "verbose-wrapped-value" not in log
+
+
+# --- MACs are never comparable across objects -------------------------------------------------------------
+
+
+def test_a_literal_guess_in_a_template_is_not_comparable_with_another_objects_mac(
+        kube: Kube, operator: OperatorProcess, namespace: str, victim: str, table: str) -> None:
+    guess = plaintext(f"mac-oracle-{uuid.uuid4().hex[:10]}")
+    assert cli(["put", "-t", table, "victim.password", guess]) == 0
+    assert cli(["put", "-t", table, "attacker.any", plaintext("attacker-own-value")]) == 0
+    kube.apply(credstash_store("main", table), victim)
+    kube.apply(synced_secret("db", "main", [{"key": "password", "name": "victim.password"}]), victim)
+    kube.apply(credstash_store("main", table), namespace)
+    # The attacker's Secret holds exactly {"password": guess}, as the victim's does.
+    kube.apply(synced_secret("probe", "main", [{"key": "any", "name": "attacker.any"}],
+                             target={"template": {"data": {"password": guess}}}), namespace)
+    wait_ready(kube, victim, "db")
+    wait_ready(kube, namespace, "probe")
+    assert kube.secret_data(victim, "db") == kube.secret_data(namespace, "probe") == {"password": guess}
+    victim_mac = kube.read(API, "SyncedSecret", "db", victim)["status"]["dataMAC"]
+    probe_mac = kube.read(API, "SyncedSecret", "probe", namespace)["status"]["dataMAC"]
+    assert victim_mac != probe_mac
+
+
+# --- One object must not stall the others -----------------------------------------------------------------
+
+
+ENDLESS = ("{% for a in long %}{% for b in long %}{% for c in long %}{% for d in long %}{% endfor %}{% endfor %}"
+           "{% endfor %}{% endfor %}")
+
+
+def test_hostile_objects_do_not_delay_another_tenants_rotation(kube: Kube, operator: OperatorProcess,
+                                                               namespace: str, victim: str, table: str) -> None:
+    assert cli(["put", "-t", table, "hostile.long", plaintext("L" * 2000 + "-hostile-long")]) == 0
+    for i in range(3):
+        assert cli(["put", "-t", table, f"{'x' * 60}{i}z", plaintext(f"regex-bait-{i}")]) == 0
+    assert cli(["put", "-t", table, "victim.token", plaintext("victim-v1")]) == 0
+    # The victim's sync renders a template too, so it shares the template sandbox with the hostile ones.
+    kube.apply(credstash_store("main", table), victim)
+    kube.apply(synced_secret("app", "main", [{"key": "token", "name": "victim.token"}], refreshInterval="2s",
+                             target={"template": {"data": {"token": "{{ token }}", "line": "t={{ token }}"}}}),
+               victim)
+    wait_ready(kube, victim, "app")
+
+    kube.apply(credstash_store("main", table), namespace)
+    slow = _store("slow", table, rateLimit={"requestsPerSecond": 0.1, "burst": 1})
+    kube.apply(slow, namespace)
+    long_entry = [{"key": "long", "name": "hostile.long"}]
+    hostile = [synced_secret(f"endless-{i}", "main", long_entry, refreshInterval="1s",
+                             target={"template": {"data": {"k": ENDLESS}}}) for i in range(4)]
+    hostile += [synced_secret(name, "main", long_entry, target={"template": {"data": {"k": source}}})
+                for name, source in (("huge", "{{ 'a' * 400000000 }}"), ("power", "{{ 10 ** 10000000 }}"))]
+    hostile += [
+                synced_secret("regex", "main", [], dataFrom=[{"find": "/(.*.*)*y/"}], refreshInterval="1s")]
+    # More objects on the 0.1 requests/s store than the operator has worker threads (32).
+    hostile += [synced_secret(f"slow-{i}", "slow", long_entry, refreshInterval="1s") for i in range(40)]
+    for body in hostile:
+        kube.apply(body, namespace)
+    wait_ready(kube, namespace, "endless-0", status="False", reason="TemplateError", timeout=60)
+
+    assert cli(["put", "-a", "-t", table, "victim.token", plaintext("victim-v2")]) == 0
+    rotated = time.monotonic()
+    wait_for(lambda: kube.secret_data(victim, "app") == {"token": "victim-v2", "line": "t=victim-v2"}, 90,
+             "the victim's rotated credential in its Secret")
+    delay = time.monotonic() - rotated
+    print(f"\nvictim rotation reached its Secret {delay:.1f} s after put -a (refreshInterval 2s)")
+    with urllib.request.urlopen(operator.liveness_url, timeout=5) as response:
+        assert response.status == 200
+    condition = wait_ready(kube, namespace, "huge", status="False", reason="TemplateError")
+    assert "too much" in condition["message"]
+    wait_ready(kube, namespace, "power", status="False", reason="TemplateError")
+    endless = wait_ready(kube, namespace, "endless-0", status="False", reason="TemplateError")
+    assert "longer than" in endless["message"]
+
+
+def test_hot_loop_intervals_are_refused_by_the_schema(kube: Kube, operator: OperatorProcess, namespace: str) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    for field in ({"refreshInterval": "1ms"}, {"encryption": {"kms": {"keyId": "alias/x"}, "rotateEvery": "1ms"}}):
+        with pytest.raises(ApiException) as caught:
+            kube.apply(synced_secret("hot", "main", [{"key": "k", "name": "n"}], **field), namespace)
+        assert caught.value.status == 422
