@@ -214,3 +214,73 @@ def test_hot_loop_intervals_are_refused_by_the_schema(kube: Kube, operator: Oper
         with pytest.raises(ApiException) as caught:
             kube.apply(synced_secret("hot", "main", [{"key": "k", "name": "n"}], **field), namespace)
         assert caught.value.status == 422
+
+
+# --- No writes to what the tenant's object does not own ---------------------------------------------------
+
+
+def _synced(kube: Kube, namespace: str, table: str, name: str, credential: str, value: str, secret: str,
+            policy: str = "Owner") -> dict[str, Any]:
+    assert cli(["put", "-t", table, credential, plaintext(value)]) == 0
+    body = synced_secret(name, "main", [{"key": name, "name": credential}],
+                         target={"name": secret, "creationPolicy": policy})
+    kube.apply(body, namespace)
+    return body
+
+
+def test_merge_never_takes_over_a_secret_another_stashsync_object_manages(kube: Kube, operator: OperatorProcess,
+                                                                          namespace: str, table: str) -> None:
+    kube.apply(credstash_store("main", table), namespace)
+    _synced(kube, namespace, table, "owner", "own.key", "owned-value", "shared")
+    wait_ready(kube, namespace, "owner")
+    intruder = _synced(kube, namespace, table, "intruder", "intr.key", "intruder-value", "shared", "Merge")
+    condition = wait_ready(kube, namespace, "intruder", status="False", reason="SecretConflict")
+    assert "SyncedSecret/owner" in condition["message"]
+    intruder["spec"]["target"]["creationPolicy"] = "Owner"  # then claim it outright
+    kube.apply(intruder, namespace)
+    wait_for(lambda: (kube.read(API, "SyncedSecret", "intruder", namespace).get("status") or {}).get(
+        "conditions", [{}])[0].get("observedGeneration") == 2, 30, "the Owner attempt judged")
+    wait_ready(kube, namespace, "intruder", status="False", reason="SecretConflict")
+    kube.resource(API, "SyncedSecret").delete(name="intruder", namespace=namespace)
+    time.sleep(2)
+    assert kube.secret_data(namespace, "shared") == {"owner": "owned-value"}
+    annotations = kube.core.read_namespaced_secret("shared", namespace).metadata.annotations
+    assert annotations["stashsync.dev/owner"] == "SyncedSecret/owner"
+
+
+def test_two_merge_objects_cannot_strip_each_others_keys(kube: Kube, operator: OperatorProcess, namespace: str,
+                                                         table: str) -> None:
+    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": "theirs"}, "stringData": {"own": "keep"}})
+    kube.apply(credstash_store("main", table), namespace)
+    _synced(kube, namespace, table, "first", "first.key", "first-merge-value", "theirs", "Merge")
+    wait_ready(kube, namespace, "first")
+    _synced(kube, namespace, table, "second", "second.key", "second-merge-value", "theirs", "Merge")
+    wait_ready(kube, namespace, "second", status="False", reason="SecretConflict")
+    assert kube.secret_data(namespace, "theirs") == {"own": "keep", "first": "first-merge-value"}
+
+
+def test_merge_never_writes_into_service_account_tokens(kube: Kube, operator: OperatorProcess, namespace: str,
+                                                        table: str) -> None:
+    kube.core.create_namespaced_secret(namespace, {
+        "metadata": {"name": "sa-token", "annotations": {"kubernetes.io/service-account.name": "default"}},
+        "type": "kubernetes.io/service-account-token", "stringData": {"token": "not-a-real-token"}})
+    kube.apply(credstash_store("main", table), namespace)
+    _synced(kube, namespace, table, "sneaky", "sneaky.key", "sneaky-value", "sa-token", "Merge")
+    condition = wait_ready(kube, namespace, "sneaky", status="False", reason="SecretConflict")
+    assert "service-account-token" in condition["message"]
+    assert "sneaky" not in (kube.secret_data(namespace, "sa-token") or {})
+
+
+def test_an_invalid_spec_at_deletion_removes_only_the_merged_keys(kube: Kube, operator: OperatorProcess,
+                                                                  namespace: str, table: str) -> None:
+    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": "theirs"}, "stringData": {"own": "keep"}})
+    kube.apply(credstash_store("main", table), namespace)
+    body = _synced(kube, namespace, table, "merger", "merger.key", "merger-value", "theirs", "Merge")
+    wait_ready(kube, namespace, "merger")
+    body["spec"]["data"] = []  # schema-valid, but the parser refuses it: the deletion sees no policy
+    kube.apply(body, namespace)
+    wait_ready(kube, namespace, "merger", status="False", reason="InvalidSpec")
+    kube.resource(API, "SyncedSecret").delete(name="merger", namespace=namespace)
+    wait_for(lambda: kube.secret_data(namespace, "theirs") == {"own": "keep"}, 30, "only the merged key removed")
+    time.sleep(1)
+    assert kube.secret_data(namespace, "theirs") == {"own": "keep"}

@@ -120,9 +120,9 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, **_:
         target = parse_synced_secret(raw).target
     except SpecError:
         target_name = ((raw.get("spec") or {}).get("target") or {}).get("name") or name
-        await secrets.release(namespace, target_name, secrets.Owner.of(raw), "Owner", "Delete")
+        await secrets.release(namespace, target_name, secrets.Owner.of(raw))
         return
-    await secrets.release(namespace, target.name, secrets.Owner.of(raw), target.creation_policy, target.deletion_policy)
+    await secrets.release(namespace, target.name, secrets.Owner.of(raw), target.deletion_policy)
     LAST_WRITTEN.pop((namespace, target.name), None)
     with contextlib.suppress(KeyError):  # never synced successfully: no series to drop
         metrics.LAST_SUCCESS.remove(KIND, namespace, name)

@@ -58,7 +58,7 @@ async def read_token(spec: WrappedSecretSpec, namespace: str) -> str:
 
 def _written_by_us(existing: dict[str, Any] | None, owner: secrets.Owner, token_hash: str) -> bool:
     annotations = (existing or {}).get("metadata", {}).get("annotations") or {}
-    return secrets.owned_by(existing or {}, owner) and annotations.get(TOKEN_HASH_ANNOTATION) == token_hash
+    return secrets.created_by(existing or {}, owner) and annotations.get(TOKEN_HASH_ANNOTATION) == token_hash
 
 
 async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any) -> Outcome:
@@ -87,7 +87,7 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
             desired = secrets.DesiredSecret(
                 namespace=namespace, name=spec.target_name, type=spec.target_type, data=data, labels=spec.labels,
                 annotations={**spec.annotations, TOKEN_HASH_ANNOTATION: token_hash})
-            await secrets.write(desired, owner, "Owner")
+            await secrets.write(desired, owner, "Owner", hint=secrets.RENAME_HINT)
             faults.crash_point("written")
             await clients.run(service.consume, token, uid, int(claimed.get("ttl", 0)))
         else:

@@ -56,7 +56,7 @@ async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: A
     raw = copy.deepcopy(dict(body))
     namespace = str(namespace)
     target = ((raw.get("spec") or {}).get("target") or {}).get("name") or name
-    await secrets.release(namespace, target, secrets.Owner.of(raw), "Owner", "Delete")
+    await secrets.release(namespace, target, secrets.Owner.of(raw))
     if (raw.get("status") or {}).get("consumedAt"):
         return
     try:

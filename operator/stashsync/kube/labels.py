@@ -2,5 +2,6 @@
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "stashsync"
-OWNER_ANNOTATION = "stashsync.dev/owner"  # "<Kind>/<name>", same namespace
+OWNER_ANNOTATION = "stashsync.dev/owner"  # "<Kind>/<name>", same namespace (for people and the Secret watch)
+OWNER_UID_ANNOTATION = "stashsync.dev/owner-uid"  # the owner's uid: what proves ownership
 MANAGED_KEYS_ANNOTATION = "stashsync.dev/managed-keys"  # comma-separated keys we wrote (Merge policy)

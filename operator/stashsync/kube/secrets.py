@@ -13,7 +13,17 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from stashsync.kube.client import api_client, is_status
-from stashsync.kube.labels import MANAGED_BY, MANAGED_BY_LABEL, MANAGED_KEYS_ANNOTATION, OWNER_ANNOTATION
+from stashsync.kube.labels import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    MANAGED_KEYS_ANNOTATION,
+    OWNER_ANNOTATION,
+    OWNER_UID_ANNOTATION,
+)
+
+# Secret types that hold credentials Kubernetes or Helm itself manages: Merge never adds keys to them.
+NEVER_MERGED_TYPES = frozenset({"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token",
+                                "helm.sh/release.v1"})
 
 
 class TargetError(Exception):
@@ -75,9 +85,42 @@ async def read(namespace: str, name: str) -> dict[str, Any] | None:
     return body
 
 
-def owned_by(secret: dict[str, Any], owner: Owner) -> bool:
-    annotations = secret.get("metadata", {}).get("annotations") or {}
-    return bool(annotations.get(OWNER_ANNOTATION) == owner.ref)
+def _annotations(secret: dict[str, Any]) -> dict[str, str]:
+    return dict(secret.get("metadata", {}).get("annotations") or {})
+
+
+def _marked_by(secret: dict[str, Any], owner: Owner) -> bool:
+    """The Secret carries `owner`'s uid (or, written before uids were recorded, its Kind/name only)."""
+    annotations = _annotations(secret)
+    if OWNER_UID_ANNOTATION in annotations:
+        return annotations[OWNER_UID_ANNOTATION] == owner.uid
+    return annotations.get(OWNER_ANNOTATION) == owner.ref
+
+
+def created_by(secret: dict[str, Any], owner: Owner) -> bool:
+    """`owner` made this Secret (Owner or Orphan policy): it is ours to replace or delete. A Secret we
+    only merged keys into is not."""
+    return MANAGED_KEYS_ANNOTATION not in _annotations(secret) and _marked_by(secret, owner)
+
+
+def merged_by(secret: dict[str, Any], owner: Owner) -> bool:
+    """`owner` merged keys into this Secret (Merge policy): only those keys are ours."""
+    return MANAGED_KEYS_ANNOTATION in _annotations(secret) and _marked_by(secret, owner)
+
+
+def merge_refusal(secret: dict[str, Any], owner: Owner) -> str | None:
+    """Why `owner` may not merge keys into this Secret, or None if it may."""
+    annotations = _annotations(secret)
+    name = secret.get("metadata", {}).get("name", "")
+    if secret.get("type", "Opaque") in NEVER_MERGED_TYPES:
+        return f"Secret {name!r} is of type {secret['type']}, which stashsync never writes into"
+    if OWNER_ANNOTATION in annotations or OWNER_UID_ANNOTATION in annotations:
+        if not _marked_by(secret, owner):
+            return (f"Secret {name!r} is managed by {annotations.get(OWNER_ANNOTATION, 'another stashsync object')}; "
+                    "one stashsync object manages a Secret")
+    elif (secret.get("metadata", {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY:
+        return f"Secret {name!r} belongs to the stashsync operator itself"
+    return None
 
 
 def build_owned(desired: DesiredSecret, owner: Owner, with_owner_reference: bool) -> dict[str, Any]:
@@ -85,7 +128,7 @@ def build_owned(desired: DesiredSecret, owner: Owner, with_owner_reference: bool
     meta: dict[str, Any] = {
         "name": desired.name, "namespace": desired.namespace,
         "labels": {**desired.labels, MANAGED_BY_LABEL: MANAGED_BY},
-        "annotations": {**desired.annotations, OWNER_ANNOTATION: owner.ref},
+        "annotations": {**desired.annotations, OWNER_ANNOTATION: owner.ref, OWNER_UID_ANNOTATION: owner.uid},
     }
     if with_owner_reference:
         meta["ownerReferences"] = [owner.reference()]
@@ -101,7 +144,8 @@ def build_merged(existing: dict[str, Any], desired: DesiredSecret, owner: Owner)
     data.update(encode(desired.data))
     meta["labels"] = {**(meta.get("labels") or {}), **desired.labels}
     meta["annotations"] = {**(meta.get("annotations") or {}), **desired.annotations,
-                           MANAGED_KEYS_ANNOTATION: ",".join(sorted(desired.data)), OWNER_ANNOTATION: owner.ref}
+                           MANAGED_KEYS_ANNOTATION: ",".join(sorted(desired.data)), OWNER_ANNOTATION: owner.ref,
+                           OWNER_UID_ANNOTATION: owner.uid}
     return {**existing, "metadata": meta, "data": data}
 
 
@@ -123,11 +167,17 @@ def _contains(have: dict[str, str], want: dict[str, str]) -> bool:
 UNREAD: Any = object()
 
 
-async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, existing: Any = UNREAD) -> bool:
+MERGE_HINT = "delete it, pick another target.name, or use target.creationPolicy Merge to add keys to it"
+RENAME_HINT = "delete it or pick another target.name"
+
+
+async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, existing: Any = UNREAD,
+                hint: str = MERGE_HINT) -> bool:
     """Create or update the target Secret. Returns True when something was written. `existing` is
     the Secret as the caller just read it (None: absent), saving a read; the write is preconditioned
     on its resourceVersion (or fails as already existing), so a stale copy cannot clobber a change.
-    UNREAD expects a new Secret: creating it is tried first, and it is read only if it exists."""
+    UNREAD expects a new Secret: creating it is tried first, and it is read only if it exists.
+    `hint`: what the owner's kind lets a user do about a conflict (a WrappedSecret has no Merge)."""
     core = client.CoreV1Api(await api_client())
     owned = None if creation_policy == "Merge" else build_owned(
         desired, owner, with_owner_reference=creation_policy == "Owner")
@@ -144,13 +194,15 @@ async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, exis
         if existing is None:
             raise TargetError(f"Secret {desired.name!r} does not exist; creationPolicy Merge only adds keys "
                               "to an existing Secret", reason="TargetMissing")
+        refusal = merge_refusal(existing, owner)
+        if refusal is not None:
+            raise TargetError(f"{refusal}; pick another target.name", reason="SecretConflict")
         wanted = build_merged(existing, desired, owner)
     else:
         wanted = owned
-        if existing is not None and not owned_by(existing, owner):
-            raise TargetError(f"Secret {desired.name!r} already exists and is not managed by {owner.ref}; "
-                              "delete it, pick another target.name, or use creationPolicy Merge",
-                              reason="SecretConflict")
+        if existing is not None and not created_by(existing, owner):
+            raise TargetError(f"Secret {desired.name!r} already exists and was not created by {owner.ref}; "
+                              f"{hint}", reason="SecretConflict")
     if existing is None:
         await core.create_namespaced_secret(desired.namespace, wanted)
         return True
@@ -168,32 +220,39 @@ async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, exis
     return True
 
 
-async def release(namespace: str, name: str, owner: Owner, creation_policy: str, deletion_policy: str) -> None:
-    """What happens to the target when its SyncedSecret goes (the operator does it itself: a bare
-    apiserver, and some clusters, have no garbage collector acting on owner references)."""
+async def release(namespace: str, name: str, owner: Owner, deletion_policy: str = "Delete") -> None:
+    """What happens to the target when its owner goes (the operator does it itself: a bare apiserver,
+    and some clusters, have no garbage collector acting on owner references). What is done follows what
+    the Secret proves, not the owner's spec, which may be invalid or changed on purpose: keys we merged
+    are removed (Delete) and the rest is left; a Secret we created with an owner reference is deleted
+    (Delete); anything else is kept, without our marks."""
     core = client.CoreV1Api(await api_client())
     existing = await read(namespace, name)
-    if existing is None or not owned_by(existing, owner):
+    if existing is None:
         return
     meta = existing["metadata"]
-    if creation_policy == "Merge":
+    ours = (OWNER_ANNOTATION, OWNER_UID_ANNOTATION, MANAGED_KEYS_ANNOTATION)
+    if merged_by(existing, owner):
         if deletion_policy == "Delete":
             keys = set(filter(None, (meta.get("annotations") or {}).get(MANAGED_KEYS_ANNOTATION, "").split(",")))
             existing["data"] = {k: v for k, v in (existing.get("data") or {}).items() if k not in keys}
-        meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
-                               if k not in (OWNER_ANNOTATION, MANAGED_KEYS_ANNOTATION)}
+        meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in ours}
         await _replace_if_present(core, existing)
         return
-    if creation_policy == "Owner" and deletion_policy == "Delete":
+    if not created_by(existing, owner):
+        return
+    with_reference = any(r.get("uid") == owner.uid for r in meta.get("ownerReferences") or [])
+    if with_reference and deletion_policy == "Delete":
         try:
-            await core.delete_namespaced_secret(name, namespace)
+            await core.delete_namespaced_secret(name, namespace, body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(uid=meta["uid"])))
         except client.ApiException as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 409):  # gone, or replaced by someone else meanwhile
                 raise
         return
     # Retain (or Orphan): keep the Secret, but drop our owner reference so no GC deletes it later.
     meta["ownerReferences"] = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != owner.uid]
-    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k != OWNER_ANNOTATION}
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in ours}
     await _replace_if_present(core, existing)
 
 
