@@ -284,3 +284,53 @@ def test_an_invalid_spec_at_deletion_removes_only_the_merged_keys(kube: Kube, op
     wait_for(lambda: kube.secret_data(namespace, "theirs") == {"own": "keep"}, 30, "only the merged key removed")
     time.sleep(1)
     assert kube.secret_data(namespace, "theirs") == {"own": "keep"}
+
+
+# --- Smaller edges ----------------------------------------------------------------------------------------
+
+
+def test_a_non_text_token_secret_is_a_condition_not_a_traceback(kube: Kube, operator: OperatorProcess,
+                                                                namespace: str, wrap_table: str) -> None:
+    import base64
+
+    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": "binary-token"},
+                                                   "data": {"token": base64.b64encode(b"\xff\xfe\x00bad").decode()}})
+    kube.apply(wrap_store("wrap", wrap_table), namespace)
+    kube.apply(wrapped_secret("w", "wrap", tokenSecretRef={"name": "binary-token", "key": "token"}), namespace)
+    condition = wait_ready(kube, namespace, "w", status="False", kind="WrappedSecret")
+    assert "not text" in condition["message"]
+    assert "Traceback" not in operator.log.read_text(errors="replace")
+
+
+def test_dataFrom_names_that_become_one_key_are_reported_not_guessed(kube: Kube, operator: OperatorProcess,
+                                                                     namespace: str, table: str) -> None:
+    assert cli(["put", "-t", table, "coll/x", plaintext("collide-slash")]) == 0
+    assert cli(["put", "-t", table, "coll_x", plaintext("collide-underscore")]) == 0
+    kube.apply(credstash_store("main", table), namespace)
+    kube.apply(synced_secret("coll", "main", [], dataFrom=[{"find": "coll*"}]), namespace)
+    condition = wait_ready(kube, namespace, "coll", status="False", reason="KeyCollision")
+    assert "coll/x" in condition["message"] and "coll_x" in condition["message"]
+    wait_warning(kube, namespace, "coll", "KeyCollision")
+    assert kube.secret_data(namespace, "coll") is None
+
+
+def test_removed_keys_leave_synced_versions_and_a_fixed_spec_syncs_at_once(
+        kube: Kube, operator: OperatorProcess, namespace: str, table: str) -> None:
+    assert cli(["put", "-t", table, "two.a", plaintext("two-a-value")]) == 0
+    assert cli(["put", "-t", table, "two.b", plaintext("two-b-value")]) == 0
+    kube.apply(credstash_store("main", table), namespace)
+    body = synced_secret("two", "main", [{"key": "a", "name": "two.a"}, {"key": "b", "name": "two.b"}])
+    kube.apply(body, namespace)
+    wait_ready(kube, namespace, "two")
+    body["spec"]["data"] = body["spec"]["data"][:1]
+    kube.apply(body, namespace)
+    wait_for(lambda: (kube.read(API, "SyncedSecret", "two", namespace).get("status") or {}).get("syncedVersions")
+             == {"a": "0000000000000000001"}, 30, "syncedVersions without the removed key")
+
+    # Never synced and invalid (retried only every 5 minutes), then fixed: synced now, not after the backoff.
+    broken = synced_secret("late", "main", [])
+    kube.apply(broken, namespace)
+    wait_ready(kube, namespace, "late", status="False", reason="InvalidSpec")
+    broken["spec"]["data"] = [{"key": "a", "name": "two.a"}]
+    kube.apply(broken, namespace)
+    wait_ready(kube, namespace, "late", timeout=30)

@@ -193,3 +193,20 @@ def test_shard_selectors() -> None:
     assert parse_shard_selector("!stashsync.dev/shard") == {"stashsync.dev/shard": kopf.ABSENT}
     with pytest.raises(SpecError):
         parse_shard_selector("key=")
+
+
+def test_deeply_nested_json_is_a_clear_error_not_a_recursion_traceback() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(PropertyNotFound, match="nested too deeply"):
+        extract(deep, "a", "credential 'x'")
+
+
+def test_a_malformed_mac_key_is_refused_with_what_to_do() -> None:
+    import base64
+
+    from stashsync.kube.mac_key import MalformedMacKey, _valid_key
+
+    assert _valid_key({"mac-key": base64.b64encode(b"k" * 32).decode()}, "ns", "n") == b"k" * 32
+    for data in ({}, {"mac-key": "not base64!"}, {"mac-key": base64.b64encode(b"short").decode()}):
+        with pytest.raises(MalformedMacKey, match="32 random bytes"):
+            _valid_key(data, "ns", "n")

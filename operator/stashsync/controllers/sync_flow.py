@@ -63,6 +63,10 @@ async def _first_error(tasks: list[Awaitable[T]]) -> list[T]:
     return results  # type: ignore[return-value]
 
 
+class KeyCollision(base.SourceError):
+    reason = "KeyCollision"
+
+
 @dataclass(frozen=True)
 class Refs:
     """What a spec asks for, per Secret key: the credential, the JSON property to take from it, and
@@ -85,6 +89,9 @@ async def resolve_refs(spec: SyncedSecretSpec, source: base.Source) -> Refs:
     for entry, names in zip(spec.data_from, found, strict=True):
         for name, version in names.items():
             key = key_for_name(name)
+            if key in refs and refs[key].name != name:
+                raise KeyCollision(f"dataFrom found {refs[key].name!r} and {name!r}, which both become Secret key "
+                                   f"{key!r}; narrow dataFrom.find or name them in data[] with their own keys")
             refs[key] = base.CredentialRef(name=name, context=entry.context)
             if version is not None:
                 known[key] = version
@@ -231,7 +238,10 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
             raise SyncFailed(exc.reason, exc.message) from None
         if wrote:
             metrics.SECRET_WRITES.labels(kind=KIND).inc()
-        extra: dict[str, Any] = {"syncedVersions": versions, "dataMAC": data_mac, "secretName": target.name}
+        # A merge patch keeps keys it does not name: null the ones the spec no longer has.
+        dropped = {k: None for k in previous_versions if k not in versions}
+        extra: dict[str, Any] = {"syncedVersions": {**dropped, **versions}, "dataMAC": data_mac,
+                                 "secretName": target.name}
         if spec.encryption is not None:
             extra["encryptedAt"] = cond.now()
         if generated_at:

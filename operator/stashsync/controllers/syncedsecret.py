@@ -26,7 +26,8 @@ from stashsync.kube import secrets
 RETRY_FIRST_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
 # Errors that fixing the spec or the store resolves: retry slowly; transient ones retry sooner.
-_SLOW_RETRY = {"InvalidSpec", "StoreNotAllowed", "SecretConflict", "TemplateError", "TooLarge", "IntegrityError"}
+_SLOW_RETRY = {"InvalidSpec", "StoreNotAllowed", "SecretConflict", "TemplateError", "TooLarge", "IntegrityError",
+               "KeyCollision"}
 
 
 def next_delay(ok: bool, reason: str, refresh: float, failures: int, jitter: float) -> float | None:
@@ -106,9 +107,11 @@ def secret_changed(event: kopf.RawEvent, namespace: str, name: str, owner_name: 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, labels=SHARD_LABELS)
 def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
-    """A new generation wakes the refresh loop at once instead of at its next refresh."""
-    observed = body.status.get("observedGeneration")
-    if event.get("type") == "MODIFIED" and observed is not None and body.metadata.get("generation") != observed:
+    """A new generation wakes the refresh loop at once instead of at its next refresh or failure
+    backoff, whether the object ever synced or not. The Ready condition records the generation of the
+    last attempt, failed or not, so our own status patches wake nothing."""
+    attempted = (cond.ready_condition(dict(body.status)) or {}).get("observedGeneration")
+    if event.get("type") == "MODIFIED" and attempted is not None and body.metadata.get("generation") != attempted:
         wakers.wake((str(namespace), name))
 
 

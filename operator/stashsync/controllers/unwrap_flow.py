@@ -53,7 +53,11 @@ async def read_token(spec: WrappedSecretSpec, namespace: str) -> str:
     value = secrets.decode(secret.get("data")).get(spec.token_secret_key)
     if not value:
         raise base.SourceError(f"token Secret {spec.token_secret_name!r} has no key {spec.token_secret_key!r}")
-    return value.decode().strip()
+    try:
+        return value.decode().strip()
+    except UnicodeDecodeError:
+        raise base.SourceError(f"token Secret {spec.token_secret_name!r} key {spec.token_secret_key!r} is not "
+                               "text; a wrap token is printable ASCII") from None
 
 
 def _written_by_us(existing: dict[str, Any] | None, owner: secrets.Owner, token_hash: str) -> bool:

@@ -13,12 +13,33 @@ from stashsync.kube.labels import MANAGED_BY, MANAGED_BY_LABEL
 KEY = "mac-key"
 
 
+KEY_BYTES = 32
+
+
+class MalformedMacKey(RuntimeError):
+    pass
+
+
+def _valid_key(data: dict[str, str] | None, namespace: str, name: str) -> bytes:
+    """The key must be what we made: 32 bytes. Making a new one silently would change every MAC, and
+    every rolloutRestartTarget would restart once."""
+    try:
+        key = base64.b64decode((data or {})[KEY], validate=True)
+    except (KeyError, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise MalformedMacKey(f"Secret {namespace}/{name} must hold {KEY} with {KEY_BYTES} random bytes (base64); "
+                              "restore it from a backup, or delete it to make a new one (every workload with "
+                              "rolloutRestartTargets then restarts once)")
+    return key
+
+
 async def load_or_create(namespace: str, name: str) -> bytes:
     core = client.CoreV1Api(await api_client())
     for _ in range(3):
         try:
             secret = await core.read_namespaced_secret(name, namespace)
-            return base64.b64decode(secret.data[KEY])
+            return _valid_key(secret.data, namespace, name)
         except client.ApiException as exc:
             if exc.status != 404:
                 raise

@@ -25,6 +25,8 @@ def extract(value: bytes, prop: str, what: str) -> bytes:
         node: Any = json.loads(value)
     except (ValueError, UnicodeDecodeError):
         raise PropertyNotFound(f"{what} is not JSON, so it has no property {prop!r}") from None
+    except RecursionError:  # a value nested thousands deep: say so, never let a traceback escape
+        raise PropertyNotFound(f"{what} is JSON nested too deeply to read property {prop!r}") from None
     for part in _path(prop):
         if isinstance(node, dict) and part in node:
             node = node[part]
