@@ -334,3 +334,24 @@ def test_removed_keys_leave_synced_versions_and_a_fixed_spec_syncs_at_once(
     broken["spec"]["data"] = [{"key": "a", "name": "two.a"}]
     kube.apply(broken, namespace)
     wait_ready(kube, namespace, "late", timeout=30)
+
+
+def test_revoking_a_namespace_stops_its_syncs_and_keeps_the_last_value(kube: Kube, operator: OperatorProcess,
+                                                                       namespace: str, table: str) -> None:
+    """Decided: keep (as an AWS outage would), with a condition and a Warning; README's trust model."""
+    assert cli(["put", "-t", table, "revoked.key", plaintext("revoked-last-value")]) == 0
+    store_name = f"shared-{uuid.uuid4().hex[:8]}"
+    store = {"apiVersion": API, "kind": "ClusterCredentialStore", "metadata": {"name": store_name},
+             "spec": {"credstash": {"table": table, "region": "us-east-1"},
+                      "conditions": [{"namespaces": [namespace]}]}}
+    kube.apply(store)
+    body = synced_secret("app", store_name, [{"key": "k", "name": "revoked.key"}], refreshInterval="1s")
+    body["spec"]["storeRef"]["kind"] = "ClusterCredentialStore"
+    kube.apply(body, namespace)
+    wait_ready(kube, namespace, "app")
+    store["spec"]["conditions"] = [{"namespaces": ["someone-else"]}]
+    kube.apply(store)
+    wait_ready(kube, namespace, "app", status="False", reason="StoreNotAllowed", timeout=30)
+    wait_warning(kube, namespace, "app", "StoreNotAllowed")
+    assert kube.secret_data(namespace, "app") == {"k": "revoked-last-value"}
+    kube.resource(API, "ClusterCredentialStore").delete(name=store_name)
