@@ -341,7 +341,7 @@ def test_revoking_a_namespace_stops_its_syncs_and_keeps_the_last_value(kube: Kub
     """Decided: keep (as an AWS outage would), with a condition and a Warning; README's trust model."""
     assert cli(["put", "-t", table, "revoked.key", plaintext("revoked-last-value")]) == 0
     store_name = f"shared-{uuid.uuid4().hex[:8]}"
-    store = {"apiVersion": API, "kind": "ClusterCredentialStore", "metadata": {"name": store_name},
+    store: dict[str, Any] = {"apiVersion": API, "kind": "ClusterCredentialStore", "metadata": {"name": store_name},
              "spec": {"credstash": {"table": table, "region": "us-east-1"},
                       "conditions": [{"namespaces": [namespace]}]}}
     kube.apply(store)
