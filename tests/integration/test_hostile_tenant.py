@@ -277,7 +277,9 @@ def test_an_invalid_spec_at_deletion_removes_only_the_merged_keys(kube: Kube, op
     kube.apply(credstash_store("main", table), namespace)
     body = _synced(kube, namespace, table, "merger", "merger.key", "merger-value", "theirs", "Merge")
     wait_ready(kube, namespace, "merger")
-    body["spec"]["data"] = []  # schema-valid, but the parser refuses it: the deletion sees no policy
+    # Schema-valid, but the parser refuses it (a generated credential cannot pin a version): the deletion
+    # sees no policy.
+    body["spec"]["data"] = [{"key": "merger", "name": "merger.key", "version": "1", "generate": {}}]
     kube.apply(body, namespace)
     wait_ready(kube, namespace, "merger", status="False", reason="InvalidSpec")
     kube.resource(API, "SyncedSecret").delete(name="merger", namespace=namespace)
@@ -328,7 +330,7 @@ def test_removed_keys_leave_synced_versions_and_a_fixed_spec_syncs_at_once(
              == {"a": "0000000000000000001"}, 30, "syncedVersions without the removed key")
 
     # Never synced and invalid (retried only every 5 minutes), then fixed: synced now, not after the backoff.
-    broken = synced_secret("late", "main", [])
+    broken = synced_secret("late", "main", [{"key": "a", "name": "two.a", "version": "1", "generate": {}}])
     kube.apply(broken, namespace)
     wait_ready(kube, namespace, "late", status="False", reason="InvalidSpec")
     broken["spec"]["data"] = [{"key": "a", "name": "two.a"}]
