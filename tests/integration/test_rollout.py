@@ -63,7 +63,7 @@ def test_rotation_restarts_each_target_once_with_a_keyed_mac_and_the_first_sync_
     status = wait_for(lambda: (s := kube.read(API, "SyncedSecret", "app", namespace)["status"])["rolloutMAC"]
                       == s["dataMAC"] and s["observedGeneration"] == 2 and s, 30, "rollout recorded")
     mac = status["dataMAC"]
-    assert mac.startswith("hmac-sha256:")
+    assert mac.startswith("hmac-sha256-o:")  # keyed per object (crypto.mac.PREFIX)
     assert _state(kube, namespace) == (2, 2, mac, mac)
     wait_for(lambda: "RolloutRestarted" in {e.reason for e in kube.events_for(namespace, "app")}, 15,
              "RolloutRestarted event")
