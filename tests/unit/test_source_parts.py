@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -62,13 +63,19 @@ def test_json_properties() -> None:
         extract(b"plain text", "a", "x")
 
 
-def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+def _fake_time() -> tuple[list[float], list[float], Callable[[float], Awaitable[None]]]:
+    """(now, slept, sleep): a clock that moves only when the bucket sleeps."""
     now = [0.0]
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
         now[0] += seconds
+    return now, slept, sleep
+
+
+def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+    now, slept, sleep = _fake_time()
 
     async def turns(n: int) -> None:
         for _ in range(n):
@@ -85,12 +92,7 @@ def test_token_bucket_allows_the_burst_then_the_rate() -> None:
 
 
 def test_token_bucket_never_sleeps_in_a_thread_and_charges_extra_attempts_to_the_next_turn() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
+    now, slept, sleep = _fake_time()
 
     bucket = TokenBucket(rate=1.0, burst=1, clock=lambda: now[0], sleep=sleep)
 
