@@ -161,6 +161,12 @@ def credstash_store(name: str, table: str, region: str = "us-east-1") -> dict[st
             "spec": {"credstash": {"table": table, "region": region}, "auth": TENANT_AUTH}}
 
 
+def cluster_credstash_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
+    """The admin's store: cluster-scoped, on the operator's own identity."""
+    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "ClusterCredentialStore", "metadata": {"name": name},
+            "spec": {"credstash": {"table": table, "region": region}}}
+
+
 def wrap_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
     return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
             "spec": {"wrap": {"table": table, "region": region, "mode": "direct", "kmsKeyId": "alias/wrap-service"},

@@ -18,6 +18,7 @@ from stashsync.cli.main import main as cli
 from tests.conftest import (
     API_GROUP,
     API_VERSION,
+    cluster_credstash_store,
     credstash_store,
     plaintext,
     synced_secret,
@@ -343,9 +344,8 @@ def test_revoking_a_namespace_stops_its_syncs_and_keeps_the_last_value(kube: Kub
     """Decided: keep (as an AWS outage would), with a condition and a Warning; README's trust model."""
     assert cli(["put", "-t", table, "revoked.key", plaintext("revoked-last-value")]) == 0
     store_name = f"shared-{uuid.uuid4().hex[:8]}"
-    store: dict[str, Any] = {"apiVersion": API, "kind": "ClusterCredentialStore", "metadata": {"name": store_name},
-             "spec": {"credstash": {"table": table, "region": "us-east-1"},
-                      "conditions": [{"namespaces": [namespace]}]}}
+    store = cluster_credstash_store(store_name, table)
+    store["spec"]["conditions"] = [{"namespaces": [namespace]}]
     kube.apply(store)
     body = synced_secret("app", store_name, [{"key": "k", "name": "revoked.key"}], refreshInterval="1s")
     body["spec"]["storeRef"]["kind"] = "ClusterCredentialStore"

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from stashsync.cli.main import main as cli
-from tests.conftest import plaintext, synced_secret
+from tests.conftest import TENANT_AUTH, plaintext, synced_secret
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready, wait_warning
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 def store(name: str, provider: str, settings: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
-            "spec": {provider: {"region": "us-east-1", **settings}}}
+            "spec": {provider: {"region": "us-east-1", **settings}, "auth": TENANT_AUTH}}
 
 
 def calls(operator: OperatorProcess, service: str) -> dict[str, float]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from stashsync.cli.main import main as cli
-from tests.conftest import credstash_store, plaintext, synced_secret
+from tests.conftest import cluster_credstash_store, credstash_store, plaintext, synced_secret
 from tests.harness.fault_proxy import FaultProxy
 from tests.harness.kube import Kube
 from tests.harness.moto import MotoServer
@@ -34,8 +34,7 @@ def test_cluster_store_conditions_allow_listed_and_labelled_namespaces_only(
     kube.core.patch_namespace(labelled, {"metadata": {"labels": {"team": "payments"}}})
     outsider = kube.create_namespace(f"t-{uuid.uuid4().hex[:10]}")
     name = f"guarded-{namespace}"
-    store = credstash_store(name, table)
-    store["kind"] = "ClusterCredentialStore"
+    store = cluster_credstash_store(name, table)
     store["spec"]["conditions"] = [{"namespaces": [namespace]},
                                    {"namespaceSelector": {"matchExpressions": [
                                        {"key": "team", "operator": "In", "values": ["payments"]}]}}]

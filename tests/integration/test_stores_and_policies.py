@@ -7,7 +7,7 @@ import time
 import pytest
 
 from stashsync.cli.main import main as cli
-from tests.conftest import credstash_store, plaintext, synced_secret
+from tests.conftest import cluster_credstash_store, credstash_store, plaintext, synced_secret
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import API, wait_ready
@@ -15,17 +15,10 @@ from tests.integration.helpers import API, wait_ready
 pytestmark = pytest.mark.integration
 
 
-def _cluster_store(name: str, table: str) -> dict[str, object]:
-    store = credstash_store(name, table)
-    store["kind"] = "ClusterCredentialStore"
-    del store["spec"]["auth"]  # the admin's store: the operator's own identity
-    return store
-
-
 def test_cluster_store_serves_any_namespace(kube: Kube, operator: OperatorProcess, namespace: str,
                                             table: str) -> None:
     assert cli(["put", "-t", table, "shared.key", plaintext("cluster-store-value")]) == 0
-    kube.apply(_cluster_store(f"shared-{namespace}", table))
+    kube.apply(cluster_credstash_store(f"shared-{namespace}", table))
     wait_ready(kube, None, f"shared-{namespace}", kind="ClusterCredentialStore")  # type: ignore[arg-type]
     ssec = synced_secret("app", f"shared-{namespace}", [{"key": "k", "name": "shared.key"}])
     ssec["spec"]["storeRef"]["kind"] = "ClusterCredentialStore"
