@@ -7,6 +7,7 @@ back as {"error": <reason>, "error_message": <sentence>}, never with a value or 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -22,9 +23,18 @@ def _service() -> DirectWrapService:
 
 def handler(event: dict[str, Any], context: object = None) -> Any:
     service = _service()
+    try:
+        return _act(service, event)
+    finally:
+        # awswrap prunes expired items on every call; after the action, so an expired token asked
+        # for is answered "Expired" (and then pruned) rather than "NotFound".
+        with contextlib.suppress(SourceError):
+            service.prune_expired()
+
+
+def _act(service: DirectWrapService, event: dict[str, Any]) -> Any:
     action = event.get("action") or ("unwrap" if event.get("token") else "wrap")
     try:
-        service.prune_expired()
         if action == "wrap":
             return service.wrap(str(event["value"]), str(event["data_key"]), str(event["client_kms_key"]),
                                 int(event["ttl"]))

@@ -12,9 +12,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
+from stashsync import lambda_handler
 from stashsync.cli.main import main as cli
+from stashsync.sources import wrap as wrapsrc
+from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.sources.wrap import DirectWrapService
 from tests.conftest import (
     API_GROUP,
     API_VERSION,
@@ -28,7 +33,9 @@ from tests.conftest import (
 )
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.helpers import API, wait_ready, wait_warning
+from tests.harness.ports import wait_until
+from tests.integration.helpers import API, wait_ready, wait_warning, warning_reasons
+from tests.integration.test_wrappedsecret import item as wrap_item
 from tests.integration.test_wrappedsecret import make_token
 
 pytestmark = pytest.mark.integration
@@ -357,3 +364,143 @@ def test_revoking_a_namespace_stops_its_syncs_and_keeps_the_last_value(kube: Kub
     wait_warning(kube, namespace, "app", "StoreNotAllowed")
     assert kube.secret_data(namespace, "app") == {"k": "revoked-last-value"}
     kube.resource(API, "ClusterCredentialStore").delete(name=store_name)
+
+
+# --- Wrap tokens: the last edges -----------------------------------------------------------------------
+
+
+def _wrap_service(table: str) -> DirectWrapService:
+    return DirectWrapService(AwsClients(AwsAuth(region="us-east-1")), table, "alias/wrap-service")
+
+
+def test_a_claim_made_in_time_is_honoured_after_the_ttl(kube: Kube, operator: OperatorProcess, namespace: str,
+                                                        wrap_table: str) -> None:
+    token = make_token(wrap_table, plaintext("claimed-in-time-value"), ttl=6)
+    kube.apply(wrap_store("wrap", wrap_table), namespace)
+    operator.stop()
+    crasher = OperatorProcess(operator.folder.parent / "operator-crash-late", operator.kubeconfig,
+                              operator.aws_env, operator.namespace, extra_env={"STASHSYNC_CRASH_AT": "claimed"})
+    try:
+        crasher.start()
+        kube.apply(wrapped_secret("late", "wrap", token), namespace)
+        wait_until(lambda: not crasher.process.alive(), 60, "operator to die after its claim")  # type: ignore[union-attr]
+    finally:
+        crasher.stop()
+    stored = wrap_item(wrap_table, token)
+    assert stored is not None and "stashsync_claimed_by" in stored
+    time.sleep(max(0.0, int(stored["ttl"]["N"]) - time.time() + 1))  # the retry comes after the TTL
+    operator.start()
+    wait_ready(kube, namespace, "late", kind="WrappedSecret", reason="Unwrapped")
+    assert kube.secret_data(namespace, "late") == {"value": "claimed-in-time-value"}
+
+
+def test_a_taken_target_is_reported_before_the_token_is_claimed(kube: Kube, operator: OperatorProcess,
+                                                                namespace: str, wrap_table: str) -> None:
+    token = make_token(wrap_table, plaintext("unclaimed-while-blocked-value"))
+    kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "taken"}, "stringData": {"x": "y"}},
+               namespace)
+    kube.apply(wrap_store("wrap", wrap_table), namespace)
+    kube.apply(wrapped_secret("w", "wrap", token, target={"name": "taken"}), namespace)
+    condition = wait_ready(kube, namespace, "w", status="False", reason="SecretConflict", kind="WrappedSecret")
+    assert "target.name" in condition["message"] and "Merge" not in condition["message"]
+    stored = wrap_item(wrap_table, token)
+    assert stored is not None and "stashsync_claimed_by" not in stored  # its TTL is not running down for us
+    kube.apply(wrapped_secret("w", "wrap", token, target={"name": "free"}), namespace)
+    wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
+    assert kube.secret_data(namespace, "free") == {"value": "unclaimed-while-blocked-value"}
+    assert kube.secret_data(namespace, "taken") == {"x": "y"}
+
+
+def test_an_item_the_table_ttl_removed_after_the_write_is_success(kube: Kube, operator: OperatorProcess,
+                                                                  namespace: str, wrap_table: str) -> None:
+    token = make_token(wrap_table, plaintext("ttl-removed-after-write-value"))
+    kube.apply(wrap_store("wrap", wrap_table), namespace)
+    operator.stop()
+    crasher = OperatorProcess(operator.folder.parent / "operator-crash-written", operator.kubeconfig,
+                              operator.aws_env, operator.namespace, extra_env={"STASHSYNC_CRASH_AT": "written"})
+    try:
+        crasher.start()
+        kube.apply(wrapped_secret("w", "wrap", token), namespace)
+        wait_until(lambda: not crasher.process.alive(), 60, "operator to die after writing")  # type: ignore[union-attr]
+    finally:
+        crasher.stop()
+    boto3.client("dynamodb").delete_item(TableName=wrap_table,
+                                         Key={"pk": {"S": "WRAPPED_SECRET"}, "sk": {"S": token}})
+    operator.start()
+    wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
+    assert kube.secret_data(namespace, "w") == {"value": "ttl-removed-after-write-value"}
+
+
+def test_a_claimed_token_is_not_unwrapped_again_by_the_cli_or_the_lambda(
+        aws_env: dict[str, str], wrap_table: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    token = make_token(wrap_table, plaintext("claimed-by-a-wrappedsecret-value"))
+    _wrap_service(wrap_table).claim(token, "some-wrappedsecret-uid")
+    assert cli(["unwrap", "-r", "us-east-1", "--table", wrap_table, token]) == 1
+    assert "a WrappedSecret is unwrapping this token" in capsys.readouterr().err
+    monkeypatch.setenv("TABLE", wrap_table)
+    monkeypatch.setenv("KMS_KEY", "alias/wrap-service")
+    assert lambda_handler.handler({"token": token})["error"] == "AlreadyConsumed"
+    assert wrap_item(wrap_table, token) is not None  # still there for the claim's owner
+
+
+def test_an_expired_token_is_refused_and_pruned_by_the_cli_and_the_lambda(
+        aws_env: dict[str, str], wrap_table: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    late = make_token(wrap_table, plaintext("expired-cli-value"), ttl=-5)
+    assert cli(["unwrap", "-r", "us-east-1", "--table", wrap_table, late]) == 1
+    err = capsys.readouterr().err
+    assert "expired" in err and err.count("\n") == 1
+    assert wrap_item(wrap_table, late) is None
+    monkeypatch.setenv("TABLE", wrap_table)
+    monkeypatch.setenv("KMS_KEY", "alias/wrap-service")
+    later = make_token(wrap_table, plaintext("expired-lambda-value"), ttl=-5)
+    assert lambda_handler.handler({"token": later})["error"] == "Expired"
+    assert wrap_item(wrap_table, later) is None
+
+
+def test_an_orphaned_claim_is_pruned_and_a_recent_one_kept(aws_env: dict[str, str], wrap_table: str) -> None:
+    service = _wrap_service(wrap_table)
+    orphan = make_token(wrap_table, plaintext("orphaned-claim-value"), ttl=-8 * 86400)
+    recent = make_token(wrap_table, plaintext("recent-claim-value"), ttl=-60)
+    for token in (orphan, recent):
+        with pytest.raises(wrapsrc.Expired):  # a first claim after the TTL is refused, and prunes
+            service.claim(token, "first-try")
+        assert wrap_item(wrap_table, token) is None
+    orphan = make_token(wrap_table, plaintext("orphaned-claim-value-2"), ttl=-8 * 86400)
+    recent = make_token(wrap_table, plaintext("recent-claim-value-2"), ttl=-60)
+    ddb = boto3.client("dynamodb")
+    for token, claimed_at in ((orphan, time.time() - 8 * 86400), (recent, time.time() - 60)):
+        ddb.update_item(TableName=wrap_table, Key={"pk": {"S": "WRAPPED_SECRET"}, "sk": {"S": token}},
+                        UpdateExpression="SET stashsync_claimed_by = :c, stashsync_claimed_at = :t",
+                        ExpressionAttributeValues={":c": {"S": "gone-uid"}, ":t": {"N": str(int(claimed_at))}})
+    assert service.prune_expired() == 1
+    assert wrap_item(wrap_table, orphan) is None and wrap_item(wrap_table, recent) is not None
+
+
+def test_a_token_starting_with_a_dash_is_unwrapped_by_the_cli(aws_env: dict[str, str], wrap_table: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    token = make_token(wrap_table, plaintext("dash-token-value"))
+    stored = wrap_item(wrap_table, token)
+    assert stored is not None
+    dashed = plaintext("-" + token[1:])
+    ddb = boto3.client("dynamodb")
+    ddb.put_item(TableName=wrap_table, Item={**stored, "sk": {"S": dashed}, "token": {"S": dashed}})
+    assert cli(["unwrap", dashed, "-r", "us-east-1", "--table", wrap_table]) == 0
+    assert capsys.readouterr().out == "dash-token-value\n"
+
+
+def test_renaming_the_target_moves_the_value(kube: Kube, operator: OperatorProcess, namespace: str,
+                                             wrap_table: str) -> None:
+    token = make_token(wrap_table, plaintext("moved-value"))
+    kube.apply(wrap_store("wrap", wrap_table), namespace)
+    kube.apply(wrapped_secret("w", "wrap", token, target={"name": "first"}), namespace)
+    wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
+    kube.apply(wrapped_secret("w", "wrap", token, target={"name": "second"}), namespace)
+    wait_for(lambda: kube.secret_data(namespace, "second") == {"value": "moved-value"}, 30, "the value moved")
+    wait_for(lambda: kube.secret_data(namespace, "first") is None, 30, "the old Secret removed")
+    condition = wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
+    assert "second" in condition["message"]
+    assert kube.read(API, "WrappedSecret", "w", namespace)["status"]["secretName"] == "second"
+    time.sleep(2)  # the old Secret's deletion event has been seen: it must not read as a loss
+    assert "SecretLost" not in warning_reasons(kube, namespace, "w")

@@ -61,3 +61,32 @@ def test_new_tokens_never_start_with_a_dash() -> None:
 
     tokens = [new_token() for _ in range(2000)]  # about 31 of these would start with '-' if drawn once
     assert all(len(t) == 171 and not t.startswith("-") for t in tokens)
+
+
+def test_a_dash_token_on_the_command_line_is_taken_as_the_token() -> None:
+    from stashsync.cli.main import shield_tokens
+
+    dashed = "-" + "A" * 170
+    assert shield_tokens(["unwrap", dashed, "--table", "t"]) == ["unwrap", "--table", "t", "--", dashed]
+    assert shield_tokens(["unwrap", "--table", "t", dashed]) == ["unwrap", "--table", "t", "--", dashed]
+    assert shield_tokens(["unwrap", "--", dashed]) == ["unwrap", "--", dashed]  # already shielded
+    assert shield_tokens(["unwrap", "--mode", "lambda", "x"]) == ["unwrap", "--mode", "lambda", "x"]
+    assert shield_tokens(["get", "-" + "A" * 170]) == ["get", "-" + "A" * 170]  # only after `unwrap`
+
+
+@pytest.mark.parametrize(("reasons", "transient"), [
+    ([{"Code": "ConditionalCheckFailed"}, {"Code": "None"}], None),
+    ([{"Code": "None"}, {"Code": "TransactionConflict"}], "TransactionConflict"),
+    ([{"Code": "ThrottlingError"}, {"Code": "None"}], "ThrottlingError"),
+    ([{"Code": "ConditionalCheckFailed"}, {"Code": "ProvisionedThroughputExceeded"}], "ProvisionedThroughputExceeded"),
+    ([], None),
+])
+def test_only_failed_conditions_make_a_cancelled_consumption_final(reasons: list[dict[str, str]],
+                                                                   transient: str | None) -> None:
+    from stashsync.sources.wrap import transient_cancellation
+
+    # botocore puts the reasons at the top of the error response; some versions under Error.
+    assert transient_cancellation({"Error": {"Code": "TransactionCanceledException"},
+                                   "CancellationReasons": reasons}) == transient
+    assert transient_cancellation({"Error": {"Code": "TransactionCanceledException",
+                                             "CancellationReasons": reasons}}) == transient

@@ -12,6 +12,7 @@ from stashsync import __version__, log_redaction
 from stashsync.api.errors import SpecError
 from stashsync.cli import app_cmds, credstash_cmds, wrap_cmds
 from stashsync.cli.errors import CliError
+from stashsync.crypto import wrap as wrapfmt
 from stashsync.crypto.envelope import EnvelopeError
 from stashsync.sources.base import SourceError
 
@@ -48,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def shield_tokens(argv: list[str]) -> list[str]:
+    """aws-secrets-wrapper's tokens start with '-' about once in 64: after `unwrap`, such an argument
+    is the token, not an option (argparse would refuse it, and echo it in the error)."""
+    if "unwrap" not in argv or "--" in argv:
+        return argv
+    at = argv.index("unwrap")
+    for i in range(at + 1, len(argv)):
+        if argv[i].startswith("-") and wrapfmt.looks_like_token(argv[i]):
+            return [*argv[:i], *argv[i + 1:], "--", argv[i]]
+    return argv
+
+
 def run_operator(args: argparse.Namespace) -> int:
     import kopf
 
@@ -73,7 +86,7 @@ def run_operator(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(shield_tokens(list(sys.argv[1:] if argv is None else argv)))
     try:
         return int(args.func(args))
     except (CliError, SourceError, SpecError, EnvelopeError) as exc:

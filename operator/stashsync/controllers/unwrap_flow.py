@@ -61,8 +61,8 @@ async def read_token(spec: WrappedSecretSpec, namespace: str) -> str:
 
 
 def _written_by_us(existing: dict[str, Any] | None, owner: secrets.Owner, token_hash: str) -> bool:
-    annotations = (existing or {}).get("metadata", {}).get("annotations") or {}
-    return secrets.created_by(existing or {}, owner) and annotations.get(TOKEN_HASH_ANNOTATION) == token_hash
+    return secrets.created_by(existing or {}, owner) and secrets.annotations_of(existing or {}).get(
+        TOKEN_HASH_ANNOTATION) == token_hash
 
 
 async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any) -> Outcome:
@@ -79,6 +79,8 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
                                                        build_wrap_service, namespace=namespace)
         existing = await secrets.read(namespace, spec.target_name)
         if not _written_by_us(existing, owner, token_hash):
+            # Before claiming: a claim that cannot end in a Secret only runs the token's TTL down.
+            secrets.check_replaceable(existing, spec.target_name, owner, secrets.RENAME_HINT)
             claimed = await clients.run(service.claim, token, uid)
             if claimed.get("consumed"):  # consumed by us before a crash, but the Secret is not there
                 return await _report(body, prefix, False, "SecretLost",
@@ -91,13 +93,15 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
             desired = secrets.DesiredSecret(
                 namespace=namespace, name=spec.target_name, type=spec.target_type, data=data, labels=spec.labels,
                 annotations={**spec.annotations, TOKEN_HASH_ANNOTATION: token_hash})
-            await secrets.write(desired, owner, "Owner", hint=secrets.RENAME_HINT)
+            await secrets.write(desired, owner, "Owner", existing=existing, hint=secrets.RENAME_HINT)
             faults.crash_point("written")
-            await clients.run(service.consume, token, uid, int(claimed.get("ttl", 0)))
+            ttl = int(claimed.get("ttl", 0))
         else:
-            # The value is safe in our Secret: finish the consumption a crash left (gone already is fine).
-            with contextlib.suppress(wrapsrc.TokenNotFound):
-                await clients.run(service.consume, token, uid, 0)
+            ttl = 0
+        # The value is safe in our Secret: consume (or finish what a crash left). An item gone already,
+        # e.g. deleted by the table's own TTL after our claim, leaves nothing to consume: still success.
+        with contextlib.suppress(wrapsrc.TokenNotFound):
+            await clients.run(service.consume, token, uid, ttl)
         faults.crash_point("consumed")
         metrics.WRAP_TOKENS_CONSUMED.inc()
         return await _report(body, prefix, True, "Unwrapped", f"the token's value is in Secret {spec.target_name!r}",
@@ -113,12 +117,39 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
                              f"Kubernetes API answered {exc.status} {exc.reason}")
 
 
-async def check_kept(body: dict[str, Any]) -> Outcome | None:
-    """After success: the Secret must still be there; if not, say so (the value is gone by design)."""
-    spec_target = ((body.get("spec") or {}).get("target") or {}).get("name") or body["metadata"]["name"]
-    if await secrets.read(body["metadata"]["namespace"], spec_target) is not None:
+def target_names(body: dict[str, Any]) -> tuple[str, str]:
+    """(the Secret the value was written to, the Secret the spec names now)."""
+    wanted = ((body.get("spec") or {}).get("target") or {}).get("name") or body["metadata"]["name"]
+    return str((body.get("status") or {}).get("secretName") or wanted), str(wanted)
+
+
+async def keep_target(body: dict[str, Any]) -> Outcome | None:
+    """After success: the Secret must still be there (if not, say so: the value is gone by design), and
+    where the spec says. A renamed target.name moves the value, since the old Secret is its only copy."""
+    namespace = body["metadata"]["namespace"]
+    written, wanted = target_names(body)
+    owner = secrets.Owner.of(body)
+    current = await secrets.read(namespace, written)
+    if current is None or not secrets.created_by(current, owner):
+        return await mark_lost(body)
+    if wanted == written:
         return None
-    return await mark_lost(body)
+    prefix = (body.get("status") or {}).get("tokenSHA256Prefix")
+    try:
+        spec = parse_wrapped_secret(body)
+        annotations = {**spec.annotations, TOKEN_HASH_ANNOTATION: secrets.annotations_of(current).get(
+            TOKEN_HASH_ANNOTATION, "")}
+        desired = secrets.DesiredSecret(namespace=namespace, name=wanted, type=current.get("type", "Opaque"),
+                                        data=secrets.decode(current.get("data")), labels=spec.labels,
+                                        annotations=annotations)
+        await secrets.write(desired, owner, "Owner", hint=secrets.RENAME_HINT)
+    except (SpecError, secrets.TargetError) as exc:  # the value stays where it is
+        return await _report(body, prefix, False, exc.reason, f"{exc.message}; the value stays in {written!r}")
+    # Status first: the old Secret's deletion must not read as the loss of the value.
+    moved = await _report(body, prefix, True, "Unwrapped", f"the token's value moved to Secret {wanted!r}",
+                          secret_name=wanted)
+    await secrets.release(namespace, written, owner)
+    return moved
 
 
 async def mark_lost(body: dict[str, Any]) -> Outcome:

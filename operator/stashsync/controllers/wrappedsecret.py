@@ -14,7 +14,7 @@ from stashsync.api.errors import SpecError
 from stashsync.api.wrappedsecret import parse_wrapped_secret
 from stashsync.controllers import events, stores
 from stashsync.controllers.sharding import SHARD_LABELS
-from stashsync.controllers.unwrap_flow import PLURAL, Outcome, check_kept, mark_lost, read_token, unwrap
+from stashsync.controllers.unwrap_flow import PLURAL, Outcome, keep_target, mark_lost, read_token, target_names, unwrap
 from stashsync.kube import secrets
 from stashsync.kube.status import get_object
 from stashsync.sources import base
@@ -38,10 +38,12 @@ async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logge
     raw = copy.deepcopy(dict(body))
     previous = cond.ready_condition(raw.get("status"))
     if (raw.get("status") or {}).get("consumedAt"):
-        # Done for good: never unwrap again; only tell the user if the Secret went away.
-        lost = await check_kept(raw)
-        if lost is not None and (previous or {}).get("reason") != "SecretLost":
-            _announce(raw, previous, lost)
+        # Done for good: never unwrap again; follow a renamed target, tell the user if the Secret went away.
+        if (previous or {}).get("reason") == "SecretLost":
+            return
+        kept = await keep_target(raw)
+        if kept is not None:
+            _announce(raw, previous, kept)
         return
     outcome = await unwrap(raw, stores.store_body_for(raw.get("spec") or {}, str(namespace), kwargs), stores.RESOLVER)
     _announce(raw, previous, outcome)
@@ -55,8 +57,8 @@ async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: A
     """Delete our Secret with us; give back a claim left by an unwrap that never finished."""
     raw = copy.deepcopy(dict(body))
     namespace = str(namespace)
-    target = ((raw.get("spec") or {}).get("target") or {}).get("name") or name
-    await secrets.release(namespace, target, secrets.Owner.of(raw))
+    for target in set(target_names(raw)):
+        await secrets.release(namespace, target, secrets.Owner.of(raw))
     if (raw.get("status") or {}).get("consumedAt"):
         return
     try:
@@ -70,11 +72,13 @@ async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: A
         pass  # nothing claimed that we can reach; a claim left behind expires with the token
 
 
-async def secret_deleted(namespace: str, owner_name: str) -> None:
+async def secret_deleted(namespace: str, owner_name: str, secret_name: str) -> None:
     """The Secret of a WrappedSecret was deleted: if it had been unwrapped, the value is gone for good."""
     body = await get_object(PLURAL, namespace, owner_name)
     if body is None or not (body.get("status") or {}).get("consumedAt"):
         return  # not finished yet: its unwrap writes the Secret again
+    if target_names(body)[0] != secret_name:
+        return  # the Secret it moved away from after a rename
     previous = cond.ready_condition(body.get("status"))
     if (previous or {}).get("reason") == "SecretLost":
         return

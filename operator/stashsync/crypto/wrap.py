@@ -35,6 +35,14 @@ def new_token() -> str:
     return token
 
 
+# What a token looks like on a command line: token_urlsafe output, far longer than any option.
+_TOKEN_SHAPE = re.compile(r"^[-_A-Za-z0-9]{64,}$")
+
+
+def looks_like_token(argument: str) -> bool:
+    return bool(_TOKEN_SHAPE.match(argument))
+
+
 def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

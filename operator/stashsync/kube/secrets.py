@@ -85,13 +85,13 @@ async def read(namespace: str, name: str) -> dict[str, Any] | None:
     return body
 
 
-def _annotations(secret: dict[str, Any]) -> dict[str, str]:
+def annotations_of(secret: dict[str, Any]) -> dict[str, str]:
     return dict(secret.get("metadata", {}).get("annotations") or {})
 
 
 def _marked_by(secret: dict[str, Any], owner: Owner) -> bool:
     """The Secret carries `owner`'s uid (or, written before uids were recorded, its Kind/name only)."""
-    annotations = _annotations(secret)
+    annotations = annotations_of(secret)
     if OWNER_UID_ANNOTATION in annotations:
         return annotations[OWNER_UID_ANNOTATION] == owner.uid
     return annotations.get(OWNER_ANNOTATION) == owner.ref
@@ -100,17 +100,17 @@ def _marked_by(secret: dict[str, Any], owner: Owner) -> bool:
 def created_by(secret: dict[str, Any], owner: Owner) -> bool:
     """`owner` made this Secret (Owner or Orphan policy): it is ours to replace or delete. A Secret we
     only merged keys into is not."""
-    return MANAGED_KEYS_ANNOTATION not in _annotations(secret) and _marked_by(secret, owner)
+    return MANAGED_KEYS_ANNOTATION not in annotations_of(secret) and _marked_by(secret, owner)
 
 
 def merged_by(secret: dict[str, Any], owner: Owner) -> bool:
     """`owner` merged keys into this Secret (Merge policy): only those keys are ours."""
-    return MANAGED_KEYS_ANNOTATION in _annotations(secret) and _marked_by(secret, owner)
+    return MANAGED_KEYS_ANNOTATION in annotations_of(secret) and _marked_by(secret, owner)
 
 
 def merge_refusal(secret: dict[str, Any], owner: Owner) -> str | None:
     """Why `owner` may not merge keys into this Secret, or None if it may."""
-    annotations = _annotations(secret)
+    annotations = annotations_of(secret)
     name = secret.get("metadata", {}).get("name", "")
     if secret.get("type", "Opaque") in NEVER_MERGED_TYPES:
         return f"Secret {name!r} is of type {secret['type']}, which stashsync never writes into"
@@ -171,6 +171,13 @@ MERGE_HINT = "delete it, pick another target.name, or use target.creationPolicy 
 RENAME_HINT = "delete it or pick another target.name"
 
 
+def check_replaceable(existing: dict[str, Any] | None, name: str, owner: Owner, hint: str = MERGE_HINT) -> None:
+    """Raise SecretConflict unless `owner` may replace Secret `name` (absent, or created by it)."""
+    if existing is not None and not created_by(existing, owner):
+        raise TargetError(f"Secret {name!r} already exists and was not created by {owner.ref}; {hint}",
+                          reason="SecretConflict")
+
+
 async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, existing: Any = UNREAD,
                 hint: str = MERGE_HINT) -> bool:
     """Create or update the target Secret. Returns True when something was written. `existing` is
@@ -200,9 +207,7 @@ async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, exis
         wanted = build_merged(existing, desired, owner)
     else:
         wanted = owned
-        if existing is not None and not created_by(existing, owner):
-            raise TargetError(f"Secret {desired.name!r} already exists and was not created by {owner.ref}; "
-                              f"{hint}", reason="SecretConflict")
+        check_replaceable(existing, desired.name, owner, hint)
     if existing is None:
         await core.create_namespaced_secret(desired.namespace, wanted)
         return True

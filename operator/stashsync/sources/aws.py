@@ -23,6 +23,8 @@ T = TypeVar("T")
 _THROTTLE_CODES = {"ThrottlingException", "Throttling", "ProvisionedThroughputExceededException",
                    "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled",
                    "LimitExceededException", "SlowDown"}
+# A concurrent transaction held the item: nothing is wrong, the same call succeeds a moment later.
+_TRANSIENT_CODES = {"TransactionConflictException", "TransactionInProgressException", "InternalServerError"}
 _DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException",
                  "InvalidClientTokenId", "ExpiredTokenException", "KMSInvalidStateException",
                  "DisabledException", "NotAuthorized", "IncompleteSignature", "SignatureDoesNotMatch"}
@@ -183,6 +185,8 @@ def translate_errors(what: str, not_found: type[base.SourceError] = base.Credent
         message = exc.response.get("Error", {}).get("Message", "")
         if code in _THROTTLE_CODES:
             raise base.Throttled(f"AWS throttled {what}: {code}") from None
+        if code in _TRANSIENT_CODES:
+            raise base.Unavailable(f"AWS could not complete {what} just now: {code}") from None
         if code in _DENIED_CODES:
             raise base.AccessDenied(f"AWS denied {what}: {code}: {message}") from None
         if code == "InvalidCiphertextException":

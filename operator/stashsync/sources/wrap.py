@@ -21,7 +21,30 @@ from stashsync.sources.dynamo import DynamoTable, plain
 
 TOMBSTONE_PK = "STASHSYNC_CONSUMED_TOKEN"  # awswrap's pruning only looks at pk WRAPPED_SECRET
 CLAIM = "stashsync_claimed_by"
+CLAIMED_AT = "stashsync_claimed_at"
 CONDITIONAL = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
+# A claim is honoured past the token's TTL (its holder may be retrying a write); one still there this
+# long after both the TTL and the claim is an orphan (its WrappedSecret went away) and is pruned.
+ORPHAN_CLAIM_SECONDS = 7 * 86400
+# Cancellation reasons of a transaction that say "not now" rather than "not allowed".
+_SETTLED_CANCELLATIONS = frozenset({"None", "ConditionalCheckFailed"})
+EXPIRED_MESSAGE = "the wrap token expired before it was unwrapped; ask for a new one"
+
+
+def transient_cancellation(error_response: dict[str, Any]) -> str | None:
+    """The code that made a TransactWriteItems cancellation transient (a conflicting transaction,
+    throttling), or None when it failed on its conditions and retrying cannot help."""
+    reasons = error_response.get("CancellationReasons") or error_response.get("Error", {}).get(
+        "CancellationReasons") or []
+    for reason in reasons:
+        code = str((reason or {}).get("Code") or "None")
+        if code not in _SETTLED_CANCELLATIONS:
+            return code
+    return None
+
+
+def _expired(item: dict[str, Any], now: int) -> bool:
+    return int(item.get("ttl", "0")) <= now
 
 
 class AlreadyConsumed(base.SourceError):
@@ -73,22 +96,44 @@ class DirectWrapService(DynamoTable):
     def claim(self, token: str, consumer: str) -> dict[str, Any]:
         """Mark the item as being consumed by `consumer` and return it with the service layer removed:
         {"value": <client layer text>, "kms_key", "data_key", "created_at", "ttl"}; or {"consumed": True}
-        when `consumer` already finished; raises AlreadyConsumed / TokenNotFound / Expired."""
-        ddb = self._ddb
+        when `consumer` already finished; raises AlreadyConsumed / TokenNotFound / Expired.
+
+        The TTL is checked only on a first claim: a consumer that claimed in time and failed to write
+        (a conflict, an API hiccup) keeps its right to finish after the TTL, or the value would be lost."""
+        ddb, now = self._ddb, int(time.time())
         try:
             with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
-                item = plain(ddb.update_item(
+                old = plain(ddb.update_item(
                     TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
-                    UpdateExpression="SET #c = :c",
+                    UpdateExpression="SET #c = :c, #ca = if_not_exists(#ca, :now)",
                     ConditionExpression="attribute_exists(sk) AND (attribute_not_exists(#c) OR #c = :c)",
-                    ExpressionAttributeNames={"#c": CLAIM}, ExpressionAttributeValues={":c": {"S": consumer}},
-                    ReturnValues="ALL_NEW")["Attributes"])
+                    ExpressionAttributeNames={"#c": CLAIM, "#ca": CLAIMED_AT},
+                    ExpressionAttributeValues={":c": {"S": consumer}, ":now": {"N": str(now)}},
+                    ReturnValues="ALL_OLD")["Attributes"])
         except ddb.exceptions.ConditionalCheckFailedException:
             return self._why_not_claimed(token, consumer)
-        if int(item.get("ttl", "0")) <= int(time.time()):
-            self.release(token, consumer)
-            raise Expired("the wrap token expired before it was unwrapped; ask for a new one")
-        return self._open_service_layer(item)
+        if old.get(CLAIM) != consumer and _expired(old, now):
+            self._prune(token, consumer)
+            raise Expired(EXPIRED_MESSAGE)
+        return self._open_service_layer(old)
+
+    def _prune(self, token: str, consumer: str | None = None) -> None:
+        """Delete one expired item: DynamoDB's own TTL deletion is lazy (days), so an expired token
+        would stay readable. Only while it is unclaimed (or claimed by `consumer`, who gives up)."""
+        now = str(int(time.time()))
+        names = {"#t": "ttl", "#c": CLAIM}
+        values: dict[str, Any] = {":now": {"N": now}}
+        condition = "#t <= :now AND attribute_not_exists(#c)"
+        if consumer is not None:
+            condition = "#t <= :now AND (attribute_not_exists(#c) OR #c = :c)"
+            values[":c"] = {"S": consumer}
+        try:
+            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+                self._ddb.delete_item(TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
+                                      ConditionExpression=condition, ExpressionAttributeNames=names,
+                                      ExpressionAttributeValues=values)
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            pass  # claimed meanwhile, or gone: either way not ours to delete
 
     def _open_service_layer(self, item: dict[str, Any]) -> dict[str, Any]:
         with translate_errors("wrap token (service layer)"):
@@ -105,6 +150,8 @@ class DirectWrapService(DynamoTable):
         with translate_errors("wrap token", not_found=base.StoreNotReady):
             item = self._ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
             if item is not None:
+                if item.get(CLAIM, {}).get("S") == consumer:  # ours still: the write raced something
+                    raise base.Unavailable("the wrap table did not take the consumption just now")
                 raise AlreadyConsumed("another WrappedSecret is unwrapping this token")
             tomb = self._ddb.get_item(TableName=self.table, ConsistentRead=True, Key={
                 "pk": {"S": TOMBSTONE_PK}, "sk": {"S": fmt.token_sha256(token)}}).get("Item")
@@ -128,7 +175,10 @@ class DirectWrapService(DynamoTable):
                         "pk": {"S": TOMBSTONE_PK}, "sk": {"S": fmt.token_sha256(token)},
                         "consumed_by": {"S": consumer}, "ttl": {"N": str(max(ttl, int(time.time())) + 86400)},
                         "consumed_at": {"S": datetime.datetime.now(datetime.UTC).isoformat()}}}}])
-        except (ddb.exceptions.TransactionCanceledException, ddb.exceptions.ConditionalCheckFailedException):
+        except (ddb.exceptions.TransactionCanceledException, ddb.exceptions.ConditionalCheckFailedException) as exc:
+            transient = transient_cancellation(exc.response)
+            if transient is not None:  # a conflicting transaction or throttling: the claim still holds
+                raise base.Unavailable(f"the wrap table cancelled the consumption ({transient}); retrying") from None
             # Already consumed by us (a retry after a crash) is fine; anything else is not ours.
             if self._why_not_claimed(token, consumer).get("consumed"):
                 return
@@ -148,22 +198,40 @@ class DirectWrapService(DynamoTable):
 
     def unwrap_and_delete(self, token: str) -> dict[str, Any]:
         """awswrap's own unwrap (DeleteItem ReturnValues=ALL_OLD): single use, not crash-safe. For the
-        CLI and the Lambda's awswrap-compatible action; the operator uses claim/consume."""
-        with translate_errors("wrap token", not_found=base.StoreNotReady):
-            old = self._ddb.delete_item(TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
-                                        ReturnValues="ALL_OLD").get("Attributes")
-        if old is None:
-            raise TokenNotFound("no wrapped secret for this token")
-        return self._open_service_layer(plain(old))
+        CLI and the Lambda's awswrap-compatible action; the operator uses claim/consume. A token a
+        WrappedSecret has claimed is not handed out a second time, nor one past its TTL."""
+        ddb, now = self._ddb, int(time.time())
+        key = {"pk": {"S": fmt.PK}, "sk": {"S": token}}
+        try:
+            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+                old = ddb.delete_item(
+                    TableName=self.table, Key=key, ReturnValues="ALL_OLD",
+                    ConditionExpression="attribute_exists(sk) AND attribute_not_exists(#c) AND #t > :now",
+                    ExpressionAttributeNames={"#c": CLAIM, "#t": "ttl"},
+                    ExpressionAttributeValues={":now": {"N": str(now)}}).get("Attributes")
+        except ddb.exceptions.ConditionalCheckFailedException:
+            with translate_errors("wrap token", not_found=base.StoreNotReady):
+                item = ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+            if item is None:
+                raise TokenNotFound("no wrapped secret for this token") from None
+            if CLAIM in item:
+                raise AlreadyConsumed("a WrappedSecret is unwrapping this token") from None
+            self._prune(token)
+            raise Expired(EXPIRED_MESSAGE) from None
+        return self._open_service_layer(plain(old or {}))
 
     def prune_expired(self) -> int:
-        """Delete expired, unclaimed items (awswrap prunes on every call; a claimed one is mid-consumption)."""
-        ddb, pruned = self._ddb, 0
+        """Delete expired items (awswrap prunes on every call): unclaimed ones, and orphaned claims, those
+        still there ORPHAN_CLAIM_SECONDS after both the TTL and the claim. A recent claim is mid-consumption."""
+        ddb, pruned, now = self._ddb, 0, int(time.time())
         kwargs: dict[str, Any] = {
             "TableName": self.table, "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": "#t <= :now AND attribute_not_exists(#c)", "ProjectionExpression": "pk, sk",
-            "ExpressionAttributeNames": {"#t": "ttl", "#c": CLAIM},
-            "ExpressionAttributeValues": {":pk": {"S": fmt.PK}, ":now": {"N": str(int(time.time()))}}}
+            "FilterExpression": "#t <= :now AND (attribute_not_exists(#c) OR "
+                                "(#t <= :orphan AND (attribute_not_exists(#ca) OR #ca <= :orphan)))",
+            "ProjectionExpression": "pk, sk",
+            "ExpressionAttributeNames": {"#t": "ttl", "#c": CLAIM, "#ca": CLAIMED_AT},
+            "ExpressionAttributeValues": {":pk": {"S": fmt.PK}, ":now": {"N": str(now)},
+                                          ":orphan": {"N": str(now - ORPHAN_CLAIM_SECONDS)}}}
         with translate_errors(f"wrap table {self.table!r}", not_found=base.StoreNotReady):
             while True:
                 page = ddb.query(**kwargs)
