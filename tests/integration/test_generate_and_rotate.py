@@ -37,7 +37,9 @@ def test_generated_credential_is_stored_rotated_pruned_and_readable_by_credstash
         kube: Kube, operator: OperatorProcess, namespace: str, table: str, aws_env: dict[str, str]) -> None:
     tools = real_tools.tools_venv()  # before the clock starts: building it can take longer than a rotation
     _deployment(kube, namespace)
-    kube.apply(credstash_store("main", table), namespace)
+    store = credstash_store("main", table)
+    store["spec"]["credstash"]["allowGenerate"] = True
+    kube.apply(store, namespace)
     kube.apply(synced_secret("gen", "main", [{"key": "password", "name": "gen.password", "context": {"app": "gen"},
                                               "generate": {"length": 24, "rotateEvery": "5s", "keep": 2}}],
                              rolloutRestartTargets=[{"name": "web"}]), namespace)

@@ -227,6 +227,84 @@ def test_hot_loop_intervals_are_refused_by_the_schema(kube: Kube, operator: Oper
 # --- No writes to what the tenant's object does not own ---------------------------------------------------
 
 
+def _generating_store(table: str, allow: bool = True) -> dict[str, Any]:
+    store = _store("main", table)
+    store["spec"]["credstash"]["allowGenerate"] = allow
+    return store
+
+
+def _generated(name: str, credential: str, rotate: str = "0") -> dict[str, Any]:
+    return synced_secret(name, "main", [{"key": "pw", "name": credential,
+                                         "generate": {"length": 20, "rotateEvery": rotate, "keep": 2}}])
+
+
+def _table_versions(table: str, credential: str) -> list[tuple[str, str | None, float]]:
+    from stashsync.sources.credstash import CredstashSource
+
+    source = CredstashSource(AwsClients(AwsAuth(region="us-east-1")), table=table)
+    return [(v.version, v.generated_by, v.generated_at) for v in source.generated_versions(credential)]
+
+
+def test_generation_only_where_the_store_allows_it(kube: Kube, operator: OperatorProcess, namespace: str,
+                                                  table: str) -> None:
+    kube.apply(_generating_store(table, allow=False), namespace)
+    kube.apply(_generated("gen", "not.allowed"), namespace)
+    condition = wait_ready(kube, namespace, "gen", status="False", reason="GenerationNotAllowed")
+    assert "allowGenerate" in condition["message"]
+    wait_warning(kube, namespace, "gen", "GenerationNotAllowed")
+    assert _table_versions(table, "not.allowed") == []
+    kube.apply(_generating_store(table), namespace)
+    kube.apply(_generated("gen", "not.allowed"), namespace)  # a new generation wakes it at once
+    wait_ready(kube, namespace, "gen")
+    assert [by for _, by, _ in _table_versions(table, "not.allowed")] == [f"{namespace}/gen"]
+
+
+def test_generate_never_adopts_a_credential_someone_else_wrote(kube: Kube, operator: OperatorProcess,
+                                                               namespace: str, table: str) -> None:
+    assert cli(["put", "-t", table, "shared.api.key", plaintext("written-by-a-person-value")]) == 0
+    kube.apply(_generating_store(table), namespace)
+    kube.apply(_generated("takeover", "shared.api.key", rotate="1s"), namespace)
+    condition = wait_ready(kube, namespace, "takeover", status="False", reason="CredentialNotGenerated")
+    assert "shared.api.key" in condition["message"]
+    time.sleep(3)  # several rotation periods: still nothing written, nothing pruned
+    assert [(v, by) for v, by, _ in _table_versions(table, "shared.api.key")] == [("0000000000000000001", None)]
+    assert kube.secret_data(namespace, "takeover") is None
+
+
+def test_generate_stops_rotating_once_someone_writes_over_it(kube: Kube, operator: OperatorProcess,
+                                                             namespace: str, table: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    kube.apply(_generating_store(table), namespace)
+    kube.apply(_generated("gen", "app.token", rotate="2s"), namespace)
+    wait_ready(kube, namespace, "gen")
+    wait_for(lambda: len(_table_versions(table, "app.token")) >= 2, 30, "a first rotation")
+    assert cli(["put", "-a", "-t", table, "app.token", plaintext("a-person-took-it-over-value")]) == 0
+    wait_for(lambda: kube.secret_data(namespace, "gen") == {"pw": "a-person-took-it-over-value"}, 30,
+             "the person's value synced")
+    settled = _table_versions(table, "app.token")
+    time.sleep(5)  # more than two rotation periods
+    assert _table_versions(table, "app.token") == settled  # no rotation over it, nothing of it pruned
+    assert settled[0][1] is None and kube.secret_data(namespace, "gen") == {"pw": "a-person-took-it-over-value"}
+
+
+def test_a_failing_sync_does_not_rotate_on_every_retry(kube: Kube, operator: OperatorProcess, namespace: str,
+                                                       table: str) -> None:
+    kube.apply(_generating_store(table), namespace)
+    kube.apply(_generated("gen", "retry.token", rotate="3s"), namespace)
+    wait_ready(kube, namespace, "gen")
+    kube.core.delete_namespaced_secret("gen", namespace)  # replaced by a Secret the object cannot write
+    wait_for(lambda: kube.secret_data(namespace, "gen") is not None, 30, "the Secret written again")
+    kube.core.delete_namespaced_secret("gen", namespace)
+    kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "gen"}, "stringData": {"x": "y"}},
+               namespace)
+    wait_ready(kube, namespace, "gen", status="False", reason="SecretConflict")
+    held = _table_versions(table, "retry.token")
+    time.sleep(8)  # the failing object retries, and rotation periods pass, meanwhile
+    assert _table_versions(table, "retry.token") == held  # nothing rotated, nothing pruned while undelivered
+    kube.core.delete_namespaced_secret("gen", namespace)
+    wait_ready(kube, namespace, "gen", timeout=90)
+
+
 def _synced(kube: Kube, namespace: str, table: str, name: str, credential: str, value: str, secret: str,
             policy: str = "Owner") -> dict[str, Any]:
     assert cli(["put", "-t", table, credential, plaintext(value)]) == 0

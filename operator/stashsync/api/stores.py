@@ -51,6 +51,7 @@ class CredstashProvider:
     region: str
     kms_key_id: str
     algorithm: str
+    allow_generate: bool = False  # the store's admin lets SyncedSecrets write generated versions
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ def _parse_provider(provider: str, raw: dict[str, Any]) -> Provider:
     if provider == "credstash":
         return CredstashProvider(table=raw.get("table", "credential-store"), region=raw["region"],
                                  kms_key_id=raw.get("kmsKeyId", "alias/credstash"),
-                                 algorithm=raw.get("algorithm", "credstash"))
+                                 algorithm=raw.get("algorithm", "credstash"),
+                                 allow_generate=bool(raw.get("allowGenerate", False)))
     if provider == "wrap":
         return WrapProvider(table=raw["table"], region=raw["region"], mode=raw.get("mode", "direct"),
                             function_name=raw.get("functionName", "secrets-wrap"), kms_key_id=raw.get("kmsKeyId"))

@@ -17,7 +17,7 @@ from stashsync import metrics
 from stashsync.api import conditions as cond
 from stashsync.api.errors import SpecError
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
-from stashsync.controllers.generate import ensure_generated, next_rotation_seconds
+from stashsync.controllers.generate import ensure_generated, generator_of, next_rotation_seconds
 from stashsync.controllers.reencrypt import encrypt_values
 from stashsync.crypto import envelope, mac
 from stashsync.crypto.template import TemplateRenderError
@@ -166,7 +166,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         rotation_due = rotate > 0 and (since is None or since >= rotate)
         _, source = await resolver.resolve(store_body, spec.store_kind, spec.store_name, build_source,
                                            namespace=namespace)
-        generated_at = await ensure_generated(spec, source, status)
+        generated_at = await ensure_generated(spec, source, status, generator_of(namespace, meta["name"]))
         wanted = await resolve_refs(spec, source)
         refs = wanted.refs
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from stashsync import metrics
@@ -20,13 +22,27 @@ def _attribute(value: str | bytes) -> dict[str, str | bytes]:
     return {"B": value} if isinstance(value, bytes) else {"S": value}
 
 
+# Item attributes recording the versions stashsync generated, and for which SyncedSecret.
+GENERATED_BY = "stashsync_generated_by"
+GENERATED_AT = "stashsync_generated_at"
+
+
+@dataclass(frozen=True)
+class GeneratedVersion:
+    version: str
+    generated_by: str | None
+    generated_at: float  # epoch seconds; 0 when not generated
+
+
 class CredstashSource(DynamoTable):
     def __init__(self, clients: AwsClients, table: str = DEFAULT_TABLE, kms_key_id: str = DEFAULT_KMS_KEY,
-                 algorithm: fmt.Algorithm = fmt.Algorithm.CREDSTASH, digest: str = "SHA256") -> None:
+                 algorithm: fmt.Algorithm = fmt.Algorithm.CREDSTASH, digest: str = "SHA256",
+                 allow_generate: bool = False) -> None:
         super().__init__(clients, table)
         self.kms_key_id = kms_key_id
         self.algorithm = algorithm
         self.digest = digest
+        self.allow_generate = allow_generate
 
     # --- reading (the operator's path) ---------------------------------------------------------
 
@@ -37,10 +53,10 @@ class CredstashSource(DynamoTable):
                 raise base.InvalidReference(f"credential {ref.name!r}: credstash versions are whole numbers, "
                                             f"not {ref.version!r}")
             return str(int(ref.version))
-        items = self._query_versions(ref.name, limit=1)
+        items = self.generated_versions(ref.name, limit=1)
         if not items:
             raise base.CredentialNotFound(f"credential {ref.name!r} not found in table {self.table!r}")
-        return str(int(items[0]))
+        return str(int(items[0].version))
 
     def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
         what = f"credential {ref.name!r} version {int(version)}"
@@ -104,26 +120,8 @@ class CredstashSource(DynamoTable):
 
     # --- table listing and writing (CLI and generated credentials) ---------------------------
 
-    def _query_versions(self, name: str, limit: int | None = None) -> list[str]:
-        """Versions of `name`, newest first, projecting only the version (cheap)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table, "KeyConditionExpression": "#n = :n", "ScanIndexForward": False,
-            "ConsistentRead": True, "ProjectionExpression": "#v",
-            "ExpressionAttributeNames": {"#n": "name", "#v": "version"},
-            "ExpressionAttributeValues": {":n": {"S": name}}}
-        if limit:
-            kwargs["Limit"] = limit
-        versions: list[str] = []
-        with translate_errors(f"versions of {name!r}", not_found=base.StoreNotReady):
-            while True:
-                page = self._ddb.query(**kwargs)
-                versions.extend(i["version"]["S"] for i in page.get("Items", []))
-                if (limit and len(versions) >= limit) or "LastEvaluatedKey" not in page:
-                    return versions
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
     def versions(self, name: str) -> list[str]:
-        return self._query_versions(name)
+        return [v.version for v in self.generated_versions(name)]
 
     def scan(self, consistent: bool = False) -> Iterator[tuple[str, str]]:
         """Every (name, version) in the table."""
@@ -142,8 +140,31 @@ class CredstashSource(DynamoTable):
     def list_names(self) -> list[str]:
         return sorted({name for name, _ in self.scan()})
 
-    def put(self, name: str, value: bytes, version: int, context: dict[str, str]) -> str:
-        """Write a new version; refuses to overwrite (conditional put). Returns the padded version."""
+    def generated_versions(self, name: str, limit: int | None = None) -> list[GeneratedVersion]:
+        """Versions of `name`, newest first, with who generated each (None: written by a person or
+        another tool) and when. Projects only those attributes (cheap)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "#n = :n", "ScanIndexForward": False,
+            "ConsistentRead": True, "ProjectionExpression": "#v, #by, #at",
+            "ExpressionAttributeNames": {"#n": "name", "#v": "version", "#by": GENERATED_BY, "#at": GENERATED_AT},
+            "ExpressionAttributeValues": {":n": {"S": name}}}
+        if limit:
+            kwargs["Limit"] = limit
+        found: list[GeneratedVersion] = []
+        with translate_errors(f"versions of {name!r}", not_found=base.StoreNotReady):
+            while True:
+                page = self._ddb.query(**kwargs)
+                for item in page.get("Items", []):
+                    found.append(GeneratedVersion(item["version"]["S"], item.get(GENERATED_BY, {}).get("S"),
+                                                  float(item.get(GENERATED_AT, {}).get("N", "0"))))
+                if (limit and len(found) >= limit) or "LastEvaluatedKey" not in page:
+                    return found
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def put(self, name: str, value: bytes, version: int, context: dict[str, str],
+            generated_by: str | None = None) -> str:
+        """Write a new version; refuses to overwrite (conditional put). Returns the padded version.
+        `generated_by` marks a version the operator generated (credstash ignores extra attributes)."""
         padded = fmt.pad_version(version)
         with translate_errors(f"KMS key {self.kms_key_id!r}"):
             dk = self._kms.generate_data_key(KeyId=self.kms_key_id, EncryptionContext=context,
@@ -151,6 +172,9 @@ class CredstashSource(DynamoTable):
         sealed = fmt.seal(value, dk["Plaintext"], dk["CiphertextBlob"], self.algorithm, self.digest)
         item: dict[str, dict[str, str | bytes]] = {"name": {"S": name}, "version": {"S": padded}}
         item.update({k: _attribute(v) for k, v in sealed.attributes.items()})
+        if generated_by is not None:
+            item[GENERATED_BY] = {"S": generated_by}
+            item[GENERATED_AT] = {"N": str(int(time.time()))}
         ddb = self._ddb
         try:
             with translate_errors(f"put {name!r}", not_found=base.StoreNotReady,
@@ -162,8 +186,8 @@ class CredstashSource(DynamoTable):
         return padded
 
     def next_version(self, name: str) -> int:
-        latest = self._query_versions(name, limit=1)
-        return int(latest[0]) + 1 if latest else 1
+        latest = self.generated_versions(name, limit=1)
+        return int(latest[0].version) + 1 if latest else 1
 
     def delete_version(self, name: str, version: str) -> None:
         with translate_errors(f"delete {name!r}", not_found=base.StoreNotReady):

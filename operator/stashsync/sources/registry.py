@@ -25,7 +25,7 @@ def build_source(store: StoreSpec, auth: AwsAuth) -> Source:
     clients = AwsClients(auth)
     if isinstance(settings, CredstashProvider):
         return CredstashSource(clients, table=settings.table, kms_key_id=settings.kms_key_id,
-                               algorithm=Algorithm(settings.algorithm))
+                               algorithm=Algorithm(settings.algorithm), allow_generate=settings.allow_generate)
     if isinstance(settings, S3Provider):
         return S3Source(clients, bucket=settings.bucket, prefix=settings.prefix, kms_key_id=settings.kms_key_id)
     if isinstance(settings, SecretsManagerProvider):
