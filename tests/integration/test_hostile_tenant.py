@@ -424,6 +424,21 @@ def test_removed_keys_leave_synced_versions_and_a_fixed_spec_syncs_at_once(
     wait_ready(kube, namespace, "late", timeout=30)
 
 
+def test_an_edit_after_an_operator_restart_is_undone_even_without_refresh(
+        kube: Kube, operator: OperatorProcess, namespace: str, table: str) -> None:
+    assert cli(["put", "-t", table, "still.watched", plaintext("watched-after-restart-value")]) == 0
+    kube.apply(credstash_store("main", table), namespace)
+    kube.apply(synced_secret("app", "main", [{"key": "k", "name": "still.watched"}], refreshInterval="0"),
+               namespace)
+    wait_ready(kube, namespace, "app")
+    operator.stop()
+    operator.start()  # an empty memory of what it wrote; refreshInterval 0 never writes again by itself
+    time.sleep(3)  # the new process has listed the objects
+    kube.core.patch_namespaced_secret("app", namespace, {"stringData": {"k": "tampered"}})
+    wait_for(lambda: kube.secret_data(namespace, "app") == {"k": "watched-after-restart-value"}, 30,
+             "the edit undone")
+
+
 def test_revoking_a_namespace_stops_its_syncs_and_keeps_the_last_value(kube: Kube, operator: OperatorProcess,
                                                                        namespace: str, table: str) -> None:
     """Decided: keep (as an AWS outage would), with a condition and a Warning; README's trust model."""

@@ -105,12 +105,23 @@ def secret_changed(event: kopf.RawEvent, namespace: str, name: str, owner_name: 
         wakers.wake((namespace, owner_name))
 
 
+def _remember_written(namespace: str, uid: str | None, status: dict[str, Any]) -> None:
+    """After a restart nothing is in LAST_WRITTEN until an object writes again (with refreshInterval 0,
+    never): the status records what was last written, so an edit of the Secret is caught all the same.
+    Every object is listed when the watch starts, so this runs before any Secret event matters."""
+    secret_name, data_mac = status.get("secretName"), status.get("dataMAC")
+    if uid and secret_name and data_mac:
+        LAST_WRITTEN.setdefault((namespace, str(secret_name)), (uid, str(data_mac)))
+
+
 @kopf.on.event(GROUP, VERSION, PLURAL, labels=SHARD_LABELS)
 def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
     """A new generation wakes the refresh loop at once instead of at its next refresh or failure
     backoff, whether the object ever synced or not. The Ready condition records the generation of the
     last attempt, failed or not, so our own status patches wake nothing."""
-    attempted = (cond.ready_condition(dict(body.status)) or {}).get("observedGeneration")
+    status = dict(body.status)
+    _remember_written(str(namespace), body.metadata.get("uid"), status)
+    attempted = (cond.ready_condition(status) or {}).get("observedGeneration")
     if event.get("type") == "MODIFIED" and attempted is not None and body.metadata.get("generation") != attempted:
         wakers.wake((str(namespace), name))
 
