@@ -54,6 +54,7 @@ bench: $(BENCH_STAMP) controlplane eso
 	$(BIN)/python bench/bench_crypto.py
 	$(BIN)/python bench/bench_unwrap.py
 	$(BIN)/python bench/bench_reencrypt.py
+	$(BIN)/python bench/bench_store_memory.py
 	$(BIN)/python bench/bench_refresh_cost.py
 	$(BIN)/python bench/bench_convergence.py
 	$(BIN)/python bench/bench_eso.py

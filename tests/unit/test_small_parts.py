@@ -156,3 +156,35 @@ def test_template_error_names_a_typo_and_its_line() -> None:
 def test_templates_that_build_too_much_are_refused(source: str) -> None:
     with pytest.raises(TemplateRenderError):
         render({"k": source}, {"user": b"x" * 100, **{f"k{i}": b"v" for i in range(30)}})
+
+
+def test_built_store_sessions_are_bounded_least_recently_used_first() -> None:
+    import time as clock
+
+    from stashsync.controllers.stores import StoreResolver, _Built
+    from stashsync.sources.aws import AwsAuth
+
+    resolver = StoreResolver(max_built=2)
+
+    def keep(name: str) -> None:
+        resolver._keep((name, 1, "build_source", "ns"), _Built(clock.monotonic(), AwsAuth(region="us-east-1"), name))
+
+    keep("a")
+    keep("b")
+    assert resolver._fresh(("a", 1, "build_source", "ns")) == "a"  # used: now the most recent
+    keep("c")
+    assert len(resolver) == 2
+    assert resolver._fresh(("b", 1, "build_source", "ns")) is None  # the least recently used went
+    assert resolver._fresh(("a", 1, "build_source", "ns")) == "a" and resolver._fresh(("c", 1, "build_source",
+                                                                                       "ns")) == "c"
+
+
+def test_sessions_share_one_botocore_loader() -> None:
+    from stashsync.sources.aws import AwsAuth, AwsClients
+
+    first, second = (AwsClients(AwsAuth(region="us-east-1", access_key_id=k, secret_access_key="x"))
+                     for k in ("AKID1", "AKID2"))
+    loader = first._session._session.get_component("data_loader")
+    assert loader is second._session._session.get_component("data_loader")
+    assert first._session.get_credentials().access_key == "AKID1"  # credentials stay per store
+    assert second._session.get_credentials().access_key == "AKID2"

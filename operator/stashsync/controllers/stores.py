@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -36,6 +37,9 @@ from stashsync.sources.registry import build_source, build_wrap_service
 AUTH_TTL_SECONDS = 300.0  # re-read a store's auth Secret at most this often
 REVALIDATE_SECONDS = 300.0  # a Ready store is checked again this often
 RECHECK_NOT_READY_SECONDS = 15.0  # a store that is not Ready (e.g. its auth Secret is missing) sooner
+# Built sessions kept (about 1 MiB each with the shared botocore loader); the least recently used goes
+# first, and is built again (one STS call for an assumed role) when next needed.
+MAX_BUILT = 256
 
 T = TypeVar("T")
 _last_checked: dict[str, float] = {}  # store uid -> monotonic time of its last validation
@@ -53,14 +57,27 @@ class StoreResolver:
     sessions stay warm. The auth input (e.g. a static-keys Secret) is re-read every AUTH_TTL_SECONDS,
     and the clients are rebuilt only if it changed. `build` is a registry function."""
 
-    def __init__(self) -> None:
-        self._built: dict[tuple[str, int, str, str], _Built] = {}
+    def __init__(self, max_built: int = MAX_BUILT) -> None:
+        self._built: OrderedDict[tuple[str, int, str, str], _Built] = OrderedDict()
         self._limiters: dict[str, tuple[tuple[float, int], TokenBucket]] = {}
         self._lock = asyncio.Lock()
+        self.max_built = max_built
 
     def _fresh(self, key: tuple[str, int, str, str]) -> Any | None:
         cached = self._built.get(key)
-        return cached.value if cached and time.monotonic() - cached.checked < AUTH_TTL_SECONDS else None
+        if cached is None or time.monotonic() - cached.checked >= AUTH_TTL_SECONDS:
+            return None
+        self._built.move_to_end(key)
+        return cached.value
+
+    def _keep(self, key: tuple[str, int, str, str], built: _Built) -> None:
+        self._built[key] = built
+        self._built.move_to_end(key)
+        while len(self._built) > self.max_built:
+            self._built.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._built)
 
     def limiter(self, store: StoreSpec, uid: str) -> TokenBucket:
         """One request budget per store, shared by every client built for it (all namespaces)."""
@@ -86,7 +103,7 @@ class StoreResolver:
                     cached = self._built.get(key)
                     found = cached.value if cached is not None and cached.auth == auth else build(store, auth)
                     self.forget(uid, keep_generation=generation)
-                    self._built[key] = _Built(time.monotonic(), auth, found)
+                    self._keep(key, _Built(time.monotonic(), auth, found))
         result: T = found
         return result
 
