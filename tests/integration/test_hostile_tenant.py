@@ -31,6 +31,7 @@ from tests.conftest import (
     wrap_store,
     wrapped_secret,
 )
+from tests.harness.hostile import LONG_CREDENTIAL, REGEX_BAIT, hostile_objects
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
 from tests.harness.ports import wait_until
@@ -167,15 +168,11 @@ def test_a_literal_guess_in_a_template_is_not_comparable_with_another_objects_ma
 # --- One object must not stall the others -----------------------------------------------------------------
 
 
-ENDLESS = ("{% for a in long %}{% for b in long %}{% for c in long %}{% for d in long %}{% endfor %}{% endfor %}"
-           "{% endfor %}{% endfor %}")
-
-
 def test_hostile_objects_do_not_delay_another_tenants_rotation(kube: Kube, operator: OperatorProcess,
                                                                namespace: str, victim: str, table: str) -> None:
-    assert cli(["put", "-t", table, "hostile.long", plaintext("L" * 2000 + "-hostile-long")]) == 0
-    for i in range(3):
-        assert cli(["put", "-t", table, f"{'x' * 60}{i}z", plaintext(f"regex-bait-{i}")]) == 0
+    assert cli(["put", "-t", table, LONG_CREDENTIAL, plaintext("L" * 2000 + "-hostile-long")]) == 0
+    for i, bait in enumerate(REGEX_BAIT):
+        assert cli(["put", "-t", table, bait, plaintext(f"regex-bait-{i}")]) == 0
     assert cli(["put", "-t", table, "victim.token", plaintext("victim-v1")]) == 0
     # The victim's sync renders a template too, so it shares the template sandbox with the hostile ones.
     kube.apply(credstash_store("main", table), victim)
@@ -183,20 +180,7 @@ def test_hostile_objects_do_not_delay_another_tenants_rotation(kube: Kube, opera
                              target={"template": {"data": {"token": "{{ token }}", "line": "t={{ token }}"}}}),
                victim)
     wait_ready(kube, victim, "app")
-
-    kube.apply(credstash_store("main", table), namespace)
-    slow = _store("slow", table, rateLimit={"requestsPerSecond": 0.1, "burst": 1})
-    kube.apply(slow, namespace)
-    long_entry = [{"key": "long", "name": "hostile.long"}]
-    hostile = [synced_secret(f"endless-{i}", "main", long_entry, refreshInterval="1s",
-                             target={"template": {"data": {"k": ENDLESS}}}) for i in range(4)]
-    hostile += [synced_secret(name, "main", long_entry, target={"template": {"data": {"k": source}}})
-                for name, source in (("huge", "{{ 'a' * 400000000 }}"), ("power", "{{ 10 ** 10000000 }}"))]
-    hostile += [
-                synced_secret("regex", "main", [], dataFrom=[{"find": "/(.*.*)*y/"}], refreshInterval="1s")]
-    # More objects on the 0.1 requests/s store than the operator has worker threads (32).
-    hostile += [synced_secret(f"slow-{i}", "slow", long_entry, refreshInterval="1s") for i in range(40)]
-    for body in hostile:
+    for body in hostile_objects(table):
         kube.apply(body, namespace)
     wait_ready(kube, namespace, "endless-0", status="False", reason="TemplateError", timeout=60)
 

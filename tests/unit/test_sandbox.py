@@ -4,6 +4,8 @@ render still works (real child processes; nothing is faked)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import Any
 
 import pytest
 
@@ -36,6 +38,52 @@ def test_errors_come_back_without_the_value_and_renders_run_side_by_side() -> No
             results = await asyncio.gather(*[sandbox.render({"k": "{{ v }}"}, {"v": str(i).encode()})
                                              for i in range(6)])
             assert [r["k"] for r in results] == [str(i).encode() for i in range(6)]
+        finally:
+            await sandbox.close()
+    asyncio.run(run())
+
+
+def test_tenants_take_turns_so_one_tenants_queue_delays_another_by_about_one_render() -> None:
+    async def run() -> None:
+        sandbox = TemplateSandbox(size=1, seconds=0.5)
+        finished: list[str] = []
+
+        async def render(tenant: str, label: str, template: str, value: bytes) -> None:
+            with contextlib.suppress(TemplateRenderError):
+                await sandbox.render({"k": template}, {"user": value}, tenant=tenant)
+            finished.append(label)
+
+        try:
+            hostile = [asyncio.create_task(render("hostile", f"hostile-{i}", ENDLESS, b"x" * (2000 + i)))
+                       for i in range(4)]
+            await asyncio.sleep(0.1)  # the hostile renders are queued first
+            await render("victim", "victim", "{{ user }}", b"ok")
+            await asyncio.gather(*hostile)
+        finally:
+            await sandbox.close()
+        assert finished.index("victim") <= 2  # after the render in progress and at most one more
+    asyncio.run(run())
+
+
+class _CountingSandbox(TemplateSandbox):
+    started = 0
+
+    async def _start(self) -> Any:
+        self.started += 1
+        return await super()._start()
+
+
+def test_inputs_that_ran_out_of_time_are_answered_without_rendering_again() -> None:
+    async def run() -> None:
+        sandbox = _CountingSandbox(size=1, seconds=0.5)
+        try:
+            for _ in range(3):
+                with pytest.raises(TemplateRenderError, match=r"longer than 0\.5 s"):
+                    await sandbox.render({"k": ENDLESS}, {"user": b"x" * 2000})
+            assert sandbox.started == 1  # one child spent its budget; the repeats started none
+            with pytest.raises(TemplateRenderError):  # other inputs are rendered, not guessed
+                await sandbox.render({"k": ENDLESS}, {"user": b"y" * 2000})
+            assert sandbox.started == 2
         finally:
             await sandbox.close()
     asyncio.run(run())

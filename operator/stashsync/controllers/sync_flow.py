@@ -207,7 +207,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
 
         if target.template is not None:
             try:
-                data = await sandbox.render(target.template, values)
+                data = await sandbox.render(target.template, values, tenant=namespace)
             except TemplateRenderError as exc:
                 raise SyncFailed("TemplateError", str(exc)) from None
             if target.merge_template:
