@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint typecheck unit integration controlplane manifests bench eso clean
+.PHONY: demo test lint typecheck unit integration controlplane manifests bench eso image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ ESO_BIN := .cache/bin/eso-v0.20.4/external-secrets
 eso: $(ESO_BIN)
 $(ESO_BIN): bench/eso/go.mod bench/eso/go.sum
 	cd bench/eso && go build -trimpath -o ../../$(ESO_BIN) github.com/external-secrets/external-secrets
+
+# The operator image, built here with no registry (root on Linux): debootstrap base, local dockerd.
+image:
+	@hack/build-image.sh
 
 # Regenerate deploy/stashsync.yaml from the chart (a test checks it is current).
 manifests: $(STAMP) controlplane
