@@ -121,7 +121,7 @@ def main() -> None:
         for mount in sorted((m for m in mounts if m.startswith(str(CACHE))), reverse=True):
             subprocess.run(["umount", mount], check=False)
     rows = [f"| image size | {size / 1e6:.0f} MB |",
-            f"| warm build (base cached; wheelhouse + project layer) | {warm['total_seconds']} s |",
+            f"| warm build (base and dependency wheels cached) | {warm['total_seconds']} s |",
             f"| `docker run` to live (kopf liveness 200) | {live:.2f} s |",
             f"| SyncedSecret applied to Ready, by the containerised operator | {synced:.2f} s |",
             f"| user in the container | {user} (read-only root filesystem) |"]

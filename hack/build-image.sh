@@ -4,9 +4,9 @@
 # Dockerfile built by a local dockerd with no network at all. Needs root on Linux; installs
 # docker.io and debootstrap with apt-get when they are missing.
 #
-# Cached in .cache/image/ (git-ignored): the base root filesystem, dockerd's data. A warm run
-# rebuilds only the project's layer. Prints the image name; writes size and timings to
-# .cache/image/report.txt. Usage: hack/build-image.sh [IMAGE] (default stashsync:dev).
+# Cached in .cache/image/ (git-ignored): the base root filesystem, dockerd's data, the dependencies'
+# wheels. A warm run makes only the project's wheel and layer again. Prints the image name; writes
+# size and timings to .cache/image/report.txt. Usage: hack/build-image.sh [IMAGE] (default stashsync:dev).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 image=${1:-stashsync:dev}
@@ -65,7 +65,15 @@ context="$cache/context"
 rm -rf "$context" && mkdir -p "$context/wheelhouse"
 (cd "$root" && git ls-files -z -- Dockerfile .dockerignore pyproject.toml README.md operator | xargs -0 tar -c) \
   | tar -C "$context" -x
-python3 -m pip wheel --quiet --wheel-dir "$context/wheelhouse" "$context" >/dev/null
+# Dependencies' wheels are cached per pyproject.toml; the project's own wheel is made every time.
+deps="$cache/wheels-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+if [ ! -f "$deps/.done" ]; then
+  rm -rf "$cache"/wheels-*
+  python3 -m pip wheel --quiet --wheel-dir "$deps" "$context" >/dev/null
+  rm -f "$deps"/stashsync-*.whl && touch "$deps/.done"
+fi
+cp "$deps"/*.whl "$context/wheelhouse/"
+python3 -m pip wheel --quiet --no-deps --wheel-dir "$context/wheelhouse" "$context" >/dev/null
 docker build --quiet --network none --build-arg BASE="$base_image" \
   --build-arg PIP_FLAGS="--no-index --find-links /src/wheelhouse" --build-arg PIP_SOURCE=stashsync \
   -t "$image" "$context" >/dev/null
