@@ -6,10 +6,12 @@ import json
 import os
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness.ports import free_port, wait_for_http_ok
+from tests.harness.ports import free_port, wait_for_http_ok, wait_until
 from tests.harness.processes import Process
 
 # The admin's tenancy settings the tests run under: the fault proxy on loopback is an allowed endpoint,
@@ -79,3 +81,22 @@ class OperatorProcess:
     def kill(self) -> None:
         if self.process is not None:
             self.process.kill()
+
+
+@contextmanager
+def crashing_at(operator: OperatorProcess, point: str) -> Iterator[OperatorProcess]:
+    """The session's operator replaced by one that kills itself at crash point `point` (faults.py);
+    the session's operator runs again afterwards, whatever happened inside."""
+    operator.stop()
+    crasher = OperatorProcess(operator.folder.parent / f"operator-crash-{point}", operator.kubeconfig,
+                              operator.aws_env, operator.namespace, extra_env={"STASHSYNC_CRASH_AT": point})
+    try:
+        yield crasher.start()
+    finally:
+        crasher.stop()
+        operator.start()
+
+
+def wait_crashed(crasher: OperatorProcess, what: str, timeout: float = 60) -> None:
+    assert crasher.process is not None
+    wait_until(lambda: not crasher.process.alive(), timeout, what)  # type: ignore[union-attr]

@@ -34,8 +34,7 @@ from tests.conftest import (
 from tests.harness.hostile import LONG_CREDENTIAL, REGEX_BAIT, hostile_objects
 from tests.harness.kube import Kube, wait_for
 from tests.harness.leaks import LEAK_CANARIES
-from tests.harness.operator_process import OperatorProcess
-from tests.harness.ports import wait_until
+from tests.harness.operator_process import OperatorProcess, crashing_at, wait_crashed
 from tests.integration.helpers import API, wait_ready, wait_warning, warning_reasons
 from tests.integration.test_wrappedsecret import item as wrap_item
 from tests.integration.test_wrappedsecret import make_token
@@ -464,19 +463,12 @@ def test_a_claim_made_in_time_is_honoured_after_the_ttl(kube: Kube, operator: Op
     # Long enough for a fresh operator to list a busy cluster and claim in time, on a loaded machine.
     token = make_token(wrap_table, plaintext("claimed-in-time-value"), ttl=40)
     kube.apply(wrap_store("wrap", wrap_table), namespace)
-    operator.stop()
-    crasher = OperatorProcess(operator.folder.parent / "operator-crash-late", operator.kubeconfig,
-                              operator.aws_env, operator.namespace, extra_env={"STASHSYNC_CRASH_AT": "claimed"})
-    try:
-        crasher.start()
+    with crashing_at(operator, "claimed") as crasher:
         kube.apply(wrapped_secret("late", "wrap", token), namespace)
-        wait_until(lambda: not crasher.process.alive(), 60, "operator to die after its claim")  # type: ignore[union-attr]
+        wait_crashed(crasher, "operator to die after its claim")
         stored = wrap_item(wrap_table, token)
         assert stored is not None and "stashsync_claimed_by" in stored
         time.sleep(max(0.0, int(stored["ttl"]["N"]) - time.time() + 1))  # the retry comes after the TTL
-    finally:
-        crasher.stop()
-        operator.start()
     wait_ready(kube, namespace, "late", kind="WrappedSecret", reason="Unwrapped")
     assert kube.secret_data(namespace, "late") == {"value": "claimed-in-time-value"}
 
@@ -502,18 +494,11 @@ def test_an_item_the_table_ttl_removed_after_the_write_is_success(kube: Kube, op
                                                                   namespace: str, wrap_table: str) -> None:
     token = make_token(wrap_table, plaintext("ttl-removed-after-write-value"))
     kube.apply(wrap_store("wrap", wrap_table), namespace)
-    operator.stop()
-    crasher = OperatorProcess(operator.folder.parent / "operator-crash-written", operator.kubeconfig,
-                              operator.aws_env, operator.namespace, extra_env={"STASHSYNC_CRASH_AT": "written"})
-    try:
-        crasher.start()
+    with crashing_at(operator, "written") as crasher:
         kube.apply(wrapped_secret("w", "wrap", token), namespace)
-        wait_until(lambda: not crasher.process.alive(), 60, "operator to die after writing")  # type: ignore[union-attr]
+        wait_crashed(crasher, "operator to die after writing")
         boto3.client("dynamodb").delete_item(TableName=wrap_table,
                                              Key={"pk": {"S": "WRAPPED_SECRET"}, "sk": {"S": token}})
-    finally:
-        crasher.stop()
-        operator.start()
     wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
     assert kube.secret_data(namespace, "w") == {"value": "ttl-removed-after-write-value"}
 

@@ -13,8 +13,7 @@ from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.wrap import TOMBSTONE_PK, DirectWrapService, seal_client_layer
 from tests.conftest import plaintext, wrap_store, wrapped_secret
 from tests.harness.kube import Kube, wait_for
-from tests.harness.operator_process import OperatorProcess
-from tests.harness.ports import wait_until
+from tests.harness.operator_process import OperatorProcess, crashing_at, wait_crashed
 from tests.integration.helpers import API, wait_ready, wait_warning
 
 pytestmark = pytest.mark.integration
@@ -131,13 +130,9 @@ def test_operator_killed_at_each_step_recovers_the_value_exactly_once(
         kube: Kube, operator: OperatorProcess, namespace: str, wrap_table: str, crash_at: str) -> None:
     token = make_token(wrap_table, plaintext(f"crash-{crash_at}-value"))
     kube.apply(wrap_store("wrap", wrap_table), namespace)
-    operator.stop()
-    crasher = OperatorProcess(operator.folder.parent / f"operator-crash-{crash_at}", operator.kubeconfig,
-                              operator.aws_env, operator.namespace, extra_env={"STASHSYNC_CRASH_AT": crash_at})
-    try:
-        crasher.start()
+    with crashing_at(operator, crash_at) as crasher:
         kube.apply(wrapped_secret("w", "wrap", token), namespace)
-        wait_until(lambda: not crasher.process.alive(), 60, f"operator to die at {crash_at}")  # type: ignore[union-attr]
+        wait_crashed(crasher, f"operator to die at {crash_at}")
         # The state each crash point leaves behind, before anything recovers it:
         uid = kube.read(API, "WrappedSecret", "w", namespace)["metadata"]["uid"]
         claimed = item(wrap_table, token)
@@ -147,9 +142,6 @@ def test_operator_killed_at_each_step_recovers_the_value_exactly_once(
         assert (kube.secret_data(namespace, "w") is not None) is (crash_at != "claimed")
         assert (tombstone(wrap_table, token) is not None) is (crash_at == "consumed")
         assert not (kube.read(API, "WrappedSecret", "w", namespace).get("status") or {}).get("consumedAt")
-    finally:
-        crasher.stop()
-        operator.start()
     wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
     assert kube.secret_data(namespace, "w") == {"value": f"crash-{crash_at}-value"}
     assert item(wrap_table, token) is None
