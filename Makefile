@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint typecheck unit integration controlplane manifests bench eso image clean
+.PHONY: demo test e2e up down lint typecheck unit integration controlplane manifests bench eso image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: $(STAMP) controlplane
 
 test: $(STAMP) controlplane lint typecheck
 	$(BIN)/python -m pytest
+
+# The e2e suite on a real node (kubelet, containerd, the image built here); root on Linux.
+e2e: $(STAMP) controlplane
+	@hack/build-controlplane.sh --node >/dev/null
+	$(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench hack

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver, etcd and helm at the pins in tests/controlplane/versions.env and caches
 # them in .cache/bin/<pins>/ (git-ignored). Prints the folder. A warm cache does nothing.
+# `--node` also builds what a single-node cluster needs (kubelet, kube-controller-manager,
+# kube-scheduler) and kubectl, for the e2e suite and the playground.
 # KUBEBUILDER_ASSETS / TEST_ASSET_* (envtest conventions) win over our build when set.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +26,19 @@ build() {  # build NAME: only when missing; write to a temp name first so a kill
   mv "$out/$name.tmp" "$out/$name"
 }
 
-build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$(version_ldflags)"
+build_kube() {  # build_kube CMD...: the missing ones in one go build, which compiles shared packages once
+  local missing=() cmd tmp
+  for cmd in "$@"; do [ -x "$out/$cmd" ] || missing+=("k8s.io/kubernetes/cmd/$cmd"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "building ${missing[*]##*/}, cached afterwards in $out" >&2
+  tmp=$(mktemp -d "$out/.build-XXXXXX")
+  (cd "$cp_dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$(version_ldflags)" -o "$tmp/" "${missing[@]}")
+  mv "$tmp"/* "$out/" && rmdir "$tmp"
+}
+
+kube_cmds=(kube-apiserver)
+[ "${1:-}" = --node ] && kube_cmds+=(kubelet kube-controller-manager kube-scheduler kubectl)
+build_kube "${kube_cmds[@]}"
 build etcd go.etcd.io/etcd/server/v3
 if [ ! -x "$out/helm" ]; then
   echo "building helm ${HELM_VERSION}, cached afterwards in $out" >&2

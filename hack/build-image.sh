@@ -6,10 +6,18 @@
 #
 # Cached in .cache/image/ (git-ignored): the base root filesystem, dockerd's data, the dependencies'
 # wheels. A warm run makes only the project's wheel and layer again. Prints the image name; writes
-# size and timings to .cache/image/report.txt. Usage: hack/build-image.sh [IMAGE] (default stashsync:dev).
+# size and timings to .cache/image/report.txt.
+#
+#   hack/build-image.sh [--save DIR] [IMAGE]     (IMAGE defaults to stashsync:dev)
+#
+# --save also builds the test node's pause image (tests/node/pause) and writes both images to DIR as
+# archives for `ctr images import` (DIR/IMAGE-NAME.tar), rewritten only when an image changed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+save=""
+if [ "${1:-}" = --save ]; then save=$2; shift 2; fi
 image=${1:-stashsync:dev}
+pause_image=stashsync.local/pause:1
 cache="${STASHSYNC_CACHE:-$root/.cache}/image"
 base_image=stashsync-base:bookworm
 base_packages=python3,python3-venv,ca-certificates
@@ -79,6 +87,20 @@ docker build --quiet --network none --build-arg BASE="$base_image" \
   -t "$image" "$context" >/dev/null
 built=$(date +%s.%N)
 docker image prune --force >/dev/null  # the build stage of earlier builds
+
+if [ -n "$save" ]; then
+  pause_context="$cache/pause-context"
+  mkdir -p "$pause_context" "$save"
+  (cd "$root/tests/node/pause" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$pause_context/pause" .)
+  printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$pause_context/Dockerfile"
+  docker build --quiet --network none -t "$pause_image" "$pause_context" >/dev/null
+  for name in "$image" "$pause_image"; do
+    archive="$save/$(echo "${name##*/}" | tr : -).tar"
+    id=$(docker image inspect "$name" --format '{{.Id}}')
+    [ -f "$archive" ] && [ "$(cat "$archive.id" 2>/dev/null)" = "$id" ] && continue
+    docker save -o "$archive.tmp" "$name" && mv "$archive.tmp" "$archive" && echo "$id" >"$archive.id"
+  done
+fi
 
 size=$(docker image inspect "$image" --format '{{.Size}}')
 {

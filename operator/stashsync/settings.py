@@ -23,7 +23,8 @@ class Settings:
     # Worker threads for blocking AWS calls.
     aws_workers: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_AWS_WORKERS", "32")))
     metrics_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_METRICS_PORT", "0")))
-    liveness_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_LIVENESS_PORT", "0")))
+    # Address the metrics server binds; a hostNetwork pod binds its pod IP, not every host interface.
+    metrics_addr: str = field(default_factory=lambda: os.environ.get("STASHSYNC_METRICS_ADDR", "0.0.0.0"))  # noqa: S104
     mac_key_secret: str = "stashsync-mac-key"
     # Validating webhook (kopf's server): off when the port is 0.
     webhook_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_WEBHOOK_PORT", "0")))

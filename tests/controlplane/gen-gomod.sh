@@ -26,5 +26,9 @@ upstream_mod=$(go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" |
   echo ")"
 } > go.mod
 rm -f go.sum
-go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${KUBERNETES_VERSION}" "go.etcd.io/etcd/server/v3@${ETCD_VERSION}"
+# The control plane for integration tests, plus the node (kubelet, controller manager, scheduler)
+# and kubectl for the e2e suite and the playground.
+go get -tool "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" \
+  $(for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+      echo "k8s.io/kubernetes/cmd/$cmd@${KUBERNETES_VERSION}"; done)
 go mod tidy

@@ -1,7 +1,8 @@
 """A real kube-apiserver + etcd on loopback, RBAC on, admin as a client certificate (system:masters).
 
 There is no controller-manager and no kubelet: no garbage collection, no namespace finalization,
-no pods. Tests must not depend on those.
+no pods. Tests must not depend on those. With node=True the apiserver is set up for the real node
+of tests/harness/node.py (service account tokens for pods, its client certificate for the kubelet).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ControlPlane:
     pki: Pki | None = None
     url: str = ""
     kubeconfig: Path | None = None
+    node: bool = False
 
     def start(self) -> ControlPlane:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -61,17 +63,24 @@ class ControlPlane:
         assert self.pki is not None
         port = port or free_port()
         self.url = f"https://127.0.0.1:{port}"
+        if self.node:
+            # Pods get service account tokens; logs and exec reach the kubelet as admin. Service
+            # ClusterIPs come from loopback: nothing routes them (there is no kube-proxy), but a pod
+            # that tried one would not send a packet off this machine.
+            node_args = [f"--kubelet-client-certificate={self.pki.admin_cert}",
+                         f"--kubelet-client-key={self.pki.admin_key}", "--service-cluster-ip-range=127.0.100.0/24"]
+        else:
+            node_args = ["--disable-admission-plugins=ServiceAccount", "--service-cluster-ip-range=10.0.0.0/24"]
         self.apiserver = Process("kube-apiserver", [
             str(self.binaries.kube_apiserver), f"--etcd-servers={self.etcd_url}",
             f"--cert-dir={self.folder / 'certs'}", f"--secure-port={port}", "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1", "--service-cluster-ip-range=10.0.0.0/24",
-            "--authorization-mode=RBAC", "--allow-privileged=true",
+            "--advertise-address=127.0.0.1", "--authorization-mode=RBAC", "--allow-privileged=true",
             f"--tls-cert-file={self.pki.serving_cert}", f"--tls-private-key-file={self.pki.serving_key}",
             f"--client-ca-file={self.pki.ca_cert}",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={self.pki.sa_pub}",
             f"--service-account-signing-key-file={self.pki.sa_key}",
-            "--disable-admission-plugins=ServiceAccount",
+            *node_args,
         ], self.folder / "kube-apiserver.log").start()
         self.kubeconfig = self.folder / "kubeconfig"
         self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_dict()))

@@ -58,7 +58,7 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     _state["mac_key"] = await mac_key_store.load_or_create(ours.namespace, ours.mac_key_secret)
     _state["sandbox"] = TemplateSandbox()
     if ours.metrics_port:
-        start_http_server(ours.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from the pod IP
+        start_http_server(ours.metrics_port, addr=ours.metrics_addr)
     logger.info("stashsync started", extra={"namespace": ours.namespace,
                                             "watch_namespaces": list(ours.watch_namespaces)})
 

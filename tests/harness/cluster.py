@@ -1,0 +1,102 @@
+"""A whole local cluster for the e2e suite and `make up`: the apiserver + etcd, moto_server, a real
+node (tests/harness/node.py) and the operator installed with Helm from charts/stashsync, running in a
+pod from the image hack/build-image.sh builds here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.harness.binaries import ROOT, Binaries, find_binaries
+from tests.harness.controlplane import ControlPlane
+from tests.harness.moto import MotoServer
+from tests.harness.node import Node, NodeBinaries, find_node_binaries
+from tests.harness.ports import free_port
+
+RELEASE, OPERATOR_NAMESPACE = "stashsync", "stashsync-system"
+IMAGE_REPOSITORY, IMAGE_TAG = "stashsync", "dev"
+VALUES = ROOT / "tests" / "e2e" / "node-values.yaml"
+
+
+def image_archives() -> tuple[list[Path], float]:
+    """Build the operator and pause images (cached) and return their archives and the seconds spent."""
+    folder = Path(os.environ.get("STASHSYNC_CACHE", ROOT / ".cache")) / "node" / "images"
+    started = time.monotonic()
+    subprocess.run([str(ROOT / "hack" / "build-image.sh"), "--save", str(folder), f"{IMAGE_REPOSITORY}:{IMAGE_TAG}"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return sorted(folder.glob("*.tar")), time.monotonic() - started
+
+
+@dataclass
+class LocalCluster:
+    folder: Path
+    binaries: Binaries = field(default_factory=find_binaries)
+    node_binaries: NodeBinaries = field(default_factory=lambda: find_node_binaries(ROOT))
+    plane: ControlPlane | None = None
+    moto: MotoServer | None = None
+    node: Node | None = None
+    image_build_seconds: float = 0.0
+
+    def start(self) -> LocalCluster:
+        archives, self.image_build_seconds = image_archives()
+        self.plane = ControlPlane(self.folder / "controlplane", self.binaries, node=True).start()
+        self.moto = MotoServer(self.folder / "moto").start()
+        self.node = Node(self.folder / "node", self.plane, self.node_binaries, images=archives).start()
+        self.node.wait_ready(self.env())
+        return self
+
+    @property
+    def kubeconfig(self) -> Path:
+        assert self.plane is not None and self.plane.kubeconfig is not None
+        return self.plane.kubeconfig
+
+    def env(self) -> dict[str, str]:
+        """This process's environment with KUBECONFIG set (for kubectl and helm)."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> str:
+        done = subprocess.run([str(self.node_binaries.kubectl), *args], env=self.env(), text=True,
+                              input=stdin, capture_output=True)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def helm(self, *args: str) -> str:
+        done = subprocess.run([str(self.binaries.helm), *args], env=self.env(), text=True, capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"helm {' '.join(args[:2])}: {done.stderr.strip()}")
+        return done.stdout
+
+    def operator_values(self, **overrides: Any) -> dict[str, Any]:
+        """The chart values the operator runs with here: the image built here, the node's network,
+        AWS on moto and the apiserver on loopback (no kube-proxy routes the kubernetes Service)."""
+        assert self.plane is not None and self.moto is not None
+        values: dict[str, Any] = yaml.safe_load(VALUES.read_text())
+        values["env"].update({
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": self.plane.url.rsplit(":", 1)[1],
+            "AWS_ENDPOINT_URL": self.moto.url,
+        })
+        # Ports free on this machine: on the host's network the chart's defaults may be taken.
+        values.update(metricsPort=free_port(), livenessPort=free_port(), **overrides)
+        return values
+
+    def install_operator(self, **overrides: Any) -> float:
+        """`helm upgrade --install` of charts/stashsync; returns the seconds until its pods are Ready."""
+        values = self.folder / "values.yaml"
+        values.write_text(yaml.safe_dump(self.operator_values(**overrides)))
+        started = time.monotonic()
+        self.helm("upgrade", "--install", RELEASE, str(ROOT / "charts" / "stashsync"), "--namespace",
+                  OPERATOR_NAMESPACE, "--create-namespace", "--values", str(values), "--wait", "--timeout", "180s")
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        for part in (self.node, self.moto, self.plane):
+            if part is not None:
+                part.stop()

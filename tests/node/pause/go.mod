@@ -1,0 +1,3 @@
+module stashsync.dev/tests/node/pause
+
+go 1.24.0
