@@ -10,6 +10,7 @@ import pytest
 
 from tests.harness.cluster import LocalCluster
 from tests.harness.kube import Kube
+from tests.harness.moto import MotoServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,6 +25,22 @@ def cluster(workdir: Path) -> Iterator[LocalCluster]:
         yield local.start()
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def moto(cluster: LocalCluster) -> MotoServer:
+    """The cluster's moto_server, which the operator pod uses: the shared AWS fixtures (aws_env, kms_key,
+    table, wrap_table, ...) then set up what the pod reads."""
+    assert cluster.moto is not None
+    return cluster.moto
+
+
+@pytest.fixture(scope="session")
+def operator_release(cluster: LocalCluster) -> LocalCluster:
+    """The operator installed by Helm (scenario 1 measures the install; later ones only need it)."""
+    if not cluster.operator_installed:
+        cluster.install_operator()
+    return cluster
 
 
 @pytest.fixture(scope="session")

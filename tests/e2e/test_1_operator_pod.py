@@ -3,18 +3,10 @@ read-only root filesystem."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
 from datetime import datetime
 
 from tests.e2e.conftest import record
-from tests.harness.cluster import OPERATOR_NAMESPACE, LocalCluster
-
-
-def operator_pods(cluster: LocalCluster) -> list[dict[str, Any]]:
-    out = cluster.kubectl("get", "pods", "-n", OPERATOR_NAMESPACE, "-l", "app.kubernetes.io/name=stashsync",
-                          "-o", "json")
-    return list(json.loads(out)["items"])
+from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, LocalCluster
 
 
 def _time(stamp: str) -> datetime:
@@ -27,7 +19,7 @@ def test_helm_install_brings_the_operator_pod_up_ready_as_uid_65532_on_a_read_on
     record("image build (warm cache)", f"{cluster.image_build_seconds:.0f} s")
     record("helm install --wait until the operator pod is Ready", f"{seconds:.1f} s")
 
-    [pod] = operator_pods(cluster)
+    [pod] = cluster.pods(OPERATOR_NAMESPACE, OPERATOR_PODS)
     ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True"
     started = pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]

@@ -5,6 +5,7 @@ pod from the image hack/build-image.sh builds here.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -21,6 +22,7 @@ from tests.harness.node import Node, NodeBinaries, find_node_binaries
 from tests.harness.ports import free_port
 
 RELEASE, OPERATOR_NAMESPACE = "stashsync", "stashsync-system"
+OPERATOR_PODS = "app.kubernetes.io/name=stashsync"
 IMAGE_REPOSITORY, IMAGE_TAG = "stashsync", "dev"
 VALUES = ROOT / "tests" / "e2e" / "node-values.yaml"
 
@@ -43,6 +45,7 @@ class LocalCluster:
     moto: MotoServer | None = None
     node: Node | None = None
     image_build_seconds: float = 0.0
+    operator_installed: bool = False
 
     def start(self) -> LocalCluster:
         archives, self.image_build_seconds = image_archives()
@@ -94,7 +97,20 @@ class LocalCluster:
         started = time.monotonic()
         self.helm("upgrade", "--install", RELEASE, str(ROOT / "charts" / "stashsync"), "--namespace",
                   OPERATOR_NAMESPACE, "--create-namespace", "--values", str(values), "--wait", "--timeout", "180s")
+        self.operator_installed = True
         return time.monotonic() - started
+
+    def apply(self, *docs: dict[str, Any], namespace: str) -> None:
+        """`kubectl apply` of manifests, as a user would."""
+        self.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(docs))
+
+    def wait(self, what: str, condition: str, namespace: str, timeout: int = 120) -> None:
+        self.kubectl("wait", "-n", namespace, f"--for={condition}", what, f"--timeout={timeout}s")
+
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The pods a selector matches, oldest first."""
+        items = json.loads(self.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json"))["items"]
+        return sorted(items, key=lambda pod: pod["metadata"]["creationTimestamp"])
 
     def stop(self) -> None:
         for part in (self.node, self.moto, self.plane):
