@@ -5,25 +5,16 @@ exactly once, the new pod seeing the new value."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from tests.conftest import cluster_credstash_store, plaintext, synced_secret
-from tests.e2e.apps import app_deployment
+from tests.conftest import plaintext, synced_secret
+from tests.e2e.helpers import app_deployment, cluster_store_ref, namespace_with_store, stashsync
 from tests.e2e.conftest import record
 from tests.harness.cluster import LocalCluster
 from tests.harness.ports import wait_until
 
 NAMESPACE = "e2e-app"
 PRINTS = 'echo "env=$DB_PASSWORD file=$(cat /secrets/password)"; exec sleep 3600'
-
-
-def stashsync(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([str(Path(sys.executable).parent / "stashsync"), *args], check=True, env={**os.environ, **env},
-                   capture_output=True)
 
 
 def app_logs(cluster: LocalCluster) -> list[str]:
@@ -42,14 +33,11 @@ def test_a_synced_secret_reaches_an_app_pod_and_a_new_version_rolls_it_exactly_o
     cluster = operator_release
     first, second = plaintext("e2e-first-password"), plaintext("e2e-second-password")
     stashsync("put", "-t", table, "app.db.password", first, env=aws_env)
-    cluster.kubectl("create", "namespace", NAMESPACE)
-    store = cluster_credstash_store(f"e2e-{table}", table)
-    store["spec"]["conditions"] = [{"namespaces": [NAMESPACE]}]
-    cluster.apply(store, namespace=NAMESPACE)
-    ssec = synced_secret("app-db", store["metadata"]["name"], [{"key": "password", "name": "app.db.password"}],
+    store = namespace_with_store(cluster, NAMESPACE, table)
+    ssec = synced_secret("app-db", store, [{"key": "password", "name": "app.db.password"}],
                          refreshInterval="2s", target={"name": "app-db"},
                          rolloutRestartTargets=[{"kind": "Deployment", "name": "app"}])
-    ssec["spec"]["storeRef"]["kind"] = "ClusterCredentialStore"
+    ssec["spec"]["storeRef"] = cluster_store_ref(store)
     cluster.apply(ssec, namespace=NAMESPACE)
     cluster.wait("syncedsecret/app-db", "condition=Ready", NAMESPACE)
 

@@ -17,6 +17,7 @@ import yaml
 
 from tests.harness.binaries import ROOT, Binaries, find_binaries
 from tests.harness.controlplane import ControlPlane
+from tests.harness.fault_proxy import FaultProxy
 from tests.harness.moto import MotoServer
 from tests.harness.node import Node, NodeBinaries, find_node_binaries
 from tests.harness.ports import free_port
@@ -44,6 +45,7 @@ class LocalCluster:
     plane: ControlPlane | None = None
     moto: MotoServer | None = None
     node: Node | None = None
+    aws_proxy: FaultProxy | None = None  # between the operator pod and moto: tests hold calls there
     image_build_seconds: float = 0.0
     operator_installed: bool = False
 
@@ -51,6 +53,7 @@ class LocalCluster:
         archives, self.image_build_seconds = image_archives()
         self.plane = ControlPlane(self.folder / "controlplane", self.binaries, node=True).start()
         self.moto = MotoServer(self.folder / "moto").start()
+        self.aws_proxy = FaultProxy(self.moto.url).start()
         self.node = Node(self.folder / "node", self.plane, self.node_binaries, images=archives).start()
         self.node.wait_ready(self.env())
         return self
@@ -80,11 +83,11 @@ class LocalCluster:
     def operator_values(self, **overrides: Any) -> dict[str, Any]:
         """The chart values the operator runs with here: the image built here, the node's network,
         AWS on moto and the apiserver on loopback (no kube-proxy routes the kubernetes Service)."""
-        assert self.plane is not None and self.moto is not None
+        assert self.plane is not None and self.aws_proxy is not None
         values: dict[str, Any] = yaml.safe_load(VALUES.read_text())
         values["env"].update({
             "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": self.plane.url.rsplit(":", 1)[1],
-            "AWS_ENDPOINT_URL": self.moto.url,
+            "AWS_ENDPOINT_URL": self.aws_proxy.url,
         })
         # Ports free on this machine: on the host's network the chart's defaults may be taken.
         values.update(metricsPort=free_port(), livenessPort=free_port(), **overrides)
@@ -108,11 +111,15 @@ class LocalCluster:
         self.kubectl("wait", "-n", namespace, f"--for={condition}", what, f"--timeout={timeout}s")
 
     def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        """The pods a selector matches, oldest first."""
+        """The pods a selector matches that are not on their way out, oldest first."""
         items = json.loads(self.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json"))["items"]
-        return sorted(items, key=lambda pod: pod["metadata"]["creationTimestamp"])
+        return sorted((pod for pod in items if not pod["metadata"].get("deletionTimestamp")),
+                      key=lambda pod: pod["metadata"]["creationTimestamp"])
 
     def stop(self) -> None:
+        if self.aws_proxy is not None:
+            self.aws_proxy.release()
+            self.aws_proxy.stop()
         for part in (self.node, self.moto, self.plane):
             if part is not None:
                 part.stop()

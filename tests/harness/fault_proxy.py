@@ -2,7 +2,9 @@
 
 Modes: "pass" forwards; "throttle" answers AWS JSON-protocol ThrottlingException (400);
 "error" answers 500; "drop" closes the connection without an answer; "slow" forwards after
-`delay` seconds. It counts every request it sees, so tests can check that retries are bounded."""
+`delay` seconds. It counts every request it sees, so tests can check that retries are bounded.
+Besides the mode, `hold(marker)` keeps every request whose body names `marker` (a table, say) until
+`release()`, then forwards it: a call that reaches AWS after its caller died."""
 
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ class FaultProxy:
         self.mode = "pass"
         self.delay = 2.0  # seconds, in "slow" mode
         self.requests = 0
+        self.held = 0
+        self._hold_marker: bytes | None = None
+        self._released = threading.Event()
         self._lock = threading.Lock()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -41,6 +46,24 @@ class FaultProxy:
         with self._lock:
             return self.requests
 
+    def hold(self, marker: str) -> None:
+        with self._lock:
+            self.held = 0
+            self._released.clear()
+            self._hold_marker = marker.encode()
+
+    def release(self) -> None:
+        with self._lock:
+            self._hold_marker = None
+            self._released.set()
+
+    def _held(self, body: bytes) -> bool:
+        with self._lock:
+            if self._hold_marker is None or self._hold_marker not in body:
+                return False
+            self.held += 1
+            return True
+
     def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         proxy = self
 
@@ -49,17 +72,22 @@ class FaultProxy:
                 pass
 
             def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the caller died meanwhile (a held call): nobody to answer
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with proxy._lock:
                     proxy.requests += 1
+                if proxy._held(body):
+                    proxy._released.wait(120)
                 mode = proxy.mode
                 if mode == "throttle":
                     error = {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
