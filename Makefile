@@ -32,6 +32,16 @@ e2e: $(STAMP) controlplane
 	@hack/build-controlplane.sh --node >/dev/null
 	$(BIN)/python -m pytest tests/e2e
 
+# The playground: the local stack with real nodes, left running until `make down` (root on Linux).
+up: $(STAMP) controlplane
+	@hack/build-controlplane.sh --node >/dev/null
+	@$(BIN)/python hack/up.py & \
+	  until [ -f .cache/up/env ] && [ -f .cache/up/pid ]; do kill -0 $$! 2>/dev/null || exit 1; sleep 1; done
+
+down:
+	@if [ -f .cache/up/pid ]; then kill $$(cat .cache/up/pid); while [ -f .cache/up/pid ]; do sleep 1; done; fi
+	@rm -f .cache/up/env
+
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench hack
 

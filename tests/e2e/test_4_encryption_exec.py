@@ -20,7 +20,6 @@ APP = 'echo "app sees $DB_PASSWORD"; exec sleep 3600'
 def test_the_app_sees_plaintext_through_stashsync_exec_while_the_secret_and_pod_hold_ciphertext(
         operator_release: LocalCluster, aws_env: dict[str, str], table: str) -> None:
     cluster = operator_release
-    assert cluster.node is not None
     value = plaintext("e2e-encrypted-password")
     kms = boto3.client("kms")
     kms.create_alias(AliasName="alias/e2e-app-secrets", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
@@ -51,6 +50,7 @@ def test_the_app_sees_plaintext_through_stashsync_exec_while_the_secret_and_pod_
     assert value not in json.dumps(pod)
     # What the runtime started the container with: the envelope, never the plaintext.
     container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
-    runtime_spec = cluster.node.ctr("containers", "info", container_id, check=True).stdout
+    node = cluster.node(pod["spec"]["nodeName"])
+    runtime_spec = node.ctr("containers", "info", container_id, check=True).stdout
     assert f"DB_PASSWORD={envelope}" in runtime_spec
     assert value not in runtime_spec

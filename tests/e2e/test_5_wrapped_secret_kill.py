@@ -46,8 +46,6 @@ def unwrap_while_operator_dies(cluster: LocalCluster, wrap_table: str, name: str
 def test_a_wrapped_secret_survives_the_operator_container_sigkilled_by_the_runtime_and_its_pod_deleted(
         operator_release: LocalCluster, wrap_table: str) -> None:
     cluster = operator_release
-    assert cluster.node is not None
-    node = cluster.node
     cluster.kubectl("create", "namespace", NAMESPACE)
     cluster.kubectl("create", "secret", "generic", TENANT_KEYS, "-n", NAMESPACE,
                     "--from-literal=access-key-id=AKIDTENANT", "--from-literal=secret-access-key=tenant-secret-key")
@@ -55,6 +53,7 @@ def test_a_wrapped_secret_survives_the_operator_container_sigkilled_by_the_runti
 
     def sigkill_container(pod: dict[str, object]) -> None:
         container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]  # type: ignore[index]
+        node = cluster.node(pod["spec"]["nodeName"])  # type: ignore[index]
         node.ctr("tasks", "kill", "--signal", "SIGKILL", container_id, check=True)
 
     unwrap_while_operator_dies(cluster, wrap_table, "killed", sigkill_container)

@@ -1,6 +1,7 @@
-"""A whole local cluster for the e2e suite and `make up`: the apiserver + etcd, moto_server, a real
-node (tests/harness/node.py) and the operator installed with Helm from charts/stashsync, running in a
-pod from the image hack/build-image.sh builds here.
+"""A whole local cluster for the e2e suite and `make up`: the apiserver + etcd, moto_server, real
+nodes (tests/harness/node.py; two, so that two operator replicas on the host's network each have a
+node, as they would in a real cluster) and the operator installed with Helm from charts/stashsync,
+running in a pod from the image hack/build-image.sh builds here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.harness.binaries import ROOT, Binaries, find_binaries
 from tests.harness.controlplane import ControlPlane
 from tests.harness.fault_proxy import FaultProxy
 from tests.harness.moto import MotoServer
-from tests.harness.node import Node, NodeBinaries, find_node_binaries
+from tests.harness.node import FIRST_NODE, Node, NodeBinaries, find_node_binaries
 from tests.harness.ports import free_port
 
 RELEASE, OPERATOR_NAMESPACE = "stashsync", "stashsync-system"
@@ -44,7 +45,8 @@ class LocalCluster:
     node_binaries: NodeBinaries = field(default_factory=lambda: find_node_binaries(ROOT))
     plane: ControlPlane | None = None
     moto: MotoServer | None = None
-    node: Node | None = None
+    node_count: int = 2
+    nodes: list[Node] = field(default_factory=list)
     aws_proxy: FaultProxy | None = None  # between the operator pod and moto: tests hold calls there
     image_build_seconds: float = 0.0
     operator_installed: bool = False
@@ -54,9 +56,16 @@ class LocalCluster:
         self.plane = ControlPlane(self.folder / "controlplane", self.binaries, node=True).start()
         self.moto = MotoServer(self.folder / "moto").start()
         self.aws_proxy = FaultProxy(self.moto.url).start()
-        self.node = Node(self.folder / "node", self.plane, self.node_binaries, images=archives).start()
-        self.node.wait_ready(self.env())
+        for index in range(self.node_count):
+            address = FIRST_NODE.rsplit(".", 1)[0] + f".{index + 1}"
+            self.nodes.append(Node(self.folder / f"node-{address}", self.plane, self.node_binaries, images=archives,
+                                   name=address, runs_controllers=index == 0).start())
+        for node in self.nodes:
+            node.wait_ready(self.env())
         return self
+
+    def node(self, name: str) -> Node:
+        return next(node for node in self.nodes if node.name == name)
 
     @property
     def kubeconfig(self) -> Path:
@@ -120,6 +129,6 @@ class LocalCluster:
         if self.aws_proxy is not None:
             self.aws_proxy.release()
             self.aws_proxy.stop()
-        for part in (self.node, self.moto, self.plane):
+        for part in (*self.nodes, self.moto, self.plane):
             if part is not None:
                 part.stop()

@@ -25,9 +25,11 @@ from tests.harness.ports import free_port, wait_for_http_ok, wait_until
 from tests.harness.processes import Process
 
 PAUSE_IMAGE = "stashsync.local/pause:1"
-# The node's name and address: the kubelet refuses a loopback --node-ip but takes an IP as its
-# hostname override, and then reports that IP as its InternalIP.
-NODE_ADDRESS = "127.0.0.1"
+# A node's name is its address, one of 127.0.0.0/8 each: the kubelet refuses a loopback --node-ip but
+# takes an IP as its hostname override, and then reports that IP as its InternalIP (so probes and the
+# apiserver's calls to it stay on loopback). Two nodes on one host need two addresses for the same
+# hostNetwork ports, as two machines would have.
+FIRST_NODE = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,15 @@ class Node:
     kubelet: Process | None = None
     controller_manager: Process | None = None
     scheduler: Process | None = None
-    name: str = NODE_ADDRESS
+    name: str = FIRST_NODE
+    # The cluster's kube-controller-manager and kube-scheduler run beside one node only.
+    runs_controllers: bool = True
+
+    @property
+    def cgroup_root(self) -> str:
+        """The node's own cgroup tree: a kubelet cleans up pod cgroups it does not know, so two
+        nodes on one host must not share /kubepods."""
+        return f"/stashsync-node-{self.name}"
 
     @property
     def socket(self) -> Path:
@@ -132,7 +142,9 @@ class Node:
         self._start_containerd()
         for archive in self.images:
             self.import_image(archive)
-        self._start_controllers()
+        if self.runs_controllers:
+            self._start_controllers()
+        self._make_cgroups()
         self._start_kubelet()
         return self
 
@@ -186,7 +198,8 @@ class Node:
         self.kubelet_port, healthz_port = free_port(), free_port()
         config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-            "address": NODE_ADDRESS, "port": self.kubelet_port, "readOnlyPort": 0,
+            "address": self.name, "port": self.kubelet_port, "readOnlyPort": 0,
+            "cgroupRoot": self.cgroup_root,
             "healthzBindAddress": "127.0.0.1", "healthzPort": healthz_port,
             "containerRuntimeEndpoint": f"unix://{self.socket}",
             "cgroupDriver": "cgroupfs", "failSwapOn": False, "failCgroupV1": False,
@@ -233,6 +246,30 @@ class Node:
         if self.containerd is not None:
             self.containerd.stop()
         self._unmount()
+        self._remove_cgroups()
+
+    def _cgroup_dirs(self) -> list[Path]:
+        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+        return [Path(m[1] + self.cgroup_root) for m in mounts if m[2] in ("cgroup", "cgroup2")]
+
+    def _make_cgroups(self) -> None:
+        for folder in self._cgroup_dirs():
+            folder.mkdir(exist_ok=True)
+            for name in ("cpuset.cpus", "cpuset.mems"):  # cgroup v1 cpusets start empty: inherit
+                if (folder / name).exists() and not (folder / name).read_text().strip():
+                    (folder / name).write_text((folder.parent / name).read_text())
+
+    def _remove_cgroups(self) -> None:
+        """Deepest first: a cgroup is removed with rmdir once its children and processes are gone."""
+        for folder in self._cgroup_dirs():
+            if not folder.exists():
+                continue
+            tree = sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
+            for cgroup in [*tree, folder]:
+                try:
+                    cgroup.rmdir()
+                except OSError:
+                    pass  # still has a process: left for the host, as a crashed node would
 
     def _remove_containers(self) -> None:
         """Stop every task the node started: runc's containers outlive containerd and the kubelet."""
