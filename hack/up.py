@@ -37,8 +37,8 @@ def main() -> int:
         cluster.install_operator()
         assert cluster.moto is not None
         kubectl = cluster.node_binaries.kubectl
-        exports = {"KUBECONFIG": str(cluster.kubeconfig), "PATH": f"{kubectl.parent}:{Path(sys.executable).parent}:$PATH",
-                   **cluster.moto.env()}
+        path = f"{kubectl.parent}:{Path(sys.executable).parent}:$PATH"  # kubectl, helm; the stashsync CLI
+        exports = {"KUBECONFIG": str(cluster.kubeconfig), "PATH": path, **cluster.moto.env()}
         (UP / "env").write_text("".join(f"export {k}={v}\n" for k, v in exports.items()))
         (UP / "pid").write_text(str(os.getpid()))
         print(f"\nUp. In another shell:\n\n  source {UP / 'env'}\n  kubectl get nodes,pods -A\n\n"

@@ -8,8 +8,8 @@ import json
 import time
 
 from tests.conftest import plaintext, synced_secret
-from tests.e2e.helpers import app_deployment, cluster_store_ref, namespace_with_store, stashsync
 from tests.e2e.conftest import record
+from tests.e2e.helpers import app_deployment, cluster_store_ref, namespace_with_store, stashsync
 from tests.harness.cluster import LocalCluster
 from tests.harness.ports import wait_until
 

@@ -10,6 +10,7 @@ straight into containerd: there is no registry. Needs root on Linux.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -266,10 +267,8 @@ class Node:
                 continue
             tree = sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
             for cgroup in [*tree, folder]:
-                try:
+                with contextlib.suppress(OSError):  # still has a process: left, as a crashed node's would be
                     cgroup.rmdir()
-                except OSError:
-                    pass  # still has a process: left for the host, as a crashed node would
 
     def _remove_containers(self) -> None:
         """Stop every task the node started: runc's containers outlive containerd and the kubelet."""
