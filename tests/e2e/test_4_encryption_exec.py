@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import boto3
 
@@ -36,8 +37,9 @@ def test_the_app_sees_plaintext_through_stashsync_exec_while_the_secret_and_pod_
     assert envelope.startswith("stashsync:v1:") and value not in envelope
 
     # The app's identity may decrypt (moto's keys); the pod names its namespace for the context.
-    env = [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-           *({"name": k, "value": v} for k, v in aws_env.items())]
+    env: list[dict[str, Any]] = [{"name": "POD_NAMESPACE",
+                                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
+    env += [{"name": k, "value": v} for k, v in aws_env.items()]
     app = app_deployment("enc", ["stashsync", "exec", "--secret", "app-enc", "--", "sh", "-c", APP], env)
     app["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "app-enc"}}]
     cluster.apply(app, namespace=NAMESPACE)

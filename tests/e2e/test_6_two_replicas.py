@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from tests.conftest import plaintext, synced_secret
 from tests.e2e.conftest import record
@@ -15,7 +16,7 @@ from tests.harness.ports import wait_until
 NAMESPACE = "e2e-replicas"
 
 
-def peers(cluster: LocalCluster) -> dict[str, dict[str, object]]:
+def peers(cluster: LocalCluster) -> dict[str, dict[str, Any]]:
     peering = json.loads(cluster.kubectl("get", "clusterkopfpeering", "stashsync", "-o", "json"))
     return dict(peering.get("status") or {})
 
