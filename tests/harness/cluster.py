@@ -50,6 +50,7 @@ class LocalCluster:
     aws_proxy: FaultProxy | None = None  # between the operator pod and moto: tests hold calls there
     image_build_seconds: float = 0.0
     operator_installed: bool = False
+    values: dict[str, Any] = field(default_factory=dict)  # the chart values of the last install
 
     def start(self) -> LocalCluster:
         archives, self.image_build_seconds = image_archives()
@@ -105,7 +106,8 @@ class LocalCluster:
     def install_operator(self, **overrides: Any) -> float:
         """`helm upgrade --install` of charts/stashsync; returns the seconds until its pods are Ready."""
         values = self.folder / "values.yaml"
-        values.write_text(yaml.safe_dump(self.operator_values(**overrides)))
+        self.values = self.operator_values(**overrides)
+        values.write_text(yaml.safe_dump(self.values))
         started = time.monotonic()
         self.helm("upgrade", "--install", RELEASE, str(ROOT / "charts" / "stashsync"), "--namespace",
                   OPERATOR_NAMESPACE, "--create-namespace", "--values", str(values), "--wait", "--timeout", "180s")
