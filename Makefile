@@ -29,11 +29,13 @@ test: $(STAMP) controlplane lint typecheck
 
 # The e2e suite on a real node (kubelet, containerd, the image built here); root on Linux.
 e2e: $(STAMP) controlplane
+	@hack/node-runtime.sh
 	@hack/build-controlplane.sh --node >/dev/null
 	$(BIN)/python -m pytest tests/e2e
 
 # The playground: the local stack with real nodes, left running until `make down` (root on Linux).
 up: $(STAMP) controlplane
+	@hack/node-runtime.sh
 	@hack/build-controlplane.sh --node >/dev/null
 	@$(BIN)/python hack/up.py & \
 	  until [ -f .cache/up/env ] && [ -f .cache/up/pid ]; do kill -0 $$! 2>/dev/null || exit 1; sleep 1; done

@@ -32,6 +32,7 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "build-image: installing ${missing[*]}" >&2
+  apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
 fi
 
@@ -73,18 +74,27 @@ context="$cache/context"
 rm -rf "$context" && mkdir -p "$context/wheelhouse"
 (cd "$root" && git ls-files -z -- Dockerfile .dockerignore pyproject.toml README.md operator | xargs -0 tar -c) \
   | tar -C "$context" -x
-# Dependencies' wheels are cached per pyproject.toml; the project's own wheel is made every time.
-deps="$cache/wheels-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
-if [ ! -f "$deps/.done" ]; then
-  rm -rf "$cache"/wheels-*
-  python3 -m pip wheel --quiet --wheel-dir "$deps" "$context" >/dev/null
-  rm -f "$deps"/stashsync-*.whl && touch "$deps/.done"
+# Debian's docker.io has no buildx: the classic builder, whose deprecation notice is only noise here.
+quiet_build() {
+  docker build --quiet --network none "$@" >"$cache/build.log" 2>&1 || { cat "$cache/build.log" >&2; return 1; }
+}
+# The image records what it was built from; the same sources on the same base need no build at all.
+source_id=$( (cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum;
+              docker image inspect "$base_image" --format '{{.Id}}') | sha256sum | cut -c1-16)
+if [ "$(docker image inspect "$image" --format '{{index .Config.Labels "stashsync.source"}}' 2>/dev/null)" \
+     != "$source_id" ]; then
+  # Dependencies' wheels are cached per pyproject.toml; the project's own wheel is made every time.
+  deps="$cache/wheels-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+  if [ ! -f "$deps/.done" ]; then
+    rm -rf "$cache"/wheels-*
+    python3 -m pip wheel --quiet --wheel-dir "$deps" "$context" >/dev/null
+    rm -f "$deps"/stashsync-*.whl && touch "$deps/.done"
+  fi
+  cp "$deps"/*.whl "$context/wheelhouse/"
+  python3 -m pip wheel --quiet --no-deps --wheel-dir "$context/wheelhouse" "$context" >/dev/null
+  quiet_build --build-arg BASE="$base_image" --build-arg PIP_FLAGS="--no-index --find-links /src/wheelhouse" \
+    --build-arg PIP_SOURCE=stashsync --label "stashsync.source=$source_id" -t "$image" "$context"
 fi
-cp "$deps"/*.whl "$context/wheelhouse/"
-python3 -m pip wheel --quiet --no-deps --wheel-dir "$context/wheelhouse" "$context" >/dev/null
-docker build --quiet --network none --build-arg BASE="$base_image" \
-  --build-arg PIP_FLAGS="--no-index --find-links /src/wheelhouse" --build-arg PIP_SOURCE=stashsync \
-  -t "$image" "$context" >/dev/null
 built=$(date +%s.%N)
 docker image prune --force >/dev/null  # the build stage of earlier builds
 
@@ -93,7 +103,7 @@ if [ -n "$save" ]; then
   mkdir -p "$pause_context" "$save"
   (cd "$root/tests/node/pause" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$pause_context/pause" .)
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$pause_context/Dockerfile"
-  docker build --quiet --network none -t "$pause_image" "$pause_context" >/dev/null
+  quiet_build -t "$pause_image" "$pause_context"
   for name in "$image" "$pause_image"; do
     archive="$save/$(echo "${name##*/}" | tr : -).tar"
     id=$(docker image inspect "$name" --format '{{.Id}}')

@@ -30,6 +30,7 @@ def unwrap_while_operator_dies(cluster: LocalCluster, wrap_table: str, name: str
                                      target={"name": name}), namespace=NAMESPACE)
         wait_until(lambda: cluster.aws_proxy is not None and cluster.aws_proxy.held > 0, 60,
                    "the operator's first call for the token")
+        cluster.keep_operator_logs()
         kill(operator)
     finally:
         cluster.aws_proxy.release()  # the held call reaches AWS after its caller died

@@ -52,6 +52,7 @@ def test_two_replicas_one_acts_and_the_standby_takes_over_when_the_active_pod_is
     cluster.wait("syncedsecret/before", "condition=Ready", NAMESPACE)
     assert handled(cluster, active, "before") and not handled(cluster, standby, "before")
 
+    cluster.keep_operator_logs()
     deleted_at = time.monotonic()
     cluster.kubectl("delete", "pod", "-n", OPERATOR_NAMESPACE, active, "--wait=false")
     synced("after")

@@ -127,6 +127,19 @@ class LocalCluster:
         return sorted((pod for pod in items if not pod["metadata"].get("deletionTimestamp")),
                       key=lambda pod: pod["metadata"]["creationTimestamp"])
 
+    def keep_operator_logs(self) -> Path:
+        """Copy the operator pods' logs (and their previous containers') to a folder that outlives the
+        pods, before a scenario kills or deletes one: the leak test greps them all at the end."""
+        folder = self.folder / "operator-logs"
+        folder.mkdir(exist_ok=True)
+        for pod in self.pods(OPERATOR_NAMESPACE, OPERATOR_PODS):
+            name = pod["metadata"]["name"]
+            for previous in ("", "--previous"):
+                log = self.kubectl("logs", "-n", OPERATOR_NAMESPACE, name, *filter(None, [previous]), check=False)
+                if log:
+                    (folder / f"{name}{previous}.log").write_text(log)
+        return folder
+
     def stop(self) -> None:
         if self.aws_proxy is not None:
             self.aws_proxy.release()
