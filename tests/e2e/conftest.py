@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,7 +58,10 @@ def record(name: str, value: str) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures; bench/bench_node.py names a file in STASHSYNC_E2E_FIGURES to keep them."""
     if FIGURES:
         terminalreporter.section("e2e figures")
         for name, value in FIGURES.items():
             terminalreporter.write_line(f"{name}: {value}")
+        if os.environ.get("STASHSYNC_E2E_FIGURES"):
+            Path(os.environ["STASHSYNC_E2E_FIGURES"]).write_text(json.dumps(FIGURES, indent=1))

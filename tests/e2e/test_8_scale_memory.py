@@ -86,6 +86,7 @@ def test_the_documented_scale_converges_within_the_charts_default_memory_limit(
     assert status["restartCount"] == 0 and "lastState" not in {k for k, v in status.items() if v}
     peak = int((cgroup / "memory.max_usage_in_bytes").read_text()) / 2**20
     stat = dict(line.split() for line in (cgroup / "memory.stat").read_text().splitlines())
-    record(f"{OBJECTS} SyncedSecrets in the operator pod: converged", f"{converged:.0f} s ({OBJECTS / converged:.0f}/s)")
+    record(f"{OBJECTS} SyncedSecrets in the operator pod: converged",
+           f"{converged:.0f} s ({OBJECTS / converged:.0f}/s)")
     record(f"{OBJECTS} SyncedSecrets: pod memory peak (cgroup, page cache included) / rss now",
            f"{peak:.0f} MiB / {int(stat['total_rss']) / 2**20:.0f} MiB, limit {default_limit}")

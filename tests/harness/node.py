@@ -11,6 +11,7 @@ straight into containerd: there is no registry. Needs root on Linux.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import subprocess
@@ -131,8 +132,9 @@ class Node:
     @property
     def cgroup_root(self) -> str:
         """The node's own cgroup tree: a kubelet cleans up pod cgroups it does not know, so two
-        nodes on one host must not share /kubepods."""
-        return f"/stashsync-node-{self.name}"
+        nodes on one host (or two runs at once) must not share /kubepods."""
+        run = hashlib.sha256(str(self.folder.resolve()).encode()).hexdigest()[:8]
+        return f"/stashsync-node-{self.name}-{run}"
 
     @property
     def socket(self) -> Path:
