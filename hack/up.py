@@ -8,6 +8,7 @@ the pins, AWS pointed at moto) and stays up until `make down` (SIGTERM), then st
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("make up: needs root on Linux (containerd, runc, the kubelet)", file=sys.stderr)
         return 1
+    shutil.rmtree(UP / "cluster", ignore_errors=True)  # a fresh cluster each time, as the README promises
     UP.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
