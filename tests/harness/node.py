@@ -61,8 +61,7 @@ def containerd_config(folder: Path) -> dict[str, Any]:
         "grpc": {"address": str(folder / "containerd.sock")},
         "ttrpc": {"address": str(folder / "containerd-ttrpc.sock")},
         "disabled_plugins": ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-                             "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
-                             "io.containerd.grpc.v1.cri.sbserver"],
+                             "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"],
         "plugins": {
             "io.containerd.internal.v1.opt": {"path": str(folder / "opt")},
             cri: {
@@ -101,15 +100,16 @@ def _toml(config: dict[str, Any]) -> str:
             return "[" + ", ".join(json.dumps(x) for x in v) + "]"
         return json.dumps(v)
 
+    def key(k: str) -> str:  # plugin names hold dots: quoted, they stay one key
+        return json.dumps(k) if "." in k else k
+
     def table(prefix: str, body: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in body.items() if not isinstance(v, dict)}
         if prefix:
             lines.append(f"\n[{prefix}]")
-        lines.extend(f"{k} = {value(v)}" for k, v in scalars.items())
+        lines.extend(f"{k} = {value(v)}" for k, v in body.items() if not isinstance(v, dict))
         for k, v in body.items():
             if isinstance(v, dict):
-                table(f"{prefix}.{json.dumps(k) if '.' in k else k}" if prefix else
-                      (json.dumps(k) if "." in k else k), v)
+                table(f"{prefix}.{key(k)}" if prefix else key(k), v)
 
     table("", config)
     return "\n".join(lines) + "\n"
@@ -186,7 +186,6 @@ class Node:
             f"--service-account-private-key-file={pki.sa_key}", f"--root-ca-file={pki.ca_cert}",
             "--use-service-account-credentials=true",
         ], self.folder / "kube-controller-manager.log").start()
-        self.controller_manager_health = f"https://127.0.0.1:{port}/healthz"
         port = free_port()
         self.scheduler = Process("kube-scheduler", [
             str(self.binaries.kube_scheduler), f"--kubeconfig={kubeconfig}",

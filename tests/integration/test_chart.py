@@ -67,7 +67,7 @@ def test_values_schema_refuses_bad_values() -> None:
     ("rbac.scope=namespaced", "watchNamespaces={a,b}", "replicas=2", "webIdentity.enabled=true",
      "shardSelector=stashsync.dev/shard=a", "metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true"),
     ("replicas=3", "metrics.service.enabled=true", "webhook.enabled=true", "webhook.certSecret=stashsync-tls",
-     "webhook.caBundle=Y2E=", "networkPolicy.enabled=true"),
+     "webhook.caBundle=Y2E=", "networkPolicy.enabled=true", "hostNetwork=true"),
 ], ids=["cluster", "namespaced-everything-on", "replicas-and-webhook"])
 def test_rendered_manifests_pass_the_real_apiservers_validation(kube: Kube, settings: tuple[str, ...]) -> None:
     """Server-side dry-run of every rendered object: the apiserver's own schema validation."""
