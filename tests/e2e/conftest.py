@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.harness.cluster import LocalCluster
-from tests.harness.kube import Kube
 from tests.harness.moto import MotoServer
 
 
@@ -42,11 +41,6 @@ def operator_release(cluster: LocalCluster) -> LocalCluster:
     if not cluster.operator_installed:
         cluster.install_operator()
     return cluster
-
-
-@pytest.fixture(scope="session")
-def node_kube(cluster: LocalCluster) -> Kube:
-    return Kube(cluster.kubeconfig)
 
 
 FIGURES: dict[str, str] = {}

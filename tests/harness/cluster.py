@@ -59,8 +59,10 @@ class LocalCluster:
         self.aws_proxy = FaultProxy(self.moto.url).start()
         for index in range(self.node_count):
             address = FIRST_NODE.rsplit(".", 1)[0] + f".{index + 1}"
-            self.nodes.append(Node(self.folder / f"node-{address}", self.plane, self.node_binaries, images=archives,
-                                   name=address, runs_controllers=index == 0).start())
+            node = Node(self.folder / f"node-{address}", self.plane, self.node_binaries, images=archives,
+                        name=address, runs_controllers=index == 0)
+            self.nodes.append(node)  # before it starts: stop() then cleans up a node that failed half-way
+            node.start()
         for node in self.nodes:
             node.wait_ready(self.env())
         return self
