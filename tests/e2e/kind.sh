@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end on a kind cluster, for machines with Docker (the project machine has none: this recipe
-# is linted by the test suite, not run there). It builds the image, installs the chart as a user
+# End-to-end on a kind cluster, for machines with Docker and internet (make e2e is the local-node suite;
+# this recipe is linted by the test suite). It builds the image, installs the chart as a user
 # would, stores a credential in an in-cluster moto server and waits for the Secret.
 #
 #   tests/e2e/kind.sh            # creates the cluster `stashsync-e2e`, leaves it running

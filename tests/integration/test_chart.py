@@ -93,7 +93,7 @@ def test_rendered_manifests_pass_the_real_apiservers_validation(kube: Kube, sett
 
 
 def test_the_kind_recipe_is_valid_shell_and_its_values_pass_the_schema_and_the_apiserver(kube: Kube) -> None:
-    """tests/e2e/kind.sh needs Docker, which the project machine lacks: lint what it would run."""
+    """tests/e2e/kind.sh needs Docker and internet (kind pulls its node image): lint what it would run."""
     script = ROOT / "tests/e2e/kind.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)
     assert "helm install stashsync charts/stashsync" in script.read_text()
