@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from local_stack import API, ROOT, Stack, aws_calls, local_stack, proc_figures, stamp
+from report import write_report
 
 import boto3
 from tests.conftest import TENANT_AUTH
@@ -209,9 +210,8 @@ def main() -> None:
                   "| p50 s | p99 s | min s | max s |", "|---:|---:|---:|---:|",
                   f"| {statistics.median(rot):.1f} | {percentile(rot, 0.99):.1f} | {min(rot):.1f} | {max(rot):.1f} |"]
     lines += ["", "Raw figures:", "", "```json", json.dumps(results, indent=1), "```", ""]
-    (ROOT / "docs/benchmarks/convergence.md").write_text("\n".join(lines))
     plot(results)
-    print("\n".join(lines))
+    write_report("convergence", lines)
 
 
 if __name__ == "__main__":

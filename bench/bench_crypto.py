@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "operator"))
 
+from report import write_report  # noqa: E402
 from stashsync.crypto import credstash as fmt  # noqa: E402
 from stashsync.crypto import envelope  # noqa: E402
 
@@ -54,8 +55,6 @@ def run() -> list[tuple[str, int, float, float]]:
 
 def main() -> None:
     rows = run()
-    out = ROOT / "docs/benchmarks/crypto.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Crypto cost per value (no AWS calls)", "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -63,8 +62,7 @@ def main() -> None:
         "The re-encryption envelope rows exclude the KMS GenerateDataKey / Decrypt round trip (one per value).", "",
         "| format | value bytes | seal µs | open (verify + decrypt) µs |", "|---|---:|---:|---:|",
         *[f"| {a} | {s} | {seal:.1f} | {opn:.1f} |" for a, s, seal, opn in rows], ""]
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report("crypto", lines)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from local_stack import ROOT, Stack, local_stack, proc_figures, stamp
+from report import write_report
 
 import boto3
 from tests.harness.kube import wait_for
@@ -217,9 +218,8 @@ def main() -> None:
                          f"peak RSS x{r['peak_rss_mib'] / ours['peak_rss_mib']:.2f}")
     lines += ["", "![stashsync vs ESO](eso.png)", "", "Raw figures:", "", "```json", json.dumps(results, indent=1),
               "```", ""]
-    (ROOT / "docs/benchmarks/eso.md").write_text("\n".join(lines))
     plot(results)
-    print("\n".join(lines))
+    write_report("eso", lines)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import threading
 import time
 import urllib.request
 
-from local_stack import ROOT, Stack, local_stack, stamp
+from local_stack import Stack, local_stack, stamp
+from report import write_report
 
 import boto3
 from tests.conftest import credstash_store, synced_secret, tenant_namespace
@@ -102,9 +103,7 @@ def main() -> None:
              "Liveness answered 200 after every round. The hostile objects: 4 templates looping over a "
              "2,000-character value, `'a' * 400000000`, `10 ** 10000000`, `dataFrom.find: /(.*.*)*y/` and 40 "
              "objects on a store limited to 0.1 requests/s (more than the 32 worker threads)."]
-    target = ROOT / "docs" / "benchmarks" / "hostile_delay.md"
-    target.write_text("\n".join(lines) + "\n")
-    print(target.read_text())
+    write_report("hostile_delay", lines)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from local_stack import API, ROOT, local_stack, stamp
+from report import write_report
 
 import boto3
 import yaml
@@ -134,9 +135,7 @@ def main() -> None:
              "Debian), a wheelhouse made with the host's pip, `docker build --network none`. The operator "
              "runs with host networking against the local apiserver and moto_server.", "",
              "| what | figure |", "|---|---|", *rows]
-    target = ROOT / "docs" / "benchmarks" / "image.md"
-    target.write_text("\n".join(lines) + "\n")
-    print(target.read_text())
+    write_report("image", lines)
     print(json.dumps({"size": size, "live_seconds": live, "synced_seconds": synced}))
 
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from local_stack import ROOT, stamp
+from report import write_report
 
 
 def main() -> None:
@@ -34,8 +35,7 @@ def main() -> None:
              "| figure | value |", "|---|---|",
              f"| node binaries (kubelet, controller manager, scheduler, kubectl) at hand | {binaries:.0f} s |"]
     lines += [f"| {name} | {value} |" for name, value in figures.items()]
-    (ROOT / "docs" / "benchmarks" / "node.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report("node", lines)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import boto3  # noqa: E402
 from pyrage import x25519  # noqa: E402
 from tests.harness.moto import MotoServer  # noqa: E402
 
+from report import write_report  # noqa: E402
 from stashsync.crypto import envelope  # noqa: E402
 from stashsync.sources import envelope_kms  # noqa: E402
 from stashsync.sources.aws import AwsAuth, AwsClients  # noqa: E402
@@ -71,8 +72,7 @@ def main() -> None:
              "| envelope | encrypt p50 ms | encrypt p99 ms | decrypt p50 ms | decrypt p99 ms |",
              "|---|---:|---:|---:|---:|",
              *[f"| {n} | {a:.2f} | {b:.2f} | {c:.2f} | {d:.2f} |" for n, a, b, c, d in rows], ""]
-    (ROOT / "docs/benchmarks/reencrypt.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report("reencrypt", lines)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from local_stack import API, ROOT, Stack, aws_calls, local_stack, stamp
+from local_stack import API, Stack, aws_calls, local_stack, stamp
+from report import write_report
 
 import boto3
 from tests.conftest import TENANT_AUTH
@@ -132,8 +133,7 @@ def main() -> None:
         lines.append(f"| {r['source']} | {fmt(r['first_sync'])} | {fmt(r['steady'])} (total {total:.1f}) | {kms:.0f} | "
                      f"{fmt(r['change'])} | {N} reads + {N} decrypts |")
     lines += ["", "Raw figures:", "", "```json", json.dumps(results, indent=1, sort_keys=True), "```", ""]
-    (ROOT / "docs/benchmarks/refresh_cost.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report("refresh_cost", lines)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "operator"))
 
+from report import write_report  # noqa: E402
+
 COUNTS = [1, 10, 40, 100]
 SERVICES = ("dynamodb", "kms", "sts")
 
@@ -73,9 +75,7 @@ def main() -> None:
     lines += ["", "With one botocore loader shared by every session, a store costs its clients, not its own "
               "parsed copy of the service models and endpoint rules. The operator keeps at most "
               "`MAX_BUILT` (256) stores' sessions, least recently used dropped first."]
-    target = ROOT / "docs" / "benchmarks" / "store_memory.md"
-    target.write_text("\n".join(lines) + "\n")
-    print(target.read_text())
+    write_report("store_memory", lines)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from local_stack import API, ROOT, local_stack, stamp
+from local_stack import API, local_stack, stamp
+from report import write_report
 
 import boto3
 from tests.conftest import TENANT_AUTH
@@ -114,9 +115,7 @@ def main() -> None:
         "Burst latency is per token, from its own apply to Ready; it includes queueing behind the tokens "
         "applied before it. Tokens lost: consumed from the table with no Secret written (must be 0); items "
         "left: tokens still in the table (0: each was consumed exactly once).", ""]
-    out = ROOT / "docs/benchmarks/unwrap.md"
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report("unwrap", lines)
 
 
 if __name__ == "__main__":
