@@ -112,15 +112,20 @@ def namespace(kube: Kube) -> Iterator[str]:
                                                     item["metadata"]["name"])
 
 
-@pytest.fixture
-def table(aws_env: dict[str, str], kms_key: str) -> str:
-    """A fresh credstash table per test."""
+def new_credstash_table(region: str) -> str:
+    """Create a credstash table with a fresh name (on the moto the environment points at)."""
     from stashsync.sources.aws import AwsAuth, AwsClients
     from stashsync.sources.credstash import CredstashSource
 
     name = f"creds-{uuid.uuid4().hex[:10]}"
-    CredstashSource(AwsClients(AwsAuth(region=aws_env["AWS_DEFAULT_REGION"])), table=name).create_table()
+    CredstashSource(AwsClients(AwsAuth(region=region)), table=name).create_table()
     return name
+
+
+@pytest.fixture
+def table(aws_env: dict[str, str], kms_key: str) -> str:
+    """A fresh credstash table per test."""
+    return new_credstash_table(aws_env["AWS_DEFAULT_REGION"])
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 
-from stashsync.sources.aws import AwsAuth, AwsClients
-from stashsync.sources.credstash import CredstashSource
-from tests.conftest import plaintext, synced_secret
+from tests.conftest import new_credstash_table, plaintext, synced_secret
 from tests.e2e.helpers import cluster_store_ref, namespace_with_store, stashsync
 from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, LocalCluster
 from tests.harness.ports import wait_until
@@ -23,8 +20,7 @@ NAMESPACE = "e2e-deletion"
 
 @pytest.fixture(scope="module")
 def store(operator_release: LocalCluster, aws_env: dict[str, str], kms_key: str) -> str:
-    name = f"creds-{uuid.uuid4().hex[:10]}"
-    CredstashSource(AwsClients(AwsAuth(region=aws_env["AWS_DEFAULT_REGION"])), table=name).create_table()
+    name = new_credstash_table(aws_env["AWS_DEFAULT_REGION"])
     stashsync("put", "-t", name, "app.token", plaintext("e2e-deletion-value"), env=aws_env)
     return namespace_with_store(operator_release, NAMESPACE, name)
 

@@ -63,8 +63,7 @@ class LocalCluster:
                         name=address, runs_controllers=index == 0)
             self.nodes.append(node)  # before it starts: stop() then cleans up a node that failed half-way
             node.start()
-        for node in self.nodes:
-            node.wait_ready(self.env())
+        self.kubectl("wait", "--for=condition=Ready", *(f"node/{node.name}" for node in self.nodes), "--timeout=120s")
         return self
 
     def node(self, name: str) -> Node:
@@ -95,11 +94,11 @@ class LocalCluster:
     def operator_values(self, **overrides: Any) -> dict[str, Any]:
         """The chart values the operator runs with here: the image built here, the node's network,
         AWS on moto and the apiserver on loopback (no kube-proxy routes the kubernetes Service)."""
-        assert self.plane is not None and self.aws_proxy is not None
+        assert self.plane is not None and self.moto is not None and self.aws_proxy is not None
         values: dict[str, Any] = yaml.safe_load(VALUES.read_text())
         values["env"].update({
+            **self.moto.env(), "AWS_ENDPOINT_URL": self.aws_proxy.url,  # moto's keys, through the proxy
             "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": self.plane.url.rsplit(":", 1)[1],
-            "AWS_ENDPOINT_URL": self.aws_proxy.url,
         })
         # Ports free on this machine: on the host's network the chart's defaults may be taken.
         values.update(metricsPort=free_port(), livenessPort=free_port(), **overrides)

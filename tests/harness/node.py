@@ -228,18 +228,6 @@ class Node:
         ], self.folder / "kubelet.log").start()
         wait_for_http_ok(f"http://127.0.0.1:{healthz_port}/healthz", self.kubelet, 120, "kubelet")
 
-    def wait_ready(self, kubectl_env: dict[str, str], timeout: float = 120) -> float:
-        """Until the node reports Ready; returns the seconds waited."""
-        started = time.monotonic()
-        self.kubectl("wait", "--for=condition=Ready", f"node/{self.name}", f"--timeout={int(timeout)}s",
-                     env=kubectl_env)
-        return time.monotonic() - started
-
-    def kubectl(self, *args: str, env: dict[str, str] | None = None,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.binaries.kubectl), f"--kubeconfig={self.plane.kubeconfig}", *args],
-                              check=check, text=True, capture_output=True, env=env)
-
     def stop(self) -> None:
         for process in (self.kubelet, self.scheduler, self.controller_manager):
             if process is not None:
