@@ -36,6 +36,13 @@ def test_two_replicas_one_acts_and_the_standby_takes_over_when_the_active_pod_is
     stashsync("put", "-t", table, "app.key", plaintext("e2e-replicated-value"), env=aws_env)
     store = namespace_with_store(cluster, NAMESPACE, table)
     cluster.install_operator(replicas=2)
+    try:
+        takeover(cluster, store)
+    finally:
+        cluster.install_operator(replicas=1)  # back to what the other scenarios expect, whatever happened
+
+
+def takeover(cluster: LocalCluster, store: str) -> None:
     pods = cluster.pods(OPERATOR_NAMESPACE, OPERATOR_PODS)
     assert sorted(pod["spec"]["nodeName"] for pod in pods) == ["127.0.0.1", "127.0.0.2"]
     names = {pod["metadata"]["name"] for pod in pods}
@@ -54,14 +61,14 @@ def test_two_replicas_one_acts_and_the_standby_takes_over_when_the_active_pod_is
 
     cluster.keep_operator_logs()
     deleted_at = time.monotonic()
-    cluster.kubectl("delete", "pod", "-n", OPERATOR_NAMESPACE, active, "--wait=false")
+    # Until its container has exited, a deleted pod may still act: the new object comes once it is gone.
+    cluster.kubectl("delete", "pod", "-n", OPERATOR_NAMESPACE, active, "--timeout=60s")
     synced("after")
     cluster.wait("syncedsecret/after", "condition=Ready", NAMESPACE, timeout=120)
-    record("takeover: active pod deleted to a new SyncedSecret Ready (2 replicas)",
+    record("takeover: active pod deleted (graceful) to a new SyncedSecret Ready (2 replicas)",
            f"{time.monotonic() - deleted_at:.1f} s")
     # The standby resumed; the Deployment's replacement pod may outrank it and act from then on, but
     # only one of the two ever handled the new object.
     assert "Resuming operations" in log(cluster, standby)
     live = [pod["metadata"]["name"] for pod in cluster.pods(OPERATOR_NAMESPACE, OPERATOR_PODS)]
     assert sum(handled(cluster, name, "after") for name in live) == 1
-    cluster.install_operator(replicas=1)  # back to what the other scenarios expect
