@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +11,7 @@ from tests.harness.ports import free_port, wait_for_http_ok
 from tests.harness.processes import Process
 
 REGION = "us-east-1"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -23,9 +24,10 @@ class MotoServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-        self.process = Process("moto_server", [exe, "-H", "127.0.0.1", "-p", str(port)],
-                               self.folder / "moto.log").start()
+        # moto_server, with DynamoDB calls made atomic (see moto_atomic.py)
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.process = Process("moto_server", [sys.executable, "-m", "tests.harness.moto_atomic", "-H", "127.0.0.1",
+                                               "-p", str(port)], self.folder / "moto.log", env).start()
         wait_for_http_ok(f"{self.url}/moto-api/", self.process, 60, "moto_server")
         return self
 

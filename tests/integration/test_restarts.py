@@ -8,6 +8,7 @@ import base64
 import os
 import random
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -29,9 +30,28 @@ pytestmark = pytest.mark.integration
 N = 100
 
 
-def _all_ready(kube: Kube, namespace: str, kind: str, reason: str) -> bool:
+def _not_ready(kube: Kube, namespace: str, kind: str, reason: str) -> list[str]:
+    """The objects not yet at `reason`, each with its condition and kopf's progress annotations,
+    so that a timeout says where each stuck object stands."""
     items = kube.resource(API, kind).get(namespace=namespace).to_dict()["items"]
-    return len(items) >= N and all((ready_condition(i) or {}).get("reason") == reason for i in items)
+    stuck = []
+    for item in items:
+        if (ready_condition(item) or {}).get("reason") != reason:
+            annotations = item["metadata"].get("annotations") or {}
+            ours = {k: v for k, v in annotations.items() if k.startswith("stashsync.dev/")}
+            stuck.append(f"{item['metadata']['name']}: {ready_condition(item)!r} {ours!r}")
+    return stuck if len(items) >= N else [f"only {len(items)} of {N} {kind}s", *stuck]
+
+
+def _wait_all_ready(kube: Kube, namespace: str, kind: str, reason: str, log: Path) -> None:
+    try:
+        wait_for(lambda: not _not_ready(kube, namespace, kind, reason), 240, f"every {kind} at {reason}")
+    except AssertionError as exc:
+        stuck = _not_ready(kube, namespace, kind, reason)
+        names = {f'"name": "{line.split(":")[0]}"' for line in stuck}
+        lines = [line for line in log.read_text(errors="replace").splitlines()
+                 if namespace in line and any(n in line for n in names)]
+        raise AssertionError("\n".join([str(exc), *stuck[:20], "operator log:", *lines[-60:]])) from None
 
 
 def test_random_sigkills_lose_no_token_unwrap_none_twice_and_miss_no_rotation(
@@ -67,7 +87,7 @@ def test_random_sigkills_lose_no_token_unwrap_none_twice_and_miss_no_rotation(
             chaos.process.kill()  # type: ignore[union-attr]
             kills += 1
             chaos.start()
-        wait_for(lambda: _all_ready(kube, namespace, "WrappedSecret", "Unwrapped"), 240, "all tokens unwrapped")
+        _wait_all_ready(kube, namespace, "WrappedSecret", "Unwrapped", chaos.log)
         wait_for(lambda: all((kube.secret_data(namespace, f"s{i}") or {}).get("v") == f"chaos-v2-{i}"
                              for i in range(N)), 240, "all rotations synced")
     finally:
