@@ -22,7 +22,7 @@ controlplane:
 	@hack/build-controlplane.sh >/dev/null
 
 demo: $(STAMP) controlplane
-	$(BIN)/python hack/demo.py
+	$(BIN)/python -m hack.demo
 
 test: $(STAMP) controlplane lint typecheck
 	$(BIN)/python -m pytest
@@ -37,7 +37,7 @@ e2e: $(STAMP) controlplane
 up: $(STAMP) controlplane
 	@hack/node-runtime.sh
 	@hack/build-controlplane.sh --node >/dev/null
-	@$(BIN)/python hack/up.py & \
+	@$(BIN)/python -m hack.up & \
 	  until [ -f .cache/up/env ] && [ -f .cache/up/pid ]; do kill -0 $$! 2>/dev/null || exit 1; sleep 1; done
 
 down:
@@ -68,17 +68,17 @@ image:
 
 # Regenerate deploy/stashsync.yaml from the chart (a test checks it is current).
 manifests: $(STAMP) controlplane
-	$(BIN)/python hack/render_manifests.py
+	$(BIN)/python -m hack.render_manifests
 
 # Benchmarks write their figures to docs/benchmarks/.
 bench: $(BENCH_STAMP) controlplane eso
-	$(BIN)/python bench/bench_crypto.py
-	$(BIN)/python bench/bench_unwrap.py
-	$(BIN)/python bench/bench_reencrypt.py
-	$(BIN)/python bench/bench_store_memory.py
-	$(BIN)/python bench/bench_refresh_cost.py
-	$(BIN)/python bench/bench_convergence.py
-	$(BIN)/python bench/bench_eso.py
+	$(BIN)/python -m bench.bench_crypto
+	$(BIN)/python -m bench.bench_unwrap
+	$(BIN)/python -m bench.bench_reencrypt
+	$(BIN)/python -m bench.bench_store_memory
+	$(BIN)/python -m bench.bench_refresh_cost
+	$(BIN)/python -m bench.bench_convergence
+	$(BIN)/python -m bench.bench_eso
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,7 @@ The store's rateLimit is raised to 1,000 requests/s: with the default 50/s, a cr
 (one Query + one Decrypt) is capped at 25 objects/s per store, and that cap, not the operator, would
 be measured."""
 
-from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
+from __future__ import annotations
 
 import json
 import os
@@ -24,10 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from local_stack import API, ROOT, Stack, aws_calls, local_stack, proc_figures, stamp
-from report import write_report
-
 import boto3
+from bench.local_stack import API, ROOT, Stack, aws_calls, local_stack, proc_figures, stamp
+from bench.report import write_report
 from tests.conftest import TENANT_AUTH
 from tests.harness.kube import wait_for
 

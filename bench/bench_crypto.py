@@ -8,16 +8,15 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "operator"))
+from bench.report import write_report
 
-from report import write_report  # noqa: E402
-from stashsync.crypto import credstash as fmt  # noqa: E402
-from stashsync.crypto import envelope  # noqa: E402
+from stashsync.crypto import credstash as fmt
+from stashsync.crypto import envelope
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SIZES = [64, 4096, 65536]
 ROUNDS = 2000

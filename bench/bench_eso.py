@@ -11,7 +11,7 @@ single worker, which cannot keep 500 objects at that interval).
 ESO v0.20.4 is built from the Go module proxy by bench/eso/ (`make eso`), with its own CRDs from the
 module zip, run as its controller with defaults (--concurrent 1) and again with --concurrent 8."""
 
-from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
+from __future__ import annotations
 
 import json
 import os
@@ -22,10 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from local_stack import ROOT, Stack, local_stack, proc_figures, stamp
-from report import write_report
-
 import boto3
+from bench.local_stack import ROOT, Stack, local_stack, proc_figures, stamp
+from bench.report import write_report
 from tests.harness.kube import wait_for
 from tests.harness.ports import free_port, wait_for_http_ok
 from tests.harness.processes import Process

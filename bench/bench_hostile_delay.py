@@ -7,7 +7,7 @@ tests/harness/hostile.py (endless and exploding templates, a backtracking regex,
 0.1 requests/s store), and once more while the hostile tenant's value changes every second, so no
 render of it is answered from memory. The liveness probe is checked after each round."""
 
-from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
+from __future__ import annotations
 
 import os
 import statistics
@@ -15,10 +15,9 @@ import threading
 import time
 import urllib.request
 
-from local_stack import Stack, local_stack, stamp
-from report import write_report
-
 import boto3
+from bench.local_stack import Stack, local_stack, stamp
+from bench.report import write_report
 from tests.conftest import credstash_store, synced_secret, tenant_namespace
 from tests.harness.hostile import LONG_CREDENTIAL, REGEX_BAIT, hostile_objects
 from tests.harness.kube import ready_condition, wait_for
@@ -94,7 +93,7 @@ def main() -> None:
             stop.set()
             churn.join()
     lines = ["# Hostile delay: another tenant's sync while a hostile tenant tries to stall the operator", "",
-             stamp(), "", f"Command: `python bench/bench_hostile_delay.py` (BENCH_HOSTILE_ROUNDS={ROUNDS}).", "",
+             stamp(), "", f"Command: `python -m bench.bench_hostile_delay` (BENCH_HOSTILE_ROUNDS={ROUNDS}).", "",
              f"Seconds from a new version written to the victim's Secret holding it (refreshInterval {REFRESH}, "
              "so up to about 2.2 s is the refresh period itself, with its ±10% jitter).", "",
              "| operator | rounds | median s | p90 s | max s |", "|---|---|---|---|---|",

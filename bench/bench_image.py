@@ -5,7 +5,7 @@ Needs root on Linux (hack/build-image.sh runs debootstrap and its own dockerd). 
 host networking and talks only to the local apiserver and moto_server on 127.0.0.1; it runs as uid
 65532 with a read-only root filesystem, as the chart runs it."""
 
-from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
+from __future__ import annotations
 
 import base64
 import json
@@ -16,11 +16,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from local_stack import API, ROOT, local_stack, stamp
-from report import write_report
-
 import boto3
 import yaml
+from bench.local_stack import API, ROOT, local_stack, stamp
+from bench.report import write_report
 from tests.conftest import TENANT_AUTH, synced_secret
 from tests.harness.kube import ready_condition, wait_for
 from tests.harness.operator_process import TEST_TENANCY
@@ -129,7 +128,7 @@ def main() -> None:
     if cold is not None:
         rows.insert(1, f"| cold build (debootstrap base + wheelhouse + image) | {cold['total_seconds']} s |")
     lines = ["# The operator image", "", stamp(), "",
-             "Command: `sudo python bench/bench_image.py`; with `BENCH_IMAGE_COLD=1` on a machine whose "
+             "Command: `sudo python -m bench.bench_image`; with `BENCH_IMAGE_COLD=1` on a machine whose "
              ".cache/image is empty, the first build is timed as cold.", "",
              "Built by hack/build-image.sh: a Debian bookworm base made with debootstrap (python3 from "
              "Debian), a wheelhouse made with the host's pip, `docker build --network none`. The operator "

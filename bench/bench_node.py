@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from local_stack import ROOT, stamp
-from report import write_report
+from bench.local_stack import ROOT, stamp
+from bench.report import write_report
 
 
 def main() -> None:

@@ -7,23 +7,21 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import boto3
+from bench.report import write_report
+from pyrage import x25519
+from tests.harness.moto import MotoServer
+
+from stashsync.crypto import envelope
+from stashsync.sources import envelope_kms
+from stashsync.sources.aws import AwsAuth, AwsClients
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import boto3  # noqa: E402
-from pyrage import x25519  # noqa: E402
-from tests.harness.moto import MotoServer  # noqa: E402
-
-from report import write_report  # noqa: E402
-from stashsync.crypto import envelope  # noqa: E402
-from stashsync.sources import envelope_kms  # noqa: E402
-from stashsync.sources.aws import AwsAuth, AwsClients  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_REENCRYPT_ROUNDS", "300"))
 

@@ -6,7 +6,7 @@ refresh with nothing changed. Change: the calls of the refresh that picks up one
 The baseline is what a GetSecretValue-style operator pays: one value read (and one decryption)
 per credential per refresh."""
 
-from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
+from __future__ import annotations
 
 import json
 import os
@@ -14,10 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from local_stack import API, Stack, aws_calls, local_stack, stamp
-from report import write_report
-
 import boto3
+from bench.local_stack import API, Stack, aws_calls, local_stack, stamp
+from bench.report import write_report
 from tests.conftest import TENANT_AUTH
 from tests.harness.kube import ready_condition, wait_for
 

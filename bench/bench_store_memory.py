@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "operator"))
+from bench.report import write_report
 
-from report import write_report  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 COUNTS = [1, 10, 40, 100]
 SERVICES = ("dynamodb", "kms", "sts")
@@ -57,8 +56,8 @@ def _child(mode: str, n: int) -> dict[str, float]:
 
 
 def _measure(mode: str, n: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, str(n)], check=True, capture_output=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT / "operator")}).stdout
+    out = subprocess.run([sys.executable, "-m", "bench.bench_store_memory", "--child", mode, str(n)], check=True,
+                         capture_output=True, cwd=ROOT).stdout
     result: dict[str, float] = json.loads(out)
     return result
 
@@ -67,7 +66,7 @@ def main() -> None:
     rows = [(mode, n, _measure(mode, n)) for mode in ("own-session", "shared-loader") for n in COUNTS]
     lines = ["# Memory per store", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"{time.strftime('%Y-%m-%d')}. Command: `python bench/bench_store_memory.py`.", "",
+             f"{time.strftime('%Y-%m-%d')}. Command: `python -m bench.bench_store_memory`.", "",
              "Each row is a fresh process holding N stores, each with DynamoDB, KMS and STS clients.", "",
              "| sessions | stores | RSS before MiB | RSS after MiB | MiB per store |", "|---|---|---|---|---|"]
     for mode, n, r in rows:

@@ -4,7 +4,7 @@
 Sequential: one token at a time, the latency a user sees. Burst: N applied at once, time until all
 are Ready. Tokens lost (consumed without a Secret) must be 0."""
 
-from __future__ import annotations  # noqa: I001 - local_stack first: it puts the repository on sys.path
+from __future__ import annotations
 
 import os
 import statistics
@@ -12,10 +12,9 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from local_stack import API, local_stack, stamp
-from report import write_report
-
 import boto3
+from bench.local_stack import API, local_stack, stamp
+from bench.report import write_report
 from tests.conftest import TENANT_AUTH
 from tests.harness.kube import ready_condition
 from tests.integration.helpers import wait_ready

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -15,15 +14,14 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.conftest import tenant_namespace
+from tests.harness.binaries import find_binaries
+from tests.harness.controlplane import ControlPlane
+from tests.harness.kube import Kube
+from tests.harness.moto import MotoServer
+from tests.harness.operator_process import OperatorProcess
 
-from tests.conftest import tenant_namespace  # noqa: E402
-from tests.harness.binaries import find_binaries  # noqa: E402
-from tests.harness.controlplane import ControlPlane  # noqa: E402
-from tests.harness.kube import Kube  # noqa: E402
-from tests.harness.moto import MotoServer  # noqa: E402
-from tests.harness.operator_process import OperatorProcess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 API = "stashsync.dev/v1alpha1"
 

@@ -15,15 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import boto3
+from tests.harness.binaries import find_binaries
+from tests.harness.controlplane import ControlPlane
+from tests.harness.kube import Kube, ready_condition, wait_for
+from tests.harness.moto import MotoServer
+from tests.harness.operator_process import OperatorProcess
 
-import boto3  # noqa: E402
-from tests.harness.binaries import find_binaries  # noqa: E402
-from tests.harness.controlplane import ControlPlane  # noqa: E402
-from tests.harness.kube import Kube, ready_condition, wait_for  # noqa: E402
-from tests.harness.moto import MotoServer  # noqa: E402
-from tests.harness.operator_process import OperatorProcess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 NAMESPACE = "demo"
 API = "stashsync.dev/v1alpha1"

@@ -14,10 +14,9 @@ import sys
 import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.harness.cluster import LocalCluster
 
-from tests.harness.cluster import LocalCluster  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 UP = Path(os.environ.get("STASHSYNC_CACHE", ROOT / ".cache")) / "up"
 

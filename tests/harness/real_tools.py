@@ -25,7 +25,9 @@ def tools_venv() -> Path:
 
 
 def run(tool: Path, *args: str, env: dict[str, str], stdin: bytes | None = None) -> bytes:
-    done = subprocess.run([str(tool), *args], env=env, input=stdin, capture_output=True, check=False)
+    # cwd: the tools' venv (ignored), since credstash writes credstash.log into the working directory
+    done = subprocess.run([str(tool), *args], env=env, input=stdin, capture_output=True, check=False,
+                          cwd=tool.parent.parent)
     if done.returncode != 0:
         raise AssertionError(f"{tool.name} {args[:3]} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
     return done.stdout

@@ -1,6 +1,6 @@
 """credstash / credsmash item formats: seal and open, pure functions, no I/O.
 
-Formats (see DESIGN.md):
+Formats, as credstash 1.17.1 and credsmash 3.0.2 write them (tests/integration/test_interop.py runs both):
 - credstash 1.17 ("legacy"): 64-byte KMS data key, bytes 0-31 AES-256 key, 32-63 HMAC key;
   AES-256-CTR with initial counter block 00..01; HMAC over the ciphertext, stored as lowercase
   hex text (Binary in 1.17, String in older releases); `key`/`contents` base64 Strings.
