@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test e2e up down lint typecheck unit integration controlplane manifests bench eso image clean
+.PHONY: demo test e2e up down lint typecheck unit integration controlplane manifests docs bench eso image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ image:
 # Regenerate deploy/stashsync.yaml from the chart (a test checks it is current).
 manifests: $(STAMP) controlplane
 	$(BIN)/python -m hack.render_manifests
+
+# Regenerate README.md's reasons table from operator/stashsync/reasons.py (a test checks it is current).
+docs: $(STAMP)
+	$(BIN)/python -m hack.render_docs
 
 # Benchmarks write their figures to docs/benchmarks/.
 bench: $(BENCH_STAMP) controlplane eso

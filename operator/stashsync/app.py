@@ -12,9 +12,9 @@ import os
 from collections.abc import Mapping
 
 from stashsync.crypto import envelope
+from stashsync.errors import StashError
 from stashsync.sources import envelope_kms
 from stashsync.sources.aws import AwsAuth, AwsClients
-from stashsync.sources.base import SourceError
 
 _clients: AwsClients | None = None
 
@@ -56,9 +56,7 @@ def decrypt_environ(environ: Mapping[str, str], namespace: str, secret: str, key
             continue
         try:
             plaintext = decrypt_value(value, namespace, secret, key_for.get(name, name), clients, identities)
-        except envelope.EnvelopeError as exc:
-            raise ValueError(f"{name}: {exc}") from None
-        except SourceError as exc:
+        except StashError as exc:
             raise ValueError(f"{name}: {exc.message}") from None
         target = rename.get(name, name)
         if target != name:

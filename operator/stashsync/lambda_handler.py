@@ -11,8 +11,8 @@ import contextlib
 import os
 from typing import Any
 
+from stashsync.errors import StashError
 from stashsync.sources.aws import AwsAuth, AwsClients
-from stashsync.sources.base import SourceError
 from stashsync.sources.wrap import DirectWrapService, error_payload
 
 
@@ -28,7 +28,7 @@ def handler(event: dict[str, Any], context: object = None) -> Any:
     finally:
         # awswrap prunes expired items on every call; after the action, so an expired token asked
         # for is answered "Expired" (and then pruned) rather than "NotFound".
-        with contextlib.suppress(SourceError):
+        with contextlib.suppress(StashError):
             service.prune_expired()
 
 
@@ -51,5 +51,5 @@ def _act(service: DirectWrapService, event: dict[str, Any]) -> Any:
         return {"error": "BadRequest", "error_message": f"unknown action {action!r}"}
     except KeyError as exc:
         return {"error": "BadRequest", "error_message": f"missing field {exc.args[0]!r}"}
-    except SourceError as exc:
+    except StashError as exc:
         return error_payload(exc)

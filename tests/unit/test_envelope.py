@@ -56,7 +56,7 @@ def test_encryption_spec_needs_exactly_one_kind_and_real_recipients() -> None:
     from pyrage import x25519
 
     from stashsync.api.encryption import parse_encryption
-    from stashsync.api.errors import SpecError
+    from stashsync.errors import SpecError
 
     r = str(x25519.Identity.generate().to_public())
     assert parse_encryption({"encryption": {"recipient": r}}).recipients == (r,)  # type: ignore[union-attr]

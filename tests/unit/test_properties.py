@@ -11,11 +11,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stashsync.api.errors import SpecError
 from stashsync.api.stores import parse_store
 from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.api.wrappedsecret import parse_wrapped_secret
 from stashsync.crypto import credstash, envelope, lazycred, wrap
+from stashsync.errors import SpecError
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,11 +7,11 @@ import re
 import pytest
 
 from stashsync.api.durations import PATTERN, parse_duration
-from stashsync.api.errors import SpecError
 from stashsync.api.stores import parse_store
 from stashsync.api.syncedsecret import key_for_name, parse_synced_secret
 from stashsync.crypto import mac
 from stashsync.crypto.template import TemplateRenderError, render
+from stashsync.errors import SpecError
 from stashsync.sources.names import PatternError, matching
 
 

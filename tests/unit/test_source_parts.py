@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from stashsync.api.errors import SpecError
 from stashsync.api.selectors import parse_label_selector
 from stashsync.api.stores import namespace_allowed, parse_store
 from stashsync.controllers.stores import role_session_name
 from stashsync.crypto import lazycred
+from stashsync.errors import SpecError
 from stashsync.sources.names import literal_prefix
 from stashsync.sources.properties import PropertyNotFound, extract
 from stashsync.sources.ratelimit import TokenBucket

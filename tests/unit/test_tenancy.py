@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from stashsync.api.errors import SpecError
 from stashsync.api.stores import parse_store
 from stashsync.api.tenancy import TenantPolicy, check_store, parse_tenant_policy
+from stashsync.errors import SpecError
 
 POLICY = parse_tenant_policy(
     '{"assumableRoles": [{"namespaces": ["team-*"], "roleArn": "arn:aws:iam::111122223333:role/ss-{namespace}"}],'

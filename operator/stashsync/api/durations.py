@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from stashsync.api.errors import SpecError
+from stashsync.errors import SpecError
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

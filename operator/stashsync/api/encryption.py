@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stashsync.api.durations import parse_duration
-from stashsync.api.errors import SpecError
+from stashsync.errors import SpecError
 
 AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")  # bech32, as age writes them
 

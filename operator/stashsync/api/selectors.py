@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stashsync.api.errors import SpecError
+from stashsync.errors import SpecError
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 

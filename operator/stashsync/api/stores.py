@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from stashsync.api.errors import SpecError
 from stashsync.api.selectors import LabelSelector, parse_label_selector
+from stashsync.errors import SpecError
 
 NAMESPACED_KIND = "CredentialStore"
 CLUSTER_KIND = "ClusterCredentialStore"

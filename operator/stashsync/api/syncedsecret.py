@@ -8,9 +8,9 @@ from typing import Any
 
 from stashsync.api.durations import parse_duration
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
-from stashsync.api.errors import SpecError
 from stashsync.api.stores import parse_store_ref
 from stashsync.crypto.passwords import CHARSETS
+from stashsync.errors import SpecError
 
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 DEFAULT_REFRESH = "1h"

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from stashsync.api.errors import SpecError
 from stashsync.api.stores import CLUSTER_KIND, StoreSpec
+from stashsync.errors import SpecError
 
 STS_AUDIENCE = "sts.amazonaws.com"
 

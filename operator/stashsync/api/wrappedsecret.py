@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
-from stashsync.api.errors import SpecError
 from stashsync.api.stores import parse_store_ref
+from stashsync.errors import SpecError
 
 
 @dataclass(frozen=True)

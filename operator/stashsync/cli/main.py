@@ -9,12 +9,10 @@ import secrets
 import sys
 
 from stashsync import __version__, log_redaction
-from stashsync.api.errors import SpecError
 from stashsync.cli import app_cmds, credstash_cmds, wrap_cmds
 from stashsync.cli.errors import CliError
 from stashsync.crypto import wrap as wrapfmt
-from stashsync.crypto.envelope import EnvelopeError
-from stashsync.sources.base import SourceError
+from stashsync.errors import StashError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(shield_tokens(list(sys.argv[1:] if argv is None else argv)))
     try:
         return int(args.func(args))
-    except (CliError, SourceError, SpecError, EnvelopeError) as exc:
-        print(f"stashsync: error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
+    except StashError as exc:
+        print(f"stashsync: error: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

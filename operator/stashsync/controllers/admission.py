@@ -10,12 +10,12 @@ from typing import Any, Literal
 import kopf
 
 from stashsync.api import GROUP, VERSION
-from stashsync.api.errors import SpecError
 from stashsync.api.stores import PLURALS, parse_store
 from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.api.tenancy import TenantPolicy, check_store
 from stashsync.api.wrappedsecret import parse_wrapped_secret
 from stashsync.crypto.template import TemplateRenderError, unknown_keys
+from stashsync.errors import SpecError
 from stashsync.settings import Settings
 
 OPERATIONS: list[Literal["CREATE", "UPDATE"]] = ["CREATE", "UPDATE"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from stashsync.api.errors import SpecError
+from stashsync.errors import SpecError
 
 ENV = "STASHSYNC_SHARD_SELECTOR"
 

@@ -15,7 +15,6 @@ import kopf
 
 from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
-from stashsync.api.errors import SpecError
 from stashsync.api.stores import (
     CLUSTER_KIND,
     PLURALS,
@@ -26,6 +25,7 @@ from stashsync.api.stores import (
 )
 from stashsync.api.tenancy import check_store
 from stashsync.controllers import events, runtime
+from stashsync.errors import SpecError, StashError
 from stashsync.kube import identity, secrets
 from stashsync.kube.client import is_status
 from stashsync.kube.status import patch_status
@@ -235,9 +235,7 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None
             source = await RESOLVER.build(store, uid, generation, build_source)
             await source.clients.run(source.validate)
         ok, reason, message = True, "Valid", f"{store.provider} store is reachable"
-    except SpecError as exc:
-        ok, reason, message = False, exc.reason, exc.message
-    except base.SourceError as exc:
+    except StashError as exc:
         ok, reason, message = False, exc.reason, exc.message
     previous = cond.ready_condition(dict(body.status))
     changed = previous is None or (previous.get("status"), previous.get("reason"), previous.get("message")) != (

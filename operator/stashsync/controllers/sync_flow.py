@@ -15,17 +15,16 @@ from kubernetes_asyncio import client
 
 from stashsync import metrics
 from stashsync.api import conditions as cond
-from stashsync.api.errors import SpecError
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
 from stashsync.controllers.generate import ensure_generated, generator_of, next_rotation_seconds
 from stashsync.controllers.reencrypt import encrypt_values
-from stashsync.crypto import envelope, mac
-from stashsync.crypto.template import TemplateRenderError
+from stashsync.crypto import mac
+from stashsync.errors import StashError
 from stashsync.kube import rollout, secrets
+from stashsync.kube.client import api_error
 from stashsync.kube.status import patch_status
 from stashsync.sandbox import TemplateSandbox
 from stashsync.sources import base
-from stashsync.sources.names import PatternError
 from stashsync.sources.properties import extract
 from stashsync.sources.registry import build_source
 
@@ -47,15 +46,8 @@ class Outcome:
     restarted: tuple[str, ...] = ()
 
 
-class SyncFailed(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
 async def _first_error(tasks: list[Awaitable[T]]) -> list[T]:
-    """Run concurrently; raise the first SourceError (in task order) if any failed."""
+    """Run concurrently; raise the first error (in task order) if any failed."""
     results = await asyncio.gather(*tasks, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
@@ -63,7 +55,7 @@ async def _first_error(tasks: list[Awaitable[T]]) -> list[T]:
     return results  # type: ignore[return-value]
 
 
-class KeyCollision(base.SourceError):
+class KeyCollision(StashError):
     reason = "KeyCollision"
 
 
@@ -153,10 +145,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
     status = body.get("status") or {}
     refresh = 0.0
     try:
-        try:
-            spec = parse_synced_secret(body)
-        except SpecError as exc:
-            raise SyncFailed(exc.reason, exc.message) from None
+        spec = parse_synced_secret(body)
         refresh = spec.refresh_seconds
         rotate = spec.encryption.rotate_seconds if spec.encryption is not None else 0.0
         for period in (rotate, next_rotation_seconds(spec)):  # the loop must also wake for these
@@ -206,10 +195,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
             values.update(await fetch_values(source, wanted, to_fetch, versions))
 
         if target.template is not None:
-            try:
-                data = await sandbox.render(target.template, values, tenant=namespace)
-            except TemplateRenderError as exc:
-                raise SyncFailed("TemplateError", str(exc)) from None
+            data = await sandbox.render(target.template, values, tenant=namespace)
             if target.merge_template:
                 data = {**values, **data}
         else:
@@ -218,13 +204,10 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         plain_data = data
         content_mac = mac.data_mac(mac_key, uid, plain_data)
         if spec.encryption is not None:
-            try:
-                data = await encrypt_values(data, spec.encryption, source.clients, namespace, target.name)
-            except envelope.EnvelopeError as exc:
-                raise SyncFailed("InvalidSpec", str(exc)) from None
+            data = await encrypt_values(data, spec.encryption, source.clients, namespace, target.name)
         total = sum(len(v) for v in data.values())
         if total > base.MAX_VALUE_BYTES:
-            raise SyncFailed("TooLarge", f"the Secret would hold {total} bytes; the limit is {base.MAX_VALUE_BYTES}")
+            raise base.TooLarge(f"the Secret would hold {total} bytes; the limit is {base.MAX_VALUE_BYTES}")
 
         desired = secrets.DesiredSecret(namespace=namespace, name=target.name, type=target.type, data=data,
                                         labels=target.labels, annotations=target.annotations)
@@ -233,9 +216,9 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         try:
             wrote = await secrets.write(desired, secrets.Owner.of(body), target.creation_policy,
                                         existing=existing if synced_before else secrets.UNREAD)
-        except secrets.TargetError as exc:
+        except (StashError, client.ApiException):
             LAST_WRITTEN.pop((namespace, target.name), None)
-            raise SyncFailed(exc.reason, exc.message) from None
+            raise
         if wrote:
             metrics.SECRET_WRITES.labels(kind=KIND).inc()
         # A merge patch keeps keys it does not name: null the ones the spec no longer has.
@@ -259,20 +242,10 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver
         await _report(body, True, "Synced", _synced_message(versions, target.name), extra=extra)
         return Outcome(True, "Synced", _synced_message(versions, target.name), wrote=wrote, refresh_seconds=refresh,
                        restarted=tuple(restarted))
-    except SyncFailed as exc:
-        await _report(body, False, exc.reason, exc.message, extra={})
-        return Outcome(False, exc.reason, exc.message, refresh_seconds=refresh)
-    except base.SourceError as exc:
-        await _report(body, False, exc.reason, exc.message, extra={})
-        return Outcome(False, exc.reason, exc.message, refresh_seconds=refresh)
-    except PatternError as exc:
-        await _report(body, False, "InvalidSpec", str(exc), extra={})
-        return Outcome(False, "InvalidSpec", str(exc), refresh_seconds=refresh)
-    except client.ApiException as exc:
-        # The response body may echo what we sent: report the status line only.
-        message = f"Kubernetes API answered {exc.status} {exc.reason}"
-        await _report(body, False, "KubernetesError", message, extra={})
-        return Outcome(False, "KubernetesError", message, refresh_seconds=refresh)
+    except (StashError, client.ApiException) as exc:
+        failure = exc if isinstance(exc, StashError) else api_error(exc)
+        await _report(body, False, failure.reason, failure.message, extra={})
+        return Outcome(False, failure.reason, failure.message, refresh_seconds=refresh)
 
 
 def _synced_message(versions: dict[str, str], secret_name: str) -> str:

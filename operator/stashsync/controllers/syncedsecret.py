@@ -15,19 +15,17 @@ import kopf
 from stashsync import metrics
 from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
-from stashsync.api.errors import SpecError
 from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.controllers import events, runtime, stores, wakers
 from stashsync.controllers.sharding import SHARD_LABELS
 from stashsync.controllers.sync_flow import KIND, LAST_WRITTEN, PLURAL, sync
 from stashsync.crypto import mac
+from stashsync.errors import SpecError
 from stashsync.kube import secrets
+from stashsync.reasons import Retry, retry_of
 
 RETRY_FIRST_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
-# Errors that fixing the spec or the store resolves: retry slowly; transient ones retry sooner.
-_SLOW_RETRY = {"InvalidSpec", "StoreNotAllowed", "SecretConflict", "TemplateError", "TooLarge", "IntegrityError",
-               "KeyCollision"}
 
 
 def next_delay(ok: bool, reason: str, refresh: float, failures: int, jitter: float) -> float | None:
@@ -37,7 +35,7 @@ def next_delay(ok: bool, reason: str, refresh: float, failures: int, jitter: flo
             return None
         return refresh * (1 + random.uniform(-jitter, jitter))  # noqa: S311 - spreading load, not security
     backoff = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * float(2 ** min(failures, 10)))
-    if reason in _SLOW_RETRY:
+    if retry_of(reason) != Retry.BACKOFF:  # waits for a fix elsewhere: poll at the slowest pace
         backoff = RETRY_MAX_SECONDS
     if refresh > 0:
         backoff = min(backoff, refresh)

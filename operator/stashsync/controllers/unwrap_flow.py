@@ -15,12 +15,14 @@ from kubernetes_asyncio import client
 
 from stashsync import faults, metrics
 from stashsync.api import conditions as cond
-from stashsync.api.errors import SpecError
 from stashsync.api.wrappedsecret import WrappedSecretSpec, parse_wrapped_secret
 from stashsync.controllers.reencrypt import encrypt_values
 from stashsync.crypto import wrap as wrapfmt
+from stashsync.errors import StashError
 from stashsync.kube import secrets
+from stashsync.kube.client import api_error
 from stashsync.kube.status import patch_status
+from stashsync.reasons import Retry, retry_of
 from stashsync.sources import base
 from stashsync.sources import wrap as wrapsrc
 from stashsync.sources.registry import build_wrap_service
@@ -28,9 +30,6 @@ from stashsync.sources.registry import build_wrap_service
 PLURAL = "wrappedsecrets"
 KIND = "WrappedSecret"
 TOKEN_HASH_ANNOTATION = "stashsync.dev/token-sha256"
-# Outcomes that retrying cannot change: reported once, not retried.
-FINAL_REASONS = {"InvalidSpec", "NotFound", "Expired", "AlreadyConsumed", "IntegrityError", "TooLarge",
-                 "SecretLost"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,9 @@ class Outcome:
 
     @property
     def final(self) -> bool:
-        return self.ok or self.reason in FINAL_REASONS
+        """Reported once, not retried: a token never changes, so what waits for a change never comes
+        (a spec change runs the handler again anyway)."""
+        return self.ok or retry_of(self.reason) in (Retry.ON_CHANGE, Retry.NEVER)
 
 
 async def read_token(spec: WrappedSecretSpec, namespace: str) -> str:
@@ -106,15 +107,9 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
         metrics.WRAP_TOKENS_CONSUMED.inc()
         return await _report(body, prefix, True, "Unwrapped", f"the token's value is in Secret {spec.target_name!r}",
                              consumed=True, secret_name=spec.target_name)
-    except SpecError as exc:
-        return await _report(body, prefix, False, exc.reason, exc.message)
-    except secrets.TargetError as exc:
-        return await _report(body, prefix, False, exc.reason, exc.message)
-    except base.SourceError as exc:
-        return await _report(body, prefix, False, exc.reason, exc.message)
-    except client.ApiException as exc:
-        return await _report(body, prefix, False, "KubernetesError",
-                             f"Kubernetes API answered {exc.status} {exc.reason}")
+    except (StashError, client.ApiException) as exc:
+        failure = exc if isinstance(exc, StashError) else api_error(exc)
+        return await _report(body, prefix, False, failure.reason, failure.message)
 
 
 def target_names(body: dict[str, Any]) -> tuple[str, str]:
@@ -143,7 +138,7 @@ async def keep_target(body: dict[str, Any]) -> Outcome | None:
                                         data=secrets.decode(current.get("data")), labels=spec.labels,
                                         annotations=annotations)
         await secrets.write(desired, owner, "Owner", hint=secrets.RENAME_HINT)
-    except (SpecError, secrets.TargetError) as exc:  # the value stays where it is
+    except StashError as exc:  # the value stays where it is
         return await _report(body, prefix, False, exc.reason, f"{exc.message}; the value stays in {written!r}")
     # Status first: the old Secret's deletion must not read as the loss of the value.
     moved = await _report(body, prefix, True, "Unwrapped", f"the token's value moved to Secret {wanted!r}",

@@ -10,14 +10,13 @@ import kopf
 
 from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
-from stashsync.api.errors import SpecError
 from stashsync.api.wrappedsecret import parse_wrapped_secret
 from stashsync.controllers import events, stores
 from stashsync.controllers.sharding import SHARD_LABELS
 from stashsync.controllers.unwrap_flow import PLURAL, Outcome, keep_target, mark_lost, read_token, target_names, unwrap
+from stashsync.errors import StashError
 from stashsync.kube import secrets
 from stashsync.kube.status import get_object
-from stashsync.sources import base
 from stashsync.sources.registry import build_wrap_service
 
 RETRY_SECONDS = 15
@@ -68,7 +67,7 @@ async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: A
             stores.store_body_for(raw.get("spec") or {}, namespace, kwargs), spec.store_kind, spec.store_name,
             build_wrap_service, namespace=namespace)
         await clients.run(service.release, token, raw["metadata"]["uid"])
-    except (SpecError, base.SourceError):
+    except StashError:
         pass  # nothing claimed that we can reach; a claim left behind expires with the token
 
 

@@ -23,6 +23,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from stashsync.errors import StashError
+
 VERSION_WIDTH = 19  # credstash pads versions to 19 digits so that they sort as strings
 CREDSTASH_COUNTER = (1).to_bytes(16, "big")
 DIGESTS = {"SHA": "sha1", "SHA224": "sha224", "SHA256": "sha256", "SHA384": "sha384", "SHA512": "sha512",
@@ -35,12 +37,16 @@ class Algorithm(StrEnum):
     AES_GCM = "aes-gcm"
 
 
-class IntegrityError(Exception):
+class IntegrityError(StashError):
     """The item's MAC or tag does not match: tampered, truncated, or the wrong data key."""
 
+    reason = "IntegrityError"
 
-class FormatError(Exception):
+
+class FormatError(StashError):
     """The item is not in any format we know (missing or malformed attributes)."""
+
+    reason = "IntegrityError"
 
 
 @dataclass(frozen=True)

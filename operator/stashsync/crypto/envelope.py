@@ -25,13 +25,17 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pyrage import x25519
 
+from stashsync.errors import StashError
+
 PREFIX = "stashsync:v1:"
 AGE_PREFIX = "stashsync:age1:"
 VERSION = 1
 
 
-class EnvelopeError(Exception):
+class EnvelopeError(StashError):
     """Not an envelope, malformed, or it does not open under the given key and context."""
+
+    reason = "InvalidSpec"  # in the operator: spec.encryption names unusable recipients
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,19 @@ import json
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from stashsync.errors import StashError
 
-class FormatError(Exception):
+
+class FormatError(StashError):
     """The object is not a lazycred blob."""
 
+    reason = "IntegrityError"
 
-class IntegrityError(Exception):
+
+class IntegrityError(StashError):
     """The Fernet token failed to authenticate: tampered data or a different key."""
+
+    reason = "IntegrityError"
 
 
 def parse(body: bytes) -> tuple[bytes, bytes]:

@@ -21,13 +21,15 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from stashsync.errors import StashError
+
 MAX_OUTPUT_BYTES = 1024 * 1024  # a Secret holds at most 1 MiB
 MAX_REPEAT = 64 * 1024  # longest string or list a `*` may build inside a template
 MAX_INT_BITS = 4096  # largest integer a `**` may build
 
 
-class TemplateRenderError(Exception):
-    pass
+class TemplateRenderError(StashError):
+    reason = "TemplateError"
 
 
 def _b64enc(value: str) -> str:

@@ -17,13 +17,17 @@ import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from stashsync.errors import StashError
+
 PK = "WRAPPED_SECRET"
 TOKEN_BYTES = 128  # token_urlsafe(128): 171 characters
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
-class WrapIntegrityError(Exception):
+class WrapIntegrityError(StashError):
     """A layer failed to authenticate: tampered value or the wrong data key."""
+
+    reason = "IntegrityError"
 
 
 def new_token() -> str:

@@ -6,6 +6,8 @@ import os
 
 from kubernetes_asyncio import client, config
 
+from stashsync.errors import StashError
+
 _api: client.ApiClient | None = None
 
 
@@ -29,3 +31,8 @@ async def close() -> None:
 
 def is_status(exc: BaseException, *codes: int) -> bool:
     return isinstance(exc, client.ApiException) and exc.status in codes
+
+
+def api_error(exc: client.ApiException) -> StashError:
+    """A refused API call as a condition: the status line only, since the body may echo what we sent."""
+    return StashError(f"Kubernetes API answered {exc.status} {exc.reason}", reason="KubernetesError")

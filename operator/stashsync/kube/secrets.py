@@ -12,6 +12,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from stashsync.errors import StashError
 from stashsync.kube.client import api_client, is_status
 from stashsync.kube.labels import (
     MANAGED_BY,
@@ -24,13 +25,6 @@ from stashsync.kube.labels import (
 # Secret types that hold credentials Kubernetes or Helm itself manages: Merge never adds keys to them.
 NEVER_MERGED_TYPES = frozenset({"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token",
                                 "helm.sh/release.v1"})
-
-
-class TargetError(Exception):
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -174,7 +168,7 @@ RENAME_HINT = "delete it or pick another target.name"
 def check_replaceable(existing: dict[str, Any] | None, name: str, owner: Owner, hint: str = MERGE_HINT) -> None:
     """Raise SecretConflict unless `owner` may replace Secret `name` (absent, or created by it)."""
     if existing is not None and not created_by(existing, owner):
-        raise TargetError(f"Secret {name!r} already exists and was not created by {owner.ref}; {hint}",
+        raise StashError(f"Secret {name!r} already exists and was not created by {owner.ref}; {hint}",
                           reason="SecretConflict")
 
 
@@ -199,11 +193,11 @@ async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, exis
         existing = await read(desired.namespace, desired.name)
     if owned is None:
         if existing is None:
-            raise TargetError(f"Secret {desired.name!r} does not exist; creationPolicy Merge only adds keys "
+            raise StashError(f"Secret {desired.name!r} does not exist; creationPolicy Merge only adds keys "
                               "to an existing Secret", reason="TargetMissing")
         refusal = merge_refusal(existing, owner)
         if refusal is not None:
-            raise TargetError(f"{refusal}; pick another target.name", reason="SecretConflict")
+            raise StashError(f"{refusal}; pick another target.name", reason="SecretConflict")
         wanted = build_merged(existing, desired, owner)
     else:
         wanted = owned

@@ -2,7 +2,7 @@
 
 Shaped like External Secrets Operator's providers: a cheap version check, a costly fetch that
 runs only when the version changed, a find over names, and a store validation. Every error a
-user can act on is a `SourceError` whose `reason` becomes the CR's `Ready=False` reason.
+user can act on is a StashError (errors.py) whose `reason` becomes the CR's `Ready=False` reason.
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from stashsync.errors import StashError
+
 if TYPE_CHECKING:
     from stashsync.sources.aws import AwsClients
 
 MAX_VALUE_BYTES = 1024 * 1024  # a Secret holds at most 1 MiB in all
 
 
-class SourceError(Exception):
-    reason = "SourceError"
+class SourceError(StashError):
+    """AWS answered with an error none of the classes below describes."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    reason = "SourceError"
 
 
 class CredentialNotFound(SourceError):

@@ -12,6 +12,8 @@ from typing import Protocol
 
 import re2
 
+from stashsync.errors import SpecError
+
 MAX_PATTERN_LENGTH = 512  # also the CRD's maxLength
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a bad pattern is reported in the object's condition, not on stderr
@@ -22,8 +24,8 @@ class _Pattern(Protocol):
     def fullmatch(self, text: str) -> object: ...
 
 
-class PatternError(ValueError):
-    pass
+class PatternError(SpecError):
+    """dataFrom.find names no usable pattern."""
 
 
 def compile_pattern(pattern: str) -> _Pattern:

@@ -15,6 +15,7 @@ import time
 from typing import Any, Protocol
 
 from stashsync.crypto import wrap as fmt
+from stashsync.errors import StashError
 from stashsync.sources import base
 from stashsync.sources.aws import AwsClients, translate_errors
 from stashsync.sources.dynamo import DynamoTable, plain
@@ -293,7 +294,7 @@ def _error_from(result: dict[str, Any]) -> base.SourceError:
     return cls(str(result.get("error_message") or result.get("errorMessage") or "the wrap service failed"))
 
 
-def error_payload(exc: base.SourceError) -> dict[str, str]:
+def error_payload(exc: StashError) -> dict[str, str]:
     return {"error": exc.reason, "error_message": exc.message}
 
 
