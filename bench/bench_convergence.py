@@ -30,8 +30,8 @@ from bench.report import write_report
 from tests.conftest import TENANT_AUTH
 from tests.harness.kube import wait_for
 
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.kube.rollout import RESTART_ANNOTATION
-from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 
 NS_SIZES = [int(n) for n in os.environ.get("BENCH_CONVERGENCE_NS", "100,1000,10000").split(",")]

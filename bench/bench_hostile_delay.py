@@ -23,7 +23,7 @@ from tests.harness.hostile import LONG_CREDENTIAL, REGEX_BAIT, hostile_objects
 from tests.harness.kube import ready_condition, wait_for
 from tests.integration.helpers import API
 
-from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 
 ROUNDS = int(os.environ.get("BENCH_HOSTILE_ROUNDS", "10"))

@@ -25,7 +25,7 @@ from tests.harness.kube import ready_condition, wait_for
 from tests.harness.operator_process import TEST_TENANCY
 from tests.harness.ports import free_port
 
-from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 
 IMAGE = "stashsync:dev"

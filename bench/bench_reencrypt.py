@@ -17,9 +17,9 @@ from bench.report import write_report
 from pyrage import x25519
 from tests.harness.moto import MotoServer
 
+from stashsync.aws import kms_envelope
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.crypto import envelope
-from stashsync.sources import envelope_kms
-from stashsync.sources.aws import AwsAuth, AwsClients
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,8 +44,8 @@ def main() -> None:
         rows = []
         schemes: list[tuple[str, Callable[[], str], Callable[[str], bytes]]] = [
             ("kms (GenerateDataKey / Decrypt + AES-256-GCM)",
-             lambda: envelope_kms.encrypt(clients, "alias/bench", value, ctx),
-             lambda text: envelope_kms.decrypt(clients, text, ctx)),
+             lambda: kms_envelope.encrypt(clients, "alias/bench", value, ctx),
+             lambda text: kms_envelope.decrypt(clients, text, ctx)),
             ("age X25519 (no KMS call)",
              lambda: envelope.seal_age(value, [str(identity.to_public())], ctx),
              lambda text: envelope.open_age(text, [str(identity)], ctx)),

@@ -20,7 +20,7 @@ from bench.report import write_report
 from tests.conftest import TENANT_AUTH
 from tests.harness.kube import ready_condition, wait_for
 
-from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 from stashsync.sources.s3 import S3Source
 

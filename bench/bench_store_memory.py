@@ -37,7 +37,7 @@ def _rss_mib() -> float:
 def _child(mode: str, n: int) -> dict[str, float]:
     import boto3
 
-    from stashsync.sources.aws import AwsAuth, AwsClients
+    from stashsync.aws.clients import AwsAuth, AwsClients
 
     before = _rss_mib()
     held: list[Any] = []

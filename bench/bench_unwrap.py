@@ -19,7 +19,7 @@ from tests.conftest import TENANT_AUTH
 from tests.harness.kube import ready_condition
 from tests.integration.helpers import wait_ready
 
-from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.wrap import DirectWrapService, seal_client_layer
 
 SEQUENTIAL = int(os.environ.get("BENCH_UNWRAP_SEQUENTIAL", "30"))

@@ -114,7 +114,7 @@ def namespace(kube: Kube) -> Iterator[str]:
 
 def new_credstash_table(region: str) -> str:
     """Create a credstash table with a fresh name (on the moto the environment points at)."""
-    from stashsync.sources.aws import AwsAuth, AwsClients
+    from stashsync.aws.clients import AwsAuth, AwsClients
     from stashsync.sources.credstash import CredstashSource
 
     name = f"creds-{uuid.uuid4().hex[:10]}"

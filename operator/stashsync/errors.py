@@ -23,3 +23,53 @@ class StashError(Exception):
 
 class SpecError(StashError):
     """Schema-valid but unusable spec (the webhook refuses it; a controller reports it)."""
+
+
+# What a source (AWS) may answer; each class names its reason.
+
+class SourceError(StashError):
+    """AWS answered with an error none of the classes below describes."""
+
+    reason = "SourceError"
+
+
+class CredentialNotFound(SourceError):
+    reason = "CredentialNotFound"
+
+
+class ContextMismatch(SourceError):
+    reason = "ContextMismatch"
+
+
+class IntegrityError(SourceError):
+    reason = "IntegrityError"
+
+
+class AccessDenied(SourceError):
+    reason = "AccessDenied"
+
+
+class Throttled(SourceError):
+    reason = "Throttled"
+
+
+class TooLarge(SourceError):
+    reason = "TooLarge"
+
+
+class StoreNotReady(SourceError):
+    reason = "StoreNotReady"
+
+
+class Unavailable(SourceError):
+    reason = "Unavailable"
+
+
+class InvalidReference(SourceError):
+    """The spec asks this backend for something it cannot express (e.g. a non-numeric credstash version)."""
+
+    reason = "InvalidSpec"
+
+
+class StoreNotAllowed(SourceError):
+    reason = "StoreNotAllowed"

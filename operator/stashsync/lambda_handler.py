@@ -11,8 +11,8 @@ import contextlib
 import os
 from typing import Any
 
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.errors import StashError
-from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.wrap import DirectWrapService, error_payload
 
 

@@ -4,8 +4,33 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
 
 from stashsync.api.tenancy import TenantPolicy, parse_tenant_policy
+from stashsync.errors import SpecError
+
+SHARD_SELECTOR = "STASHSYNC_SHARD_SELECTOR"
+
+
+def parse_shard_selector(text: str) -> dict[str, Any] | None:
+    """A kopf label filter: values are strings or kopf.PRESENT / kopf.ABSENT."""
+    selector: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if key.startswith("!") and not sep:
+            selector[key[1:].strip()] = kopf.ABSENT
+        elif key and not sep:
+            selector[key] = kopf.PRESENT
+        elif key and value.strip():
+            selector[key] = value.strip()
+        else:
+            raise SpecError(f"{SHARD_SELECTOR}: {part!r} is not key=value, key or !key")
+    return selector or None
 
 
 def _env_list(name: str) -> tuple[str, ...]:
@@ -40,3 +65,8 @@ class Settings:
     peering_lifetime: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_PEERING_LIFETIME", "20")))
     # What namespaced stores may do beyond their own identity (api/tenancy.py); the chart writes it.
     tenancy: TenantPolicy = field(default_factory=lambda: parse_tenant_policy(os.environ.get("STASHSYNC_TENANCY", "")))
+    # Sharding for very large clusters: serve only the SyncedSecrets and WrappedSecrets whose labels
+    # match (`key=value`, `key`, `!key`, comma-separated), so several Deployments split the objects;
+    # stores are served by every shard. A kopf label filter, fixed when the handlers are registered.
+    shard_labels: dict[str, Any] | None = field(
+        default_factory=lambda: parse_shard_selector(os.environ.get(SHARD_SELECTOR, "")))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 from tests.e2e.conftest import record
 from tests.e2e.helpers import cluster_store_ref, namespace_with_store

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stashsync.sources.aws import AwsAuth, AwsClients
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 from tests.conftest import credstash_store, synced_secret
 from tests.harness import real_tools

@@ -16,9 +16,9 @@ import boto3
 import pytest
 
 from stashsync import lambda_handler
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.cli.main import main as cli
 from stashsync.sources import wrap as wrapsrc
-from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.wrap import DirectWrapService
 from tests.conftest import (
     API_GROUP,

@@ -13,9 +13,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.crypto.wrap import token_sha256
 from stashsync.kube.rollout import RESTART_ANNOTATION
-from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 from stashsync.sources.wrap import TOMBSTONE_PK
 from tests.conftest import credstash_store, plaintext, synced_secret, wrap_store, wrapped_secret

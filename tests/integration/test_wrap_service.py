@@ -25,7 +25,7 @@ def service_env(monkeypatch: pytest.MonkeyPatch, wrap_table: str) -> str:
 
 
 def _client_payload(value: bytes, ttl: int = 900) -> dict[str, object]:
-    from stashsync.sources.aws import AwsAuth, AwsClients
+    from stashsync.aws.clients import AwsAuth, AwsClients
     from stashsync.sources.wrap import seal_client_layer
 
     client_value, data_key = seal_client_layer(AwsClients(AwsAuth(region="us-east-1")), value, "alias/wrap-client")

@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.crypto.wrap import token_sha256
-from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.wrap import TOMBSTONE_PK, DirectWrapService, seal_client_layer
 from tests.conftest import plaintext, wrap_store, wrapped_secret
 from tests.harness.kube import Kube, wait_for

@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import kopf
 
-from stashsync.controllers.persistence import WITHOUT_DIFF_BASE, SelectiveDiffBaseStorage
+from stashsync.startup import WITHOUT_DIFF_BASE, SelectiveDiffBaseStorage
 
 KEY = "stashsync.dev/last-handled-configuration"
 

@@ -160,27 +160,30 @@ def test_templates_that_build_too_much_are_refused(source: str) -> None:
 
 def test_built_store_sessions_are_bounded_least_recently_used_first() -> None:
     import time as clock
+    from typing import cast
 
-    from stashsync.controllers.stores import StoreResolver, _Built
-    from stashsync.sources.aws import AwsAuth
+    from stashsync.api.tenancy import parse_tenant_policy
+    from stashsync.aws.clients import AwsAuth
+    from stashsync.controllers.store_resolver import StoreResolver, _Built
+    from stashsync.sources.registry import StoreHandle
 
-    resolver = StoreResolver(max_built=2)
+    resolver = StoreResolver(parse_tenant_policy(""), max_built=2)
+    handles = {name: cast(StoreHandle, object()) for name in "abc"}  # the resolver never looks inside
 
     def keep(name: str) -> None:
-        resolver._keep((name, 1, "build_source", "ns"), _Built(clock.monotonic(), AwsAuth(region="us-east-1"), name))
+        resolver._keep((name, 1, "ns"), _Built(clock.monotonic(), AwsAuth(region="us-east-1"), handles[name]))
 
     keep("a")
     keep("b")
-    assert resolver._fresh(("a", 1, "build_source", "ns")) == "a"  # used: now the most recent
+    assert resolver._fresh(("a", 1, "ns")) is handles["a"]  # used: now the most recent
     keep("c")
     assert len(resolver) == 2
-    assert resolver._fresh(("b", 1, "build_source", "ns")) is None  # the least recently used went
-    assert resolver._fresh(("a", 1, "build_source", "ns")) == "a" and resolver._fresh(("c", 1, "build_source",
-                                                                                       "ns")) == "c"
+    assert resolver._fresh(("b", 1, "ns")) is None  # the least recently used went
+    assert resolver._fresh(("a", 1, "ns")) is handles["a"] and resolver._fresh(("c", 1, "ns")) is handles["c"]
 
 
 def test_sessions_share_one_botocore_loader() -> None:
-    from stashsync.sources.aws import AwsAuth, AwsClients
+    from stashsync.aws.clients import AwsAuth, AwsClients
 
     first, second = (AwsClients(AwsAuth(region="us-east-1", access_key_id=k, secret_access_key="x"))
                      for k in ("AKID1", "AKID2"))

@@ -11,14 +11,14 @@ import pytest
 
 from stashsync.api.selectors import parse_label_selector
 from stashsync.api.stores import namespace_allowed, parse_store
-from stashsync.controllers.stores import role_session_name
+from stashsync.aws.ratelimit import TokenBucket
+from stashsync.controllers.store_resolver import role_session_name
 from stashsync.crypto import lazycred
 from stashsync.errors import SpecError
 from stashsync.sources.names import literal_prefix
-from stashsync.sources.properties import PropertyNotFound, extract
-from stashsync.sources.ratelimit import TokenBucket
 from stashsync.sources.secretsmanager import is_version_id
 from stashsync.sources.ssm import _distinct_name_chunks
+from stashsync.values.properties import PropertyNotFound, extract
 
 # A lazycred 0.2.3 body as its put() builds it: the Fernet token from Fernet(key).encrypt(data), and
 # the KMS ciphertext of the key (here a stand-in blob: the KMS step is not part of the format).
@@ -188,7 +188,7 @@ def test_cli_s3_backend_errors_are_one_line(capsys: pytest.CaptureFixture[str],
 def test_shard_selectors() -> None:
     import kopf
 
-    from stashsync.controllers.sharding import parse_shard_selector
+    from stashsync.settings import parse_shard_selector
 
     assert parse_shard_selector("") is None
     assert parse_shard_selector("stashsync.dev/shard=a, team") == {"stashsync.dev/shard": "a", "team": kopf.PRESENT}

@@ -109,7 +109,7 @@ class StoreSpec:
     name: str
     namespace: str | None  # None for cluster stores
     provider: str
-    settings: Provider
+    backend: Provider  # the provider's own settings (table, bucket, path, ...)
     endpoint: str | None  # every service's endpoint, unless `endpoints` names the service
     auth: StoreAuth
     conditions: tuple[NamespaceCondition, ...] = ()
@@ -123,15 +123,15 @@ class StoreSpec:
 
     @property
     def region(self) -> str:
-        return self.settings.region
+        return self.backend.region
 
     @property
     def credstash(self) -> CredstashProvider | None:
-        return self.settings if isinstance(self.settings, CredstashProvider) else None
+        return self.backend if isinstance(self.backend, CredstashProvider) else None
 
     @property
     def wrap(self) -> WrapProvider | None:
-        return self.settings if isinstance(self.settings, WrapProvider) else None
+        return self.backend if isinstance(self.backend, WrapProvider) else None
 
 
 def parse_store_ref(spec: dict[str, Any]) -> tuple[str, str]:
@@ -161,7 +161,7 @@ def parse_store(body: dict[str, Any]) -> StoreSpec:
     if rate_limit.requests_per_second <= 0 or rate_limit.burst < 1:
         raise SpecError("rateLimit.requestsPerSecond must be above 0 and rateLimit.burst at least 1")
     return StoreSpec(kind=kind, name=meta.get("name", ""), namespace=namespace, provider=provider,
-                     settings=_parse_provider(provider, spec[provider]), endpoint=spec.get("endpoint"),
+                     backend=_parse_provider(provider, spec[provider]), endpoint=spec.get("endpoint"),
                      auth=_parse_auth(spec.get("auth") or {}, namespace), conditions=conditions,
                      rate_limit=rate_limit, endpoints=_parse_endpoints(spec.get("endpoints") or {}))
 

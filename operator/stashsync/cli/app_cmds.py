@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from stashsync.app import decrypt_environ, decrypt_value, read_identities
+from stashsync.app_decrypt import decrypt_environ, decrypt_value, read_identities
 from stashsync.cli.errors import CliError
 
 

@@ -13,10 +13,10 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.cli import s3_backend
 from stashsync.cli.errors import CliError
 from stashsync.crypto.credstash import DIGESTS, Algorithm
-from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.base import CredentialRef, Source
 from stashsync.sources.credstash import DEFAULT_KMS_KEY, DEFAULT_TABLE, CredstashSource
 from stashsync.sources.s3 import DEFAULT_KMS_KEY as S3_DEFAULT_KMS_KEY

@@ -62,11 +62,12 @@ def shield_tokens(argv: list[str]) -> list[str]:
 def run_operator(args: argparse.Namespace) -> int:
     import kopf
 
-    import stashsync.controllers.all  # noqa: F401 - registers the handlers
+    from stashsync.controllers.memo import OperatorMemo
+    from stashsync.handlers import build_registry
     from stashsync.settings import Settings
 
     try:
-        settings = Settings()
+        settings = Settings()  # read once, here: the routing table and the memo take it from us
     except ValueError as exc:  # a malformed setting: say which, before anything starts
         raise CliError(str(exc)) from None
     kopf.configure(verbose=args.verbose,
@@ -76,7 +77,8 @@ def run_operator(args: argparse.Namespace) -> int:
     peering = args.peering or None
     # Two replicas with the same priority would both pause; a random one makes a tie (1 in 2^31) unlikely.
     priority = args.priority if args.priority is not None else secrets.randbelow(2**31 - 1) + 1
-    asyncio.run(kopf.operator(standalone=peering is None, peering_name=peering,
+    asyncio.run(kopf.operator(registry=build_registry(settings), memo=OperatorMemo.from_settings(settings),
+                              standalone=peering is None, peering_name=peering,
                               priority=priority if peering else None, clusterwide=not namespaces,
                               namespaces=namespaces, liveness_endpoint=args.liveness or None))
     return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.cli.errors import CliError
-from stashsync.sources.aws import AwsAuth, AwsClients
 from stashsync.sources.s3 import DEFAULT_KMS_KEY, S3Source
 
 

@@ -8,8 +8,8 @@ import os
 import sys
 import time
 
+from stashsync.aws.clients import AwsAuth, AwsClients, translate_errors
 from stashsync.cli.errors import CliError
-from stashsync.sources.aws import AwsAuth, AwsClients, translate_errors
 from stashsync.sources.wrap import (
     DirectWrapService,
     LambdaWrapService,

@@ -1,1 +1,2 @@
-"""kopf handlers. Importing `stashsync.controllers.all` registers every handler."""
+"""The controllers: one module per kind (kopf handler functions, registered by stashsync/handlers.py)
+and the flows they run (sync_flow, unwrap_flow), with what they share in memo.py."""

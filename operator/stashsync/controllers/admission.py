@@ -1,7 +1,7 @@
 """Validating admission (kopf's webhook server): refuse what the CRD schema cannot, with the same
 checks the controllers apply, so a mistake is an error at `kubectl apply` instead of Ready=False.
 
-Enabled by STASHSYNC_WEBHOOK_PORT (see settings); without it these handlers are not registered."""
+Enabled by STASHSYNC_WEBHOOK_PORT (see settings); without it the routing table registers none of these."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any, Literal
 
 import kopf
 
-from stashsync.api import GROUP, VERSION
-from stashsync.api.stores import PLURALS, parse_store
+from stashsync.api.stores import parse_store
 from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.api.tenancy import TenantPolicy, check_store
 from stashsync.api.wrappedsecret import parse_wrapped_secret
@@ -50,17 +49,20 @@ def _refuse(check: Any, body: kopf.Body) -> None:
         raise kopf.AdmissionError(exc.message, code=422) from None
 
 
-def register(settings: Settings) -> None:
-    if not settings.webhook_port:
-        return
-    kopf.on.validate(GROUP, VERSION, "syncedsecrets", operations=OPERATIONS, id="syncedsecret")(
-        lambda body, **_: _refuse(check_synced_secret, body))
-    kopf.on.validate(GROUP, VERSION, "wrappedsecrets", operations=OPERATIONS, id="wrappedsecret")(
-        lambda body, **_: _refuse(parse_wrapped_secret, body))
-    check_store_body = store_checker(settings.tenancy)
-    for plural in PLURALS.values():
-        kopf.on.validate(GROUP, VERSION, plural, operations=OPERATIONS, id=plural)(
-            lambda body, **_: _refuse(check_store_body, body))
+def refuse_synced_secret(body: kopf.Body, **_: Any) -> None:
+    _refuse(check_synced_secret, body)
+
+
+def refuse_wrapped_secret(body: kopf.Body, **_: Any) -> None:
+    _refuse(parse_wrapped_secret, body)
+
+
+def store_refuser(policy: TenantPolicy) -> Any:
+    check = store_checker(policy)
+
+    def refuse_store(body: kopf.Body, **_: Any) -> None:
+        _refuse(check, body)
+    return refuse_store
 
 
 def webhook_server(settings: Settings) -> kopf.WebhookServer:
@@ -69,5 +71,3 @@ def webhook_server(settings: Settings) -> kopf.WebhookServer:
                               certfile=settings.webhook_cert or None, pkeyfile=settings.webhook_key or None,
                               cafile=settings.webhook_ca or None)
 
-
-register(Settings())

@@ -12,18 +12,19 @@ import datetime
 import time
 from typing import Any
 
+from stashsync import errors
 from stashsync.api import conditions as cond
 from stashsync.api.syncedsecret import SyncedSecretSpec
 from stashsync.crypto.passwords import generate
-from stashsync.sources import base
 from stashsync.sources.credstash import CredstashSource, GeneratedVersion, VersionExists
+from stashsync.sources.registry import StoreHandle
 
 
-class GenerationNotAllowed(base.SourceError):
+class GenerationNotAllowed(errors.StashError):
     reason = "GenerationNotAllowed"
 
 
-class CredentialNotGenerated(base.SourceError):
+class CredentialNotGenerated(errors.StashError):
     reason = "CredentialNotGenerated"
 
 
@@ -57,15 +58,16 @@ def _owned(versions: list[GeneratedVersion], generator: str, legacy: bool, key: 
     return legacy and key in (status.get("generatedAt") or {})
 
 
-async def ensure_generated(spec: SyncedSecretSpec, source: base.Source, status: dict[str, Any],
+async def ensure_generated(spec: SyncedSecretSpec, store: StoreHandle, status: dict[str, Any],
                            generator: str) -> dict[str, str]:
     """Create or rotate what is due; returns the generatedAt map for the status."""
     entries = [d for d in spec.data if d.generate is not None]
     generated_at: dict[str, str] = dict(status.get("generatedAt") or {})
     if not entries:
         return generated_at
+    source = store.reader()
     if not isinstance(source, CredstashSource):
-        raise base.StoreNotReady("generated credentials need a credstash store")
+        raise errors.StoreNotReady("generated credentials need a credstash store")
     if not source.allow_generate:
         raise GenerationNotAllowed(f"store {spec.store_name!r} does not allow generated credentials; its admin "
                                    "can set credstash.allowGenerate: true")
@@ -75,7 +77,7 @@ async def ensure_generated(spec: SyncedSecretSpec, source: base.Source, status: 
     for entry in entries:
         assert entry.generate is not None
         g = entry.generate
-        versions = await source.clients.run(source.generated_versions, entry.name)
+        versions = await store.clients.run(source.generated_versions, entry.name)
         legacy = all(v.generated_by is None for v in versions)
         if versions and not _owned(versions, generator, legacy, entry.key, status):
             raise CredentialNotGenerated(
@@ -86,7 +88,7 @@ async def ensure_generated(spec: SyncedSecretSpec, source: base.Source, status: 
             continue  # someone wrote a newer version over ours: theirs now, never rotated over or pruned
         if latest is None or (g.rotate_seconds > 0 and delivered and
                               time.time() - _last_generated(latest, entry.key, status) >= g.rotate_seconds):
-            await source.clients.run(_rotate, source, entry.name, generate(g.length, g.charset), entry.context,
+            await store.clients.run(_rotate, source, entry.name, generate(g.length, g.charset), entry.context,
                                      generator, g.keep)
             generated_at[entry.key] = cond.now()
         elif latest.generated_at:

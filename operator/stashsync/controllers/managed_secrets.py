@@ -7,17 +7,17 @@ from typing import Any
 import kopf
 
 from stashsync.controllers import sync_flow, syncedsecret, wrappedsecret
-from stashsync.kube.labels import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
+from stashsync.controllers.memo import OperatorMemo
+from stashsync.kube.labels import OWNER_ANNOTATION
 
 
-@kopf.on.event("", "v1", "secrets", labels={MANAGED_BY_LABEL: MANAGED_BY})
 async def managed_secret_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body,
-                                 **_: Any) -> None:
+                                 memo: OperatorMemo, **_: Any) -> None:
     owner = (body.metadata.get("annotations") or {}).get(OWNER_ANNOTATION, "")
     kind, _sep, owner_name = owner.partition("/")
     if not owner_name:
         return
     if kind == sync_flow.KIND:
-        syncedsecret.secret_changed(event, str(namespace), name, owner_name, body)
+        syncedsecret.secret_changed(event, str(namespace), name, owner_name, body, memo)
     elif kind == "WrappedSecret" and event.get("type") == "DELETED":
         await wrappedsecret.secret_deleted(str(namespace), owner_name, name)

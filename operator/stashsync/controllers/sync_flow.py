@@ -1,7 +1,10 @@
-"""One SyncedSecret sync, as a sequence of small steps:
-spec -> store -> versions (cheap) -> unchanged? done : fetch what changed -> build -> write -> status.
+"""One SyncedSecret sync, in named steps (the shape of External Secrets Operator's reconcile):
 
-Values live only in local variables of one sync; nothing secret is logged or kept.
+    plan -> open the store -> generate what is due -> resolve refs -> read the target
+    -> read values (versions first: is_unchanged? done) -> build data -> write -> restart workloads -> report
+
+Every failure is a StashError, reported once by the same path. Values live only in local variables
+of one sync; nothing secret is logged or kept.
 """
 
 from __future__ import annotations
@@ -13,31 +16,28 @@ from typing import Any, TypeVar
 
 from kubernetes_asyncio import client
 
-from stashsync import metrics
+from stashsync import errors, metrics
 from stashsync.api import conditions as cond
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
 from stashsync.controllers.generate import ensure_generated, generator_of, next_rotation_seconds
-from stashsync.controllers.reencrypt import encrypt_values
+from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
 from stashsync.crypto import mac
 from stashsync.errors import StashError
-from stashsync.kube import rollout, secrets
+from stashsync.kube import limits, rollout, secrets
 from stashsync.kube.client import api_error
 from stashsync.kube.status import patch_status
 from stashsync.sandbox import TemplateSandbox
 from stashsync.sources import base
-from stashsync.sources.properties import extract
-from stashsync.sources.registry import build_source
+from stashsync.sources.registry import StoreHandle
+from stashsync.values.properties import extract
+from stashsync.values.reencrypt import encrypt_values
 
 PLURAL = "syncedsecrets"
 KIND = "SyncedSecret"
 T = TypeVar("T")
 
-# (namespace, secret name) -> (owner uid, MAC of what we last wrote); lets the Secret watch ignore our own writes.
-LAST_WRITTEN: dict[tuple[str, str], tuple[str, str]] = {}
-
-
 @dataclass(frozen=True)
-class Outcome:
+class SyncOutcome:
     ok: bool
     reason: str
     message: str
@@ -74,10 +74,11 @@ class Refs:
         return extract(value, prop, f"credential {self.refs[key].name!r}") if prop else value
 
 
-async def resolve_refs(spec: SyncedSecretSpec, source: base.Source) -> Refs:
+async def resolve_refs(spec: SyncedSecretSpec, store: StoreHandle) -> Refs:
+    source = store.reader()
     refs: dict[str, base.CredentialRef] = {}
     known: dict[str, str] = {}
-    found = await _first_error([source.clients.run(source.find, f.pattern, f.tags) for f in spec.data_from])
+    found = await _first_error([store.clients.run(source.find, f.pattern, f.tags) for f in spec.data_from])
     for entry, names in zip(spec.data_from, found, strict=True):
         for name, version in names.items():
             key = key_for_name(name)
@@ -93,40 +94,44 @@ async def resolve_refs(spec: SyncedSecretSpec, source: base.Source) -> Refs:
     return Refs(refs, {d.key: d.property for d in spec.data if d.property}, known)
 
 
-async def current_versions(source: base.Source, wanted: Refs) -> dict[str, str]:
+async def current_versions(store: StoreHandle, wanted: Refs) -> dict[str, str]:
     """Each key's version: what finding reported, else one check per distinct credential (batched
     where the backend's API takes many names per call)."""
+    source = store.reader()
     unique = sorted({r for k, r in wanted.refs.items() if k not in wanted.known_versions},
                     key=lambda r: (r.name, r.version or "", r.context_key()))
     if not unique:
         checked: list[str] = []
     elif isinstance(source, base.BatchSource):
-        checked = await source.clients.run(source.current_versions, unique)
+        checked = await store.clients.run(source.current_versions, unique)
     else:
-        checked = await _first_error([source.clients.run(source.current_version, r) for r in unique])
+        checked = await _first_error([store.clients.run(source.current_version, r) for r in unique])
     by_ref = dict(zip(unique, checked, strict=True))
     return {k: wanted.known_versions.get(k) or by_ref[r] for k, r in wanted.refs.items()}
 
 
-async def fetch_values(source: base.Source, wanted: Refs, keys: list[str],
+async def fetch_values(store: StoreHandle, wanted: Refs, keys: list[str],
                        versions: dict[str, str]) -> dict[str, bytes]:
     """The values of `keys`, reading each distinct (credential, version) once, then taking properties."""
+    source = store.reader()
     unique = sorted({(wanted.refs[k], versions[k]) for k in keys},
                     key=lambda rv: (rv[0].name, rv[0].version or "", rv[0].context_key(), rv[1]))
     if not unique:
         fetched: list[bytes] = []
     elif isinstance(source, base.BatchSource):
-        fetched = await source.clients.run(source.fetch_many, unique)
+        fetched = await store.clients.run(source.fetch_many, unique)
     else:
-        fetched = await _first_error([source.clients.run(source.fetch, r, v) for r, v in unique])
+        fetched = await _first_error([store.clients.run(source.fetch, r, v) for r, v in unique])
     by_ref = dict(zip(unique, fetched, strict=True))
     return {key: wanted.value_of(key, by_ref[(wanted.refs[key], versions[key])]) for key in keys}
 
 
-async def read_current(source: base.CurrentReader, wanted: Refs) -> tuple[dict[str, str], dict[str, bytes]]:
+async def read_current(store: StoreHandle, wanted: Refs) -> tuple[dict[str, str], dict[str, bytes]]:
     """Versions and values of every key in one pass (each distinct credential read once)."""
+    source = store.reader()
+    assert isinstance(source, base.CurrentReader)
     unique = sorted(set(wanted.refs.values()), key=lambda r: (r.name, r.version or "", r.context_key()))
-    by_ref = dict(zip(unique, await source.clients.run(source.read_current, unique), strict=True))
+    by_ref = dict(zip(unique, await store.clients.run(source.read_current, unique), strict=True))
     versions = {key: by_ref[ref][0] for key, ref in wanted.refs.items()}
     values = {key: wanted.value_of(key, by_ref[ref][1]) for key, ref in wanted.refs.items()}
     return versions, values
@@ -138,114 +143,192 @@ def output_keys(spec: SyncedSecretSpec, refs: dict[str, Any]) -> set[str]:
     return set(spec.target.template) | (set(refs) if spec.target.merge_template else set())
 
 
-async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any, mac_key: bytes,
-               sandbox: TemplateSandbox) -> Outcome:
-    meta = body["metadata"]
-    namespace, generation, uid = meta["namespace"], int(meta.get("generation", 0)), meta["uid"]
+@dataclass(frozen=True)
+class Plan:
+    """What one sync works from: the object as it was when the sync began."""
+
+    body: dict[str, Any]
+    spec: SyncedSecretSpec
+    status: dict[str, Any]
+    refresh_seconds: float  # when the loop must wake next: refresh, re-encryption or rotation, whichever first
+    rotation_due: bool  # spec.encryption.rotateEvery has passed: re-encrypt even unchanged values
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["metadata"]["namespace"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.body["metadata"]["uid"])
+
+    @property
+    def generation(self) -> int:
+        return int(self.body["metadata"].get("generation", 0))
+
+    @property
+    def spec_changed(self) -> bool:
+        return self.generation != self.status.get("observedGeneration")
+
+    @property
+    def previous_versions(self) -> dict[str, str]:
+        return dict(self.status.get("syncedVersions") or {})
+
+
+def plan(body: dict[str, Any]) -> Plan:
+    spec = parse_synced_secret(body)
     status = body.get("status") or {}
+    refresh = spec.refresh_seconds
+    rotate = spec.encryption.rotate_seconds if spec.encryption is not None else 0.0
+    for period in (rotate, next_rotation_seconds(spec)):  # the loop must also wake for these
+        if period > 0:
+            refresh = min(refresh, period) if refresh > 0 else period
+    since = cond.seconds_since(status.get("encryptedAt"))
+    return Plan(body, spec, status, refresh, rotate > 0 and (since is None or since >= rotate))
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """Our Secret as this sync found it."""
+
+    existing: Any  # the Secret read (None: absent), or secrets.UNREAD when it was never synced
+    ours: dict[str, bytes]  # the values under the keys this spec writes
+    intact: bool  # holds exactly what we last wrote (by our MAC), so its values may be reused
+
+
+async def read_target(p: Plan, keys: set[str], mac_key: bytes) -> TargetState:
+    """Never synced: the Secret is most likely absent, so the write tries to create it without a read."""
+    if p.status.get("dataMAC") is None:
+        return TargetState(secrets.UNREAD, {}, False)
+    existing = await secrets.read(p.namespace, p.spec.target.name)
+    data = secrets.decode((existing or {}).get("data"))
+    ours = {k: v for k, v in data.items() if k in keys}
+    intact = (existing is not None and set(ours) == keys and mac.matches(mac_key, p.uid, ours, p.status.get("dataMAC"))
+              and (p.spec.target.creation_policy == "Merge" or set(data) == keys))
+    return TargetState(existing, ours, intact)
+
+
+def needs_every_value(p: Plan, target: TargetState) -> bool:
+    """Nothing to compare with (first sync, spec changed, Secret missing or edited)."""
+    return not target.intact or not p.previous_versions or p.spec_changed
+
+
+def is_unchanged(p: Plan, target: TargetState, versions: dict[str, str]) -> bool:
+    return target.intact and versions == p.previous_versions and not p.spec_changed and not p.rotation_due
+
+
+def reusable_values(p: Plan, target: TargetState, versions: dict[str, str]) -> dict[str, bytes]:
+    """Values whose version is unchanged, taken from our intact Secret instead of the source; only
+    when the Secret holds them as they came (no template, no encryption)."""
+    if not target.intact or p.spec.target.template is not None or p.spec.encryption is not None:
+        return {}
+    return {k: v for k, v in target.ours.items() if k in versions and p.previous_versions.get(k) == versions[k]}
+
+
+async def read_values(p: Plan, store: StoreHandle, wanted: Refs,
+                      target: TargetState) -> tuple[dict[str, str], dict[str, bytes]] | None:
+    """Versions and values to write; None when nothing changed. Where every value is needed anyway
+    and the backend can, one read gives versions and values together."""
+    if needs_every_value(p, target) and isinstance(store.reader(), base.CurrentReader):
+        return await read_current(store, wanted)
+    versions = await current_versions(store, wanted)
+    if is_unchanged(p, target, versions):
+        return None
+    values = reusable_values(p, target, versions)
+    values.update(await fetch_values(store, wanted, [k for k in wanted.refs if k not in values], versions))
+    return versions, values
+
+
+async def build_data(p: Plan, store: StoreHandle, values: dict[str, bytes],
+                     sandbox: TemplateSandbox) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(the plaintext content, what the Secret holds): rendered, then re-encrypted if asked."""
+    target = p.spec.target
+    plain = values
+    if target.template is not None:
+        rendered = await sandbox.render(target.template, values, tenant=p.namespace)
+        plain = {**values, **rendered} if target.merge_template else rendered
+    data = plain
+    if p.spec.encryption is not None:
+        data = await encrypt_values(plain, p.spec.encryption, store.clients, p.namespace, target.name)
+    total = sum(len(v) for v in data.values())
+    if total > limits.MAX_SECRET_BYTES:
+        raise errors.TooLarge(f"the Secret would hold {total} bytes; the limit is {limits.MAX_SECRET_BYTES}")
+    return plain, data
+
+
+async def write_secret(p: Plan, data: dict[str, bytes], data_mac: str, target: TargetState,
+                       written: WrittenSecrets) -> bool:
+    """One preconditioned write. What we write is remembered first, so the Secret watch can tell
+    our own write from someone else's edit."""
+    spec_target = p.spec.target
+    desired = secrets.DesiredSecret(namespace=p.namespace, name=spec_target.name, type=spec_target.type, data=data,
+                                    labels=spec_target.labels, annotations=spec_target.annotations)
+    written.remember((p.namespace, spec_target.name), p.uid, data_mac)
+    try:
+        wrote = await secrets.write(desired, secrets.Owner.of(p.body), spec_target.creation_policy,
+                                    existing=target.existing)
+    except (StashError, client.ApiException):
+        written.forget((p.namespace, spec_target.name))
+        raise
+    if wrote:
+        metrics.SECRET_WRITES.labels(kind=KIND).inc()
+    return wrote
+
+
+async def restart_workloads(p: Plan, content_mac: str, mac_key: bytes, plain: dict[str, bytes]) -> list[str]:
+    """The first sync only records the MAC (nothing to restart yet); afterwards every change of the
+    Secret's content patches each target once, however many keys changed together. Re-encrypting
+    the same values restarts nothing: this follows the plaintext."""
+    previous_mac = p.status.get("rolloutMAC")
+    if not p.spec.restart_targets or previous_mac is None or mac.matches(mac_key, p.uid, plain, previous_mac):
+        return []
+    return await rollout.restart(p.namespace, [
+        rollout.Target(kind=t.kind, name=t.name, selector=t.match_labels) for t in p.spec.restart_targets], content_mac)
+
+
+def synced_status(p: Plan, versions: dict[str, str], data_mac: str, content_mac: str,
+                  generated_at: dict[str, str]) -> dict[str, Any]:
+    # A merge patch keeps keys it does not name: null the ones the spec no longer has.
+    dropped = {k: None for k in p.previous_versions if k not in versions}
+    status: dict[str, Any] = {"syncedVersions": {**dropped, **versions}, "dataMAC": data_mac,
+                              "secretName": p.spec.target.name}
+    if p.spec.encryption is not None:
+        status["encryptedAt"] = cond.now()
+    if generated_at:
+        status["generatedAt"] = generated_at
+    if p.spec.restart_targets:
+        status["rolloutMAC"] = content_mac
+    return status
+
+
+async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, memo: OperatorMemo) -> SyncOutcome:
+    mac_key = memo.mac_key
     refresh = 0.0
     try:
-        spec = parse_synced_secret(body)
-        refresh = spec.refresh_seconds
-        rotate = spec.encryption.rotate_seconds if spec.encryption is not None else 0.0
-        for period in (rotate, next_rotation_seconds(spec)):  # the loop must also wake for these
-            if period > 0:
-                refresh = min(refresh, period) if refresh > 0 else period
-        since = cond.seconds_since(status.get("encryptedAt"))
-        rotation_due = rotate > 0 and (since is None or since >= rotate)
-        _, source = await resolver.resolve(store_body, spec.store_kind, spec.store_name, build_source,
-                                           namespace=namespace)
-        generated_at = await ensure_generated(spec, source, status, generator_of(namespace, meta["name"]))
-        wanted = await resolve_refs(spec, source)
-        refs = wanted.refs
-
-        target = spec.target
-        # Never synced: the Secret is most likely absent, so the write tries to create it without a read.
-        synced_before = status.get("dataMAC") is not None
-        existing = await secrets.read(namespace, target.name) if synced_before else None
-        keys = output_keys(spec, refs)
-        existing_data = secrets.decode((existing or {}).get("data"))
-        ours = {k: v for k, v in existing_data.items() if k in keys}
-        intact = (existing is not None and set(ours) == keys
-                  and mac.matches(mac_key, uid, ours, status.get("dataMAC"))
-                  and (target.creation_policy == "Merge" or set(existing_data) == keys))
-        previous_versions: dict[str, str] = status.get("syncedVersions") or {}
-        # Nothing to compare with (first sync, spec changed, Secret missing or edited): every value is
-        # needed, so where the backend can, one read gives versions and values together.
-        read_all = not intact or not previous_versions or generation != status.get("observedGeneration")
-        if read_all and isinstance(source, base.CurrentReader):
-            versions, values = await read_current(source, wanted)
-        else:
-            versions = await current_versions(source, wanted)
-            if intact and versions == previous_versions and generation == status.get("observedGeneration") \
-                    and not rotation_due:
-                await _report(body, True, "Synced", _synced_message(versions, target.name),
-                              extra={"generatedAt": generated_at} if generated_at else {})
-                return Outcome(True, "Synced", "unchanged", refresh_seconds=refresh)
-
-            # Fetch only what changed; values whose version is unchanged come from our intact Secret.
-            reusable = intact and target.template is None and spec.encryption is None  # ours is plaintext
-            values = {}
-            to_fetch = []
-            for key in refs:
-                if reusable and previous_versions.get(key) == versions[key] and key in ours:
-                    values[key] = ours[key]
-                else:
-                    to_fetch.append(key)
-            values.update(await fetch_values(source, wanted, to_fetch, versions))
-
-        if target.template is not None:
-            data = await sandbox.render(target.template, values, tenant=namespace)
-            if target.merge_template:
-                data = {**values, **data}
-        else:
-            data = values
-        # Restarts follow the plaintext content: re-encrypting the same values must not restart anything.
-        plain_data = data
-        content_mac = mac.data_mac(mac_key, uid, plain_data)
-        if spec.encryption is not None:
-            data = await encrypt_values(data, spec.encryption, source.clients, namespace, target.name)
-        total = sum(len(v) for v in data.values())
-        if total > base.MAX_VALUE_BYTES:
-            raise base.TooLarge(f"the Secret would hold {total} bytes; the limit is {base.MAX_VALUE_BYTES}")
-
-        desired = secrets.DesiredSecret(namespace=namespace, name=target.name, type=target.type, data=data,
-                                        labels=target.labels, annotations=target.annotations)
-        data_mac = mac.data_mac(mac_key, uid, data)
-        LAST_WRITTEN[(namespace, target.name)] = (uid, data_mac)
-        try:
-            wrote = await secrets.write(desired, secrets.Owner.of(body), target.creation_policy,
-                                        existing=existing if synced_before else secrets.UNREAD)
-        except (StashError, client.ApiException):
-            LAST_WRITTEN.pop((namespace, target.name), None)
-            raise
-        if wrote:
-            metrics.SECRET_WRITES.labels(kind=KIND).inc()
-        # A merge patch keeps keys it does not name: null the ones the spec no longer has.
-        dropped = {k: None for k in previous_versions if k not in versions}
-        extra: dict[str, Any] = {"syncedVersions": {**dropped, **versions}, "dataMAC": data_mac,
-                                 "secretName": target.name}
-        if spec.encryption is not None:
-            extra["encryptedAt"] = cond.now()
-        if generated_at:
-            extra["generatedAt"] = generated_at
-        restarted: list[str] = []
-        if spec.restart_targets:
-            # The first sync only records the MAC (nothing to restart yet); afterwards every change of the
-            # Secret's content patches each target once, however many keys changed together.
-            previous_mac = status.get("rolloutMAC")
-            if previous_mac is not None and not mac.matches(mac_key, uid, plain_data, previous_mac):
-                restarted = await rollout.restart(namespace, [
-                    rollout.Target(kind=t.kind, name=t.name, selector=t.match_labels) for t in spec.restart_targets],
-                    content_mac)
-            extra["rolloutMAC"] = content_mac
-        await _report(body, True, "Synced", _synced_message(versions, target.name), extra=extra)
-        return Outcome(True, "Synced", _synced_message(versions, target.name), wrote=wrote, refresh_seconds=refresh,
-                       restarted=tuple(restarted))
+        p = plan(body)
+        refresh = p.refresh_seconds
+        store = await memo.resolver.resolve(store_body, p.spec.store_kind, p.spec.store_name, namespace=p.namespace)
+        generator = generator_of(p.namespace, body["metadata"]["name"])
+        generated_at = await ensure_generated(p.spec, store, p.status, generator)
+        wanted = await resolve_refs(p.spec, store)
+        target = await read_target(p, output_keys(p.spec, wanted.refs), mac_key)
+        read = await read_values(p, store, wanted, target)
+        if read is None:
+            message = _synced_message(p.previous_versions, p.spec.target.name)
+            await _report(body, True, "Synced", message, extra={"generatedAt": generated_at} if generated_at else {})
+            return SyncOutcome(True, "Synced", "unchanged", refresh_seconds=refresh)
+        versions, values = read
+        plain, data = await build_data(p, store, values, memo.sandbox)
+        data_mac, content_mac = mac.data_mac(mac_key, p.uid, data), mac.data_mac(mac_key, p.uid, plain)
+        wrote = await write_secret(p, data, data_mac, target, memo.written)
+        restarted = await restart_workloads(p, content_mac, mac_key, plain)
+        message = _synced_message(versions, p.spec.target.name)
+        await _report(body, True, "Synced", message, extra=synced_status(p, versions, data_mac, content_mac,
+                                                                          generated_at))
+        return SyncOutcome(True, "Synced", message, wrote=wrote, refresh_seconds=refresh, restarted=tuple(restarted))
     except (StashError, client.ApiException) as exc:
         failure = exc if isinstance(exc, StashError) else api_error(exc)
         await _report(body, False, failure.reason, failure.message, extra={})
-        return Outcome(False, failure.reason, failure.message, refresh_seconds=refresh)
+        return SyncOutcome(False, failure.reason, failure.message, refresh_seconds=refresh)
 
 
 def _synced_message(versions: dict[str, str], secret_name: str) -> str:

@@ -13,12 +13,12 @@ from typing import Any
 import kopf
 
 from stashsync import metrics
-from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
 from stashsync.api.syncedsecret import parse_synced_secret
-from stashsync.controllers import events, runtime, stores, wakers
-from stashsync.controllers.sharding import SHARD_LABELS
-from stashsync.controllers.sync_flow import KIND, LAST_WRITTEN, PLURAL, sync
+from stashsync.controllers import events
+from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
+from stashsync.controllers.stores import StoreIndexes
+from stashsync.controllers.sync_flow import KIND, sync
 from stashsync.crypto import mac
 from stashsync.errors import SpecError
 from stashsync.kube import secrets
@@ -51,13 +51,13 @@ async def _wait(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float |
             waiter.cancel()
 
 
-# A graceful exit first (the loop watches `stopped`), so no sync is cut off mid-way; cancel after that.
-@kopf.daemon(GROUP, VERSION, PLURAL, labels=SHARD_LABELS, cancellation_backoff=5, cancellation_timeout=10)
 async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str,
-                       logger: kopf.Logger, **kwargs: Any) -> None:
+                       logger: kopf.Logger, memo: OperatorMemo, credentialstore_index: kopf.Index[Any, Any],
+                       clustercredentialstore_index: kopf.Index[Any, Any], **_: Any) -> None:
     namespace = str(namespace)  # namespaced resource: always set
     key = (namespace, name)
-    wake = wakers.register(key)
+    indexes = StoreIndexes(credentialstore_index, clustercredentialstore_index)
+    wake = memo.wakers.register(key)
     failures = 0
     try:
         while not stopped:
@@ -65,18 +65,17 @@ async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: 
             snapshot = copy.deepcopy(dict(body))  # the live body changes under us; sync one version of it
             previous = cond.ready_condition(snapshot.get("status"))
             started = time.monotonic()
-            outcome = await sync(snapshot, stores.store_body_for(snapshot.get("spec") or {}, namespace, kwargs),
-                                 stores.RESOLVER, runtime.mac_key(), runtime.sandbox())
+            outcome = await sync(snapshot, indexes.store_body_for(snapshot.get("spec") or {}, namespace), memo)
             metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
             failures = 0 if outcome.ok else failures + 1
             _announce(snapshot, previous, outcome.ok, outcome.reason, outcome.message, outcome.wrote, logger)
             if outcome.restarted:
                 events.normal(snapshot, "RolloutRestarted", f"restarted {', '.join(outcome.restarted)}")
             delay = next_delay(outcome.ok, outcome.reason, outcome.refresh_seconds, failures,
-                               runtime.settings().refresh_jitter)
+                               memo.settings.refresh_jitter)
             await _wait(stopped, wake, delay)
     finally:
-        wakers.unregister(key)
+        memo.wakers.unregister(key)
 
 
 def _announce(body: dict[str, Any], previous: dict[str, Any] | None, ok: bool, reason: str, message: str,
@@ -92,40 +91,40 @@ def _announce(body: dict[str, Any], previous: dict[str, Any] | None, ok: bool, r
         logger.warning("sync failed: %s", message, extra={"reason": reason})
 
 
-def secret_changed(event: kopf.RawEvent, namespace: str, name: str, owner_name: str, body: kopf.Body) -> None:
+def secret_changed(event: kopf.RawEvent, namespace: str, name: str, owner_name: str, body: kopf.Body,
+                   memo: OperatorMemo) -> None:
     """Someone edited or deleted a Secret we manage: wake its owner to restore it."""
-    written = LAST_WRITTEN.get((namespace, name))
+    written = memo.written.get((namespace, name))
     if written is None:
         return  # not written by this process yet; its refresh loop checks it on its first sync
     uid, written_mac = written
-    if event.get("type") == "DELETED" or not mac.matches(runtime.mac_key(), uid, secrets.decode(body.get("data")),
+    if event.get("type") == "DELETED" or not mac.matches(memo.mac_key, uid, secrets.decode(body.get("data")),
                                                         written_mac):
-        wakers.wake((namespace, owner_name))
+        memo.wakers.wake((namespace, owner_name))
 
 
-def _remember_written(namespace: str, uid: str | None, status: dict[str, Any]) -> None:
-    """After a restart nothing is in LAST_WRITTEN until an object writes again (with refreshInterval 0,
+def _remember_written(namespace: str, uid: str | None, status: dict[str, Any], written: WrittenSecrets) -> None:
+    """After a restart nothing is remembered as written until an object writes again (with refreshInterval 0,
     never): the status records what was last written, so an edit of the Secret is caught all the same.
     Every object is listed when the watch starts, so this runs before any Secret event matters."""
     secret_name, data_mac = status.get("secretName"), status.get("dataMAC")
     if uid and secret_name and data_mac:
-        LAST_WRITTEN.setdefault((namespace, str(secret_name)), (uid, str(data_mac)))
+        written.remember_if_unknown((namespace, str(secret_name)), uid, str(data_mac))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL, labels=SHARD_LABELS)
-def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: OperatorMemo,
+                 **_: Any) -> None:
     """A new generation wakes the refresh loop at once instead of at its next refresh or failure
     backoff, whether the object ever synced or not. The Ready condition records the generation of the
     last attempt, failed or not, so our own status patches wake nothing."""
     status = dict(body.status)
-    _remember_written(str(namespace), body.metadata.get("uid"), status)
+    _remember_written(str(namespace), body.metadata.get("uid"), status, memo.written)
     attempted = (cond.ready_condition(status) or {}).get("observedGeneration")
     if event.get("type") == "MODIFIED" and attempted is not None and body.metadata.get("generation") != attempted:
-        wakers.wake((str(namespace), name))
+        memo.wakers.wake((str(namespace), name))
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, labels=SHARD_LABELS)
-async def release_target(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+async def release_target(body: kopf.Body, namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
     namespace = str(namespace)
     raw = copy.deepcopy(dict(body))
     try:
@@ -135,6 +134,6 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, **_:
         await secrets.release(namespace, target_name, secrets.Owner.of(raw))
         return
     await secrets.release(namespace, target.name, secrets.Owner.of(raw), target.deletion_policy)
-    LAST_WRITTEN.pop((namespace, target.name), None)
+    memo.written.forget((namespace, target.name))
     with contextlib.suppress(KeyError):  # never synced successfully: no series to drop
         metrics.LAST_SUCCESS.remove(KIND, namespace, name)

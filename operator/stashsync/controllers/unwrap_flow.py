@@ -13,19 +13,17 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from stashsync import faults, metrics
+from stashsync import errors, faults, metrics
 from stashsync.api import conditions as cond
 from stashsync.api.wrappedsecret import WrappedSecretSpec, parse_wrapped_secret
-from stashsync.controllers.reencrypt import encrypt_values
 from stashsync.crypto import wrap as wrapfmt
 from stashsync.errors import StashError
-from stashsync.kube import secrets
+from stashsync.kube import limits, secrets
 from stashsync.kube.client import api_error
 from stashsync.kube.status import patch_status
 from stashsync.reasons import Retry, retry_of
-from stashsync.sources import base
 from stashsync.sources import wrap as wrapsrc
-from stashsync.sources.registry import build_wrap_service
+from stashsync.values.reencrypt import encrypt_values
 
 PLURAL = "wrappedsecrets"
 KIND = "WrappedSecret"
@@ -33,7 +31,7 @@ TOKEN_HASH_ANNOTATION = "stashsync.dev/token-sha256"
 
 
 @dataclass(frozen=True)
-class Outcome:
+class UnwrapOutcome:
     ok: bool
     reason: str
     message: str
@@ -50,14 +48,14 @@ async def read_token(spec: WrappedSecretSpec, namespace: str) -> str:
         return spec.token
     secret = await secrets.read(namespace, str(spec.token_secret_name))
     if secret is None:
-        raise base.SourceError(f"token Secret {spec.token_secret_name!r} not found")
+        raise errors.SourceError(f"token Secret {spec.token_secret_name!r} not found")
     value = secrets.decode(secret.get("data")).get(spec.token_secret_key)
     if not value:
-        raise base.SourceError(f"token Secret {spec.token_secret_name!r} has no key {spec.token_secret_key!r}")
+        raise errors.SourceError(f"token Secret {spec.token_secret_name!r} has no key {spec.token_secret_key!r}")
     try:
         return value.decode().strip()
     except UnicodeDecodeError:
-        raise base.SourceError(f"token Secret {spec.token_secret_name!r} key {spec.token_secret_key!r} is not "
+        raise errors.SourceError(f"token Secret {spec.token_secret_name!r} key {spec.token_secret_key!r} is not "
                                "text; a wrap token is printable ASCII") from None
 
 
@@ -66,7 +64,7 @@ def _written_by_us(existing: dict[str, Any] | None, owner: secrets.Owner, token_
         TOKEN_HASH_ANNOTATION) == token_hash
 
 
-async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any) -> Outcome:
+async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any) -> UnwrapOutcome:
     meta = body["metadata"]
     namespace, uid = meta["namespace"], meta["uid"]
     owner = secrets.Owner.of(body)
@@ -76,8 +74,8 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
         token = await read_token(spec, namespace)
         token_hash = wrapfmt.token_sha256(token)
         prefix = token_hash[:16]
-        _, (clients, service) = await resolver.resolve(store_body, spec.store_kind, spec.store_name,
-                                                       build_wrap_service, namespace=namespace)
+        store = await resolver.resolve(store_body, spec.store_kind, spec.store_name, namespace=namespace)
+        clients, service = store.clients, store.wrap_service()
         existing = await secrets.read(namespace, spec.target_name)
         if not _written_by_us(existing, owner, token_hash):
             # Before claiming: a claim that cannot end in a Secret only runs the token's TTL down.
@@ -88,7 +86,7 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
                                      "the token was consumed but its Secret is gone; the value cannot be recovered")
             faults.crash_point("claimed")
             plaintext = await clients.run(wrapsrc.open_client_layer, clients, claimed)
-            data = wrapfmt.secret_data(base.check_size(spec.target_name, plaintext), spec.target_key)
+            data = wrapfmt.secret_data(limits.check_fits(spec.target_name, plaintext), spec.target_key)
             if spec.encryption is not None:
                 data = await encrypt_values(data, spec.encryption, clients, namespace, spec.target_name)
             desired = secrets.DesiredSecret(
@@ -118,7 +116,7 @@ def target_names(body: dict[str, Any]) -> tuple[str, str]:
     return str((body.get("status") or {}).get("secretName") or wanted), str(wanted)
 
 
-async def keep_target(body: dict[str, Any]) -> Outcome | None:
+async def keep_target(body: dict[str, Any]) -> UnwrapOutcome | None:
     """After success: the Secret must still be there (if not, say so: the value is gone by design), and
     where the spec says. A renamed target.name moves the value, since the old Secret is its only copy."""
     namespace = body["metadata"]["namespace"]
@@ -147,7 +145,7 @@ async def keep_target(body: dict[str, Any]) -> Outcome | None:
     return moved
 
 
-async def mark_lost(body: dict[str, Any]) -> Outcome:
+async def mark_lost(body: dict[str, Any]) -> UnwrapOutcome:
     status = body.get("status") or {}
     return await _report(body, status.get("tokenSHA256Prefix"), False, "SecretLost",
                          "the Secret holding the unwrapped value was deleted; the token was single-use, so the "
@@ -155,7 +153,7 @@ async def mark_lost(body: dict[str, Any]) -> Outcome:
 
 
 async def _report(body: dict[str, Any], prefix: str | None, ok: bool, reason: str, message: str,
-                  consumed: bool = False, secret_name: str | None = None) -> Outcome:
+                  consumed: bool = False, secret_name: str | None = None) -> UnwrapOutcome:
     meta = body["metadata"]
     generation = int(meta.get("generation", 0))
     status: dict[str, Any] = {"observedGeneration": generation, "conditions": cond.ready(
@@ -167,4 +165,4 @@ async def _report(body: dict[str, Any], prefix: str | None, ok: bool, reason: st
     if secret_name:
         status["secretName"] = secret_name
     await patch_status(PLURAL, meta["namespace"], meta["name"], status)
-    return Outcome(ok, reason, message)
+    return UnwrapOutcome(ok, reason, message)

@@ -6,18 +6,20 @@ import asyncio
 
 Key = tuple[str, str]  # (namespace, name)
 
-_events: dict[Key, asyncio.Event] = {}
 
+class Wakers:
+    """One event per running refresh loop; setting it ends the loop's wait."""
 
-def register(key: Key) -> asyncio.Event:
-    return _events.setdefault(key, asyncio.Event())
+    def __init__(self) -> None:
+        self._events: dict[Key, asyncio.Event] = {}
 
+    def register(self, key: Key) -> asyncio.Event:
+        return self._events.setdefault(key, asyncio.Event())
 
-def unregister(key: Key) -> None:
-    _events.pop(key, None)
+    def unregister(self, key: Key) -> None:
+        self._events.pop(key, None)
 
-
-def wake(key: Key) -> None:
-    event = _events.get(key)
-    if event is not None:
-        event.set()
+    def wake(self, key: Key) -> None:
+        event = self._events.get(key)
+        if event is not None:
+            event.set()

@@ -8,31 +8,37 @@ from typing import Any
 
 import kopf
 
-from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
 from stashsync.api.wrappedsecret import parse_wrapped_secret
-from stashsync.controllers import events, stores
-from stashsync.controllers.sharding import SHARD_LABELS
-from stashsync.controllers.unwrap_flow import PLURAL, Outcome, keep_target, mark_lost, read_token, target_names, unwrap
+from stashsync.controllers import events
+from stashsync.controllers.memo import OperatorMemo
+from stashsync.controllers.stores import StoreIndexes
+from stashsync.controllers.unwrap_flow import (
+    PLURAL,
+    UnwrapOutcome,
+    keep_target,
+    mark_lost,
+    read_token,
+    target_names,
+    unwrap,
+)
 from stashsync.errors import StashError
 from stashsync.kube import secrets
 from stashsync.kube.status import get_object
-from stashsync.sources.registry import build_wrap_service
 
 RETRY_SECONDS = 15
 
 
-def _announce(body: dict[str, Any], previous: dict[str, Any] | None, outcome: Outcome) -> None:
+def _announce(body: dict[str, Any], previous: dict[str, Any] | None, outcome: UnwrapOutcome) -> None:
     if outcome.ok:
         events.normal(body, outcome.reason, outcome.message)
     elif previous is None or previous.get("reason") != outcome.reason or previous.get("message") != outcome.message:
         events.warning(body, outcome.reason, outcome.message)
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL, labels=SHARD_LABELS, id="unwrap")
-@kopf.on.create(GROUP, VERSION, PLURAL, labels=SHARD_LABELS, id="unwrap")
-@kopf.on.update(GROUP, VERSION, PLURAL, labels=SHARD_LABELS, id="unwrap")
-async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
+async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logger, memo: OperatorMemo,
+                      credentialstore_index: kopf.Index[Any, Any], clustercredentialstore_index: kopf.Index[Any, Any],
+                      **_: Any) -> None:
     """Safe to run any number of times: after success it only checks that the Secret is kept."""
     raw = copy.deepcopy(dict(body))
     previous = cond.ready_condition(raw.get("status"))
@@ -44,15 +50,17 @@ async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logge
         if kept is not None:
             _announce(raw, previous, kept)
         return
-    outcome = await unwrap(raw, stores.store_body_for(raw.get("spec") or {}, str(namespace), kwargs), stores.RESOLVER)
+    indexes = StoreIndexes(credentialstore_index, clustercredentialstore_index)
+    outcome = await unwrap(raw, indexes.store_body_for(raw.get("spec") or {}, str(namespace)), memo.resolver)
     _announce(raw, previous, outcome)
     logger.info("unwrap finished" if outcome.ok else "unwrap not done", extra={"reason": outcome.reason})
     if not outcome.final:
         raise kopf.TemporaryError(f"{outcome.reason}; retrying", delay=RETRY_SECONDS)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, labels=SHARD_LABELS)
-async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+async def release(body: kopf.Body, namespace: str | None, memo: OperatorMemo,
+                  credentialstore_index: kopf.Index[Any, Any], clustercredentialstore_index: kopf.Index[Any, Any],
+                  **_: Any) -> None:
     """Delete our Secret with us; give back a claim left by an unwrap that never finished."""
     raw = copy.deepcopy(dict(body))
     namespace = str(namespace)
@@ -63,10 +71,10 @@ async def release(body: kopf.Body, namespace: str | None, name: str, **kwargs: A
     try:
         spec = parse_wrapped_secret(raw)
         token = await read_token(spec, namespace)
-        _, (clients, service) = await stores.RESOLVER.resolve(
-            stores.store_body_for(raw.get("spec") or {}, namespace, kwargs), spec.store_kind, spec.store_name,
-            build_wrap_service, namespace=namespace)
-        await clients.run(service.release, token, raw["metadata"]["uid"])
+        indexes = StoreIndexes(credentialstore_index, clustercredentialstore_index)
+        store = await memo.resolver.resolve(indexes.store_body_for(raw.get("spec") or {}, namespace),
+                                            spec.store_kind, spec.store_name, namespace=namespace)
+        await store.clients.run(store.wrap_service().release, token, raw["metadata"]["uid"])
     except StashError:
         pass  # nothing claimed that we can reach; a claim left behind expires with the token
 

@@ -12,24 +12,26 @@ from stashsync.kube.client import api_client, is_status
 NAMESPACE_LABELS_TTL_SECONDS = 30.0
 TOKEN_SECONDS = 3600  # the STS session is refreshed well within this
 
-_labels: dict[str, tuple[float, dict[str, str] | None]] = {}
+class NamespaceLabels:
+    """Namespaces' labels, cached briefly: every sync of a cluster store with a namespaceSelector asks."""
 
+    def __init__(self) -> None:
+        self._cached: dict[str, tuple[float, dict[str, str] | None]] = {}
 
-async def namespace_labels(name: str) -> dict[str, str] | None:
-    """A namespace's labels (None if it does not exist), cached briefly: every sync of a cluster
-    store with a namespaceSelector asks."""
-    cached = _labels.get(name)
-    if cached is not None and time.monotonic() - cached[0] < NAMESPACE_LABELS_TTL_SECONDS:
-        return cached[1]
-    try:
-        namespace = await client.CoreV1Api(await api_client()).read_namespace(name)
-        labels: dict[str, str] | None = dict(namespace.metadata.labels or {})
-    except client.ApiException as exc:
-        if not is_status(exc, 404):
-            raise
-        labels = None
-    _labels[name] = (time.monotonic(), labels)
-    return labels
+    async def get(self, name: str) -> dict[str, str] | None:
+        """The labels of namespace `name`; None if it does not exist."""
+        cached = self._cached.get(name)
+        if cached is not None and time.monotonic() - cached[0] < NAMESPACE_LABELS_TTL_SECONDS:
+            return cached[1]
+        try:
+            namespace = await client.CoreV1Api(await api_client()).read_namespace(name)
+            labels: dict[str, str] | None = dict(namespace.metadata.labels or {})
+        except client.ApiException as exc:
+            if not is_status(exc, 404):
+                raise
+            labels = None
+        self._cached[name] = (time.monotonic(), labels)
+        return labels
 
 
 async def service_account_token(namespace: str, name: str, audiences: list[str]) -> str:

@@ -1,4 +1,4 @@
-"""The one interface every backend implements, and the errors it may raise.
+"""The one interface every backend implements.
 
 Shaped like External Secrets Operator's providers: a cheap version check, a costly fetch that
 runs only when the version changed, a find over names, and a store validation. Every error a
@@ -9,62 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from stashsync.errors import StashError
-
-if TYPE_CHECKING:
-    from stashsync.sources.aws import AwsClients
-
-MAX_VALUE_BYTES = 1024 * 1024  # a Secret holds at most 1 MiB in all
-
-
-class SourceError(StashError):
-    """AWS answered with an error none of the classes below describes."""
-
-    reason = "SourceError"
-
-
-class CredentialNotFound(SourceError):
-    reason = "CredentialNotFound"
-
-
-class ContextMismatch(SourceError):
-    reason = "ContextMismatch"
-
-
-class IntegrityError(SourceError):
-    reason = "IntegrityError"
-
-
-class AccessDenied(SourceError):
-    reason = "AccessDenied"
-
-
-class Throttled(SourceError):
-    reason = "Throttled"
-
-
-class TooLarge(SourceError):
-    reason = "TooLarge"
-
-
-class StoreNotReady(SourceError):
-    reason = "StoreNotReady"
-
-
-class Unavailable(SourceError):
-    reason = "Unavailable"
-
-
-class InvalidReference(SourceError):
-    """The spec asks this backend for something it cannot express (e.g. a non-numeric credstash version)."""
-
-    reason = "InvalidSpec"
-
-
-class StoreNotAllowed(SourceError):
-    reason = "StoreNotAllowed"
+from stashsync import errors
 
 
 @dataclass(frozen=True)
@@ -84,8 +31,6 @@ class CredentialRef:
 
 class Source(Protocol):
     """A backend. Methods are blocking (boto3); the operator runs them in worker threads."""
-
-    clients: AwsClients  # also used to re-encrypt what the source returns (spec.encryption)
 
     def validate(self) -> None:
         """Cheap check that the store is reachable and usable; raises SourceError."""
@@ -118,18 +63,10 @@ class CurrentReader(Protocol):
     anyway (the first one, or after the Secret was edited): one read per credential instead of a
     version check and then a read."""
 
-    clients: AwsClients
-
     def read_current(self, refs: Sequence[CredentialRef]) -> list[tuple[str, bytes]]:
         """(version, value) of each ref, in order."""
 
 
 def no_tags(tags: dict[str, str], backend: str) -> None:
     if tags:
-        raise InvalidReference(f"dataFrom[].tags: {backend} has no tags to filter by; use a name pattern")
-
-
-def check_size(name: str, value: bytes) -> bytes:
-    if len(value) > MAX_VALUE_BYTES:
-        raise TooLarge(f"credential {name!r} is {len(value)} bytes; a Secret holds at most {MAX_VALUE_BYTES}")
-    return value
+        raise errors.InvalidReference(f"dataFrom[].tags: {backend} has no tags to filter by; use a name pattern")

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from stashsync import metrics
+from stashsync import errors, metrics
+from stashsync.aws.clients import AwsClients, translate_errors
 from stashsync.crypto import credstash as fmt
+from stashsync.kube import limits
 from stashsync.sources import base, names
-from stashsync.sources.aws import AwsClients, translate_errors
 from stashsync.sources.dynamo import DynamoTable, plain
 
 DEFAULT_TABLE = "credential-store"
@@ -50,22 +51,22 @@ class CredstashSource(DynamoTable):
         """Versions are shown unpadded ("3"); the table stores them padded to 19 digits."""
         if ref.version is not None:
             if not ref.version.isdigit():
-                raise base.InvalidReference(f"credential {ref.name!r}: credstash versions are whole numbers, "
+                raise errors.InvalidReference(f"credential {ref.name!r}: credstash versions are whole numbers, "
                                             f"not {ref.version!r}")
             return str(int(ref.version))
         items = self.generated_versions(ref.name, limit=1)
         if not items:
-            raise base.CredentialNotFound(f"credential {ref.name!r} not found in table {self.table!r}")
+            raise errors.CredentialNotFound(f"credential {ref.name!r} not found in table {self.table!r}")
         return str(int(items[0].version))
 
     def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
         what = f"credential {ref.name!r} version {int(version)}"
-        with translate_errors(what, not_found=base.StoreNotReady):
+        with translate_errors(what, not_found=errors.StoreNotReady):
             response = self._ddb.get_item(TableName=self.table, ConsistentRead=True,
                                           Key={"name": {"S": ref.name}, "version": {"S": fmt.pad_version(version)}})
         if "Item" not in response:
-            raise base.CredentialNotFound(f"{what} not found in table {self.table!r}")
-        return base.check_size(ref.name, self.open(plain(response["Item"]), ref.context, what))
+            raise errors.CredentialNotFound(f"{what} not found in table {self.table!r}")
+        return limits.check_fits(ref.name, self.open(plain(response["Item"]), ref.context, what))
 
     def read_current(self, refs: Sequence[base.CredentialRef]) -> list[tuple[str, bytes]]:
         """Latest items come whole from the version query itself (Limit 1): one DynamoDB call and one
@@ -79,35 +80,35 @@ class CredstashSource(DynamoTable):
         if ref.version is not None:
             version = self.current_version(ref)
             return version, self.fetch(ref, version)
-        with translate_errors(f"credential {ref.name!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"credential {ref.name!r}", not_found=errors.StoreNotReady):
             items = self._ddb.query(
                 TableName=self.table, KeyConditionExpression="#n = :n", ScanIndexForward=False, ConsistentRead=True,
                 Limit=1, ExpressionAttributeNames={"#n": "name"},
                 ExpressionAttributeValues={":n": {"S": ref.name}}).get("Items", [])
         if not items:
-            raise base.CredentialNotFound(f"credential {ref.name!r} not found in table {self.table!r}")
+            raise errors.CredentialNotFound(f"credential {ref.name!r} not found in table {self.table!r}")
         item = plain(items[0])
         version = str(int(item["version"]))
         what = f"credential {ref.name!r} version {version}"
-        return version, base.check_size(ref.name, self.open(item, ref.context, what))
+        return version, limits.check_fits(ref.name, self.open(item, ref.context, what))
 
     def open(self, item: dict[str, Any], context: dict[str, str], what: str) -> bytes:
         try:
             blob = fmt.wrapped_key(item)
             want = fmt.data_key_bytes(fmt.detect_algorithm(item))
         except fmt.FormatError as exc:
-            raise base.IntegrityError(f"{what} is malformed: {exc}") from None
+            raise errors.IntegrityError(f"{what} is malformed: {exc}") from None
         with translate_errors(what):
             metrics.KMS_DECRYPTS.inc()
             data_key = self._kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)["Plaintext"]
         if len(data_key) != want:
-            raise base.IntegrityError(f"{what}: KMS returned a {len(data_key)}-byte data key, expected {want}")
+            raise errors.IntegrityError(f"{what}: KMS returned a {len(data_key)}-byte data key, expected {want}")
         try:
             return fmt.open_item(item, data_key)
         except fmt.IntegrityError:
-            raise base.IntegrityError(f"{what} failed its integrity check (tampered or corrupt)") from None
+            raise errors.IntegrityError(f"{what} failed its integrity check (tampered or corrupt)") from None
         except fmt.FormatError as exc:
-            raise base.IntegrityError(f"{what} is malformed: {exc}") from None
+            raise errors.IntegrityError(f"{what} is malformed: {exc}") from None
 
     def find(self, pattern: str, tags: dict[str, str]) -> dict[str, str | None]:
         """One consistent scan names every credential and its latest version, so the sync needs no
@@ -128,7 +129,7 @@ class CredstashSource(DynamoTable):
         kwargs: dict[str, Any] = {"TableName": self.table, "ProjectionExpression": "#n, #v",
                                   "ConsistentRead": consistent,
                                   "ExpressionAttributeNames": {"#n": "name", "#v": "version"}}
-        with translate_errors(f"table {self.table!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"table {self.table!r}", not_found=errors.StoreNotReady):
             while True:
                 page = self._ddb.scan(**kwargs)
                 for item in page.get("Items", []):
@@ -151,7 +152,7 @@ class CredstashSource(DynamoTable):
         if limit:
             kwargs["Limit"] = limit
         found: list[GeneratedVersion] = []
-        with translate_errors(f"versions of {name!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"versions of {name!r}", not_found=errors.StoreNotReady):
             while True:
                 page = self._ddb.query(**kwargs)
                 for item in page.get("Items", []):
@@ -177,7 +178,7 @@ class CredstashSource(DynamoTable):
             item[GENERATED_AT] = {"N": str(int(time.time()))}
         ddb = self._ddb
         try:
-            with translate_errors(f"put {name!r}", not_found=base.StoreNotReady,
+            with translate_errors(f"put {name!r}", not_found=errors.StoreNotReady,
                                   passthrough=frozenset({"ConditionalCheckFailedException"})):
                 ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(#n)",
                              ExpressionAttributeNames={"#n": "name"})
@@ -190,13 +191,13 @@ class CredstashSource(DynamoTable):
         return int(latest[0].version) + 1 if latest else 1
 
     def delete_version(self, name: str, version: str) -> None:
-        with translate_errors(f"delete {name!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"delete {name!r}", not_found=errors.StoreNotReady):
             self._ddb.delete_item(TableName=self.table, Key={"name": {"S": name}, "version": {"S": version}})
 
     def create_table(self) -> bool:
         """Create the table if missing (credstash `setup`). Returns True when it was created."""
         ddb = self._ddb
-        with translate_errors(f"create table {self.table!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"create table {self.table!r}", not_found=errors.StoreNotReady):
             existing = ddb.list_tables()["TableNames"]
             if self.table in existing:
                 return False
@@ -210,6 +211,6 @@ class CredstashSource(DynamoTable):
         return True
 
 
-class VersionExists(base.SourceError):
+class VersionExists(errors.SourceError):
     reason = "VersionExists"
 

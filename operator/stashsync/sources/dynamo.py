@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stashsync.sources import base
-from stashsync.sources.aws import AwsClients, translate_errors
+from stashsync import errors
+from stashsync.aws.clients import AwsClients, translate_errors
 
 
 def plain(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -34,7 +34,7 @@ class DynamoTable:
     def validate(self) -> None:
         """Cheap: one DescribeTable."""
         what = f"{self.kind} {self.table!r}"
-        with translate_errors(what, not_found=base.StoreNotReady):
+        with translate_errors(what, not_found=errors.StoreNotReady):
             status = self._ddb.describe_table(TableName=self.table)["Table"]["TableStatus"]
         if status not in ("ACTIVE", "UPDATING"):
-            raise base.StoreNotReady(f"{what} is {status}")
+            raise errors.StoreNotReady(f"{what} is {status}")

@@ -1,6 +1,9 @@
-"""Build the Source for a store spec (one place that knows every backend)."""
+"""Build what a store spec gives its users (one place that knows every backend)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import assert_never
 
 from stashsync.api.stores import (
     CredstashProvider,
@@ -8,10 +11,12 @@ from stashsync.api.stores import (
     S3Provider,
     SecretsManagerProvider,
     StoreSpec,
+    WrapProvider,
 )
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.crypto.credstash import Algorithm
-from stashsync.sources.aws import AwsAuth, AwsClients
-from stashsync.sources.base import Source, StoreNotReady
+from stashsync.errors import StoreNotReady
+from stashsync.sources.base import Source
 from stashsync.sources.credstash import CredstashSource
 from stashsync.sources.s3 import S3Source
 from stashsync.sources.secretsmanager import SecretsManagerSource
@@ -19,28 +24,48 @@ from stashsync.sources.ssm import ParameterStoreSource
 from stashsync.sources.wrap import DirectWrapService, LambdaWrapService, WrapService
 
 
-def build_source(store: StoreSpec, auth: AwsAuth) -> Source:
-    """The source a SyncedSecret reads: every provider but wrap."""
-    settings = store.settings
+@dataclass(frozen=True)
+class StoreHandle:
+    """A resolved store: its spec, the AWS clients built for it (which also re-encrypt values and
+    open a token's client layer), and what it serves: a source, or for wrap stores a wrap service."""
+
+    spec: StoreSpec
+    clients: AwsClients
+    source: Source | None = None
+    wrap: WrapService | None = None
+
+    def reader(self) -> Source:
+        """The source a SyncedSecret reads."""
+        if self.source is None:
+            raise StoreNotReady(f"store {self.spec.name!r} holds one-time wrap tokens; use it from a WrappedSecret")
+        return self.source
+
+    def wrap_service(self) -> WrapService:
+        """The wrap service a WrappedSecret consumes its token through."""
+        if self.wrap is None:
+            raise StoreNotReady(f"store {self.spec.name!r} is not a wrap store; a WrappedSecret needs one")
+        return self.wrap
+
+
+def build_store(store: StoreSpec, auth: AwsAuth) -> StoreHandle:
     clients = AwsClients(auth)
-    if isinstance(settings, CredstashProvider):
-        return CredstashSource(clients, table=settings.table, kms_key_id=settings.kms_key_id,
-                               algorithm=Algorithm(settings.algorithm), allow_generate=settings.allow_generate)
-    if isinstance(settings, S3Provider):
-        return S3Source(clients, bucket=settings.bucket, prefix=settings.prefix, kms_key_id=settings.kms_key_id)
-    if isinstance(settings, SecretsManagerProvider):
+    backend = store.backend
+    if isinstance(backend, WrapProvider):
+        wrap: WrapService = (LambdaWrapService(clients, backend.function_name) if backend.mode == "lambda"
+                             else DirectWrapService(clients, backend.table, backend.kms_key_id))
+        return StoreHandle(store, clients, wrap=wrap)
+    return StoreHandle(store, clients, source=_source(backend, clients))
+
+
+def _source(backend: CredstashProvider | S3Provider | SecretsManagerProvider | ParameterStoreProvider,
+            clients: AwsClients) -> Source:
+    if isinstance(backend, CredstashProvider):
+        return CredstashSource(clients, table=backend.table, kms_key_id=backend.kms_key_id,
+                               algorithm=Algorithm(backend.algorithm), allow_generate=backend.allow_generate)
+    if isinstance(backend, S3Provider):
+        return S3Source(clients, bucket=backend.bucket, prefix=backend.prefix, kms_key_id=backend.kms_key_id)
+    if isinstance(backend, SecretsManagerProvider):
         return SecretsManagerSource(clients)
-    if isinstance(settings, ParameterStoreProvider):
-        return ParameterStoreSource(clients, path=settings.path)
-    raise StoreNotReady(f"store {store.name!r} holds one-time wrap tokens; use it from a WrappedSecret")
-
-
-def build_wrap_service(store: StoreSpec, auth: AwsAuth) -> tuple[AwsClients, WrapService]:
-    """The wrap service a WrappedSecret consumes its token through, and the clients for the client layer."""
-    w = store.wrap
-    if w is None:
-        raise StoreNotReady(f"store {store.name!r} is not a wrap store; a WrappedSecret needs one")
-    clients = AwsClients(auth)
-    service: WrapService = (LambdaWrapService(clients, w.function_name) if w.mode == "lambda"
-                            else DirectWrapService(clients, w.table, w.kms_key_id))
-    return clients, service
+    if isinstance(backend, ParameterStoreProvider):
+        return ParameterStoreSource(clients, path=backend.path)
+    assert_never(backend)

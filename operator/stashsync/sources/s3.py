@@ -8,14 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from stashsync import metrics
+from stashsync import errors, metrics
+from stashsync.aws.clients import AwsClients, translate_errors
 from stashsync.crypto import lazycred
+from stashsync.kube import limits
 from stashsync.sources import base, names
-from stashsync.sources.aws import AwsClients, translate_errors
 
 DEFAULT_KMS_KEY = "alias/lazycred"
 _LIST_PAGE = 1000
-_MAX_OBJECT_BYTES = 2 * base.MAX_VALUE_BYTES  # a 1 MiB value grows by a third in Fernet's base64, plus JSON
+_MAX_OBJECT_BYTES = 2 * limits.MAX_SECRET_BYTES  # a 1 MiB value grows by a third in Fernet's base64, plus JSON
 
 
 def _etag(raw: str) -> str:
@@ -37,7 +38,7 @@ class S3Source:
         return self.prefix + name
 
     def validate(self) -> None:
-        with translate_errors(f"bucket {self.bucket!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"bucket {self.bucket!r}", not_found=errors.StoreNotReady):
             self._s3.head_bucket(Bucket=self.bucket)
 
     # --- versions -------------------------------------------------------------------------------
@@ -65,7 +66,7 @@ class S3Source:
             elif self._key(ref.name) in etags:
                 result.append(etags[self._key(ref.name)])
             else:
-                raise base.CredentialNotFound(
+                raise errors.CredentialNotFound(
                     f"credential {ref.name!r} not found (s3://{self.bucket}/{self._key(ref.name)})")
         return result
 
@@ -73,7 +74,7 @@ class S3Source:
         """ETags of every key from `first` to `last` inclusive, listed in S3's (UTF-8 binary) key order."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": _common_prefix(first, last), "MaxKeys": _LIST_PAGE}
         etags: dict[str, str] = {}
-        with translate_errors(f"bucket {self.bucket!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"bucket {self.bucket!r}", not_found=errors.StoreNotReady):
             while True:
                 page = self._s3.list_objects_v2(**kwargs)
                 for obj in page.get("Contents", []):
@@ -103,21 +104,21 @@ class S3Source:
             response = self._s3.get_object(**kwargs)
             if response.get("ContentLength", 0) > _MAX_OBJECT_BYTES:
                 response["Body"].close()
-                raise base.TooLarge(f"{what} is a {response['ContentLength']}-byte object; a Secret holds at most "
-                                    f"{base.MAX_VALUE_BYTES} bytes")
+                raise errors.TooLarge(f"{what} is a {response['ContentLength']}-byte object; a Secret holds at most "
+                                    f"{limits.MAX_SECRET_BYTES} bytes")
             body = response["Body"].read()
         try:
             kms_blob, token = lazycred.parse(body)
         except lazycred.FormatError as exc:
-            raise base.IntegrityError(f"{what}: {exc}") from None
+            raise errors.IntegrityError(f"{what}: {exc}") from None
         with translate_errors(what):
             metrics.KMS_DECRYPTS.inc()
             fernet_key = self._kms.decrypt(CiphertextBlob=kms_blob)["Plaintext"]
         version = version_id or _etag(response["ETag"])
         try:
-            return version, base.check_size(ref.name, lazycred.open_token(fernet_key, token))
+            return version, limits.check_fits(ref.name, lazycred.open_token(fernet_key, token))
         except lazycred.IntegrityError:
-            raise base.IntegrityError(f"{what} failed its integrity check (tampered or corrupt)") from None
+            raise errors.IntegrityError(f"{what} failed its integrity check (tampered or corrupt)") from None
 
     def fetch_many(self, wanted: Sequence[tuple[base.CredentialRef, str]]) -> list[bytes]:
         return [self.fetch(ref, version) for ref, version in wanted]
@@ -131,7 +132,7 @@ class S3Source:
         base.no_tags(tags, "an S3 store")
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": _LIST_PAGE}
         found: dict[str, str] = {}
-        with translate_errors(f"bucket {self.bucket!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"bucket {self.bucket!r}", not_found=errors.StoreNotReady):
             while True:
                 page = self._s3.list_objects_v2(**kwargs)
                 found.update({o["Key"][len(self.prefix):]: _etag(o["ETag"]) for o in page.get("Contents", [])})
@@ -147,7 +148,7 @@ class S3Source:
         fernet_key = lazycred.new_key()
         with translate_errors(f"KMS key {self.kms_key_id!r}"):
             blob = self._kms.encrypt(KeyId=self.kms_key_id, Plaintext=fernet_key)["CiphertextBlob"]
-        with translate_errors(f"s3://{self.bucket}/{self._key(name)}", not_found=base.StoreNotReady):
+        with translate_errors(f"s3://{self.bucket}/{self._key(name)}", not_found=errors.StoreNotReady):
             response = self._s3.put_object(Bucket=self.bucket, Key=self._key(name),
                                            Body=lazycred.seal(value, fernet_key, blob),
                                            ContentType="application/json")

@@ -11,8 +11,10 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from stashsync import errors
+from stashsync.aws.clients import AwsClients, translate_errors
+from stashsync.kube import limits
 from stashsync.sources import base, names
-from stashsync.sources.aws import AwsClients, translate_errors
 
 CURRENT = "AWSCURRENT"
 _NAMES_PER_LIST = 10  # values per ListSecrets filter
@@ -45,8 +47,8 @@ def _value(response: dict[str, Any], what: str) -> bytes:
     elif "SecretBinary" in response:
         value = response["SecretBinary"]
     else:
-        raise base.CredentialNotFound(f"{what} has no value at version {response.get('VersionId')}")
-    return base.check_size(what, value)
+        raise errors.CredentialNotFound(f"{what} has no value at version {response.get('VersionId')}")
+    return limits.check_fits(what, value)
 
 
 class SecretsManagerSource:
@@ -58,7 +60,7 @@ class SecretsManagerSource:
         return self.clients.client("secretsmanager")
 
     def validate(self) -> None:
-        with translate_errors("Secrets Manager", not_found=base.StoreNotReady):
+        with translate_errors("Secrets Manager", not_found=errors.StoreNotReady):
             self._sm.list_secrets(MaxResults=1)
 
     # --- versions -------------------------------------------------------------------------------
@@ -84,17 +86,17 @@ class SecretsManagerSource:
                     stages[ref.name] = _stages(self._sm.describe_secret(SecretId=ref.name))
             stage = ref.version or CURRENT
             if ref.name not in stages:
-                raise base.CredentialNotFound(f"secret {ref.name!r} not found in Secrets Manager")
+                raise errors.CredentialNotFound(f"secret {ref.name!r} not found in Secrets Manager")
             version = _stage_version(stages[ref.name], stage)
             if version is None:
-                raise base.CredentialNotFound(f"secret {ref.name!r} has no version labelled {stage}")
+                raise errors.CredentialNotFound(f"secret {ref.name!r} has no version labelled {stage}")
             result.append(version)
         return result
 
     def _list(self, filters: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """name -> ListSecrets entry (version stages and tags, never a value) for what the filters match."""
         found: dict[str, dict[str, Any]] = {}
-        with translate_errors("ListSecrets", not_found=base.StoreNotReady):
+        with translate_errors("ListSecrets", not_found=errors.StoreNotReady):
             for page in self._sm.get_paginator("list_secrets").paginate(
                     Filters=filters, PaginationConfig={"PageSize": 100}):
                 for entry in page.get("SecretList", []):
@@ -156,7 +158,7 @@ class SecretsManagerSource:
             found[entry["Name"]] = found[entry["ARN"]] = entry
         for error in response.get("Errors", []):
             if error.get("ErrorCode") in ("AccessDeniedException", "DecryptionFailure"):
-                raise base.AccessDenied(f"AWS denied secret {error.get('SecretId')!r}: {error.get('ErrorCode')}")
+                raise errors.AccessDenied(f"AWS denied secret {error.get('SecretId')!r}: {error.get('ErrorCode')}")
         return found
 
     # --- finding --------------------------------------------------------------------------------

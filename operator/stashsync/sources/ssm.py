@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from stashsync import errors
+from stashsync.aws.clients import AwsClients, translate_errors
+from stashsync.kube import limits
 from stashsync.sources import base, names
-from stashsync.sources.aws import AwsClients, translate_errors
 
 _NAMES_PER_CALL = 10
 
@@ -45,7 +47,7 @@ class ParameterStoreSource:
         return f"{self.path}/{name}"
 
     def validate(self) -> None:
-        with translate_errors("Parameter Store", not_found=base.StoreNotReady):
+        with translate_errors("Parameter Store", not_found=errors.StoreNotReady):
             self._ssm.describe_parameters(MaxResults=1)
 
     def _get(self, selectors: Sequence[str], decrypt: bool) -> dict[str, dict[str, Any]]:
@@ -77,7 +79,7 @@ class ParameterStoreSource:
             parameter = found.get(self._selector(ref))
             if parameter is None:
                 pinned = f" at {ref.version}" if ref.version else ""
-                raise base.CredentialNotFound(f"parameter {self.full_name(ref.name)!r}{pinned} not found")
+                raise errors.CredentialNotFound(f"parameter {self.full_name(ref.name)!r}{pinned} not found")
             parameters.append(parameter)
         return parameters
 
@@ -94,13 +96,13 @@ class ParameterStoreSource:
         for (ref, version), selector in zip(wanted, selectors, strict=True):
             parameter = found.get(selector)
             if parameter is None:
-                raise base.CredentialNotFound(f"parameter {self.full_name(ref.name)!r} version {version} not found")
-            values.append(base.check_size(ref.name, str(parameter["Value"]).encode()))
+                raise errors.CredentialNotFound(f"parameter {self.full_name(ref.name)!r} version {version} not found")
+            values.append(limits.check_fits(ref.name, str(parameter["Value"]).encode()))
         return values
 
     def read_current(self, refs: Sequence[base.CredentialRef]) -> list[tuple[str, bytes]]:
         """GetParameters with decryption, 10 a call: each answer carries its version."""
-        return [(str(p["Version"]), base.check_size(ref.name, str(p["Value"]).encode()))
+        return [(str(p["Version"]), limits.check_fits(ref.name, str(p["Value"]).encode()))
                 for ref, p in zip(refs, self._parameters(refs, decrypt=True), strict=True)]
 
     def find(self, pattern: str, tags: dict[str, str]) -> dict[str, str | None]:
@@ -109,7 +111,7 @@ class ParameterStoreSource:
         base.no_tags(tags, "a Parameter Store store")
         root = self.path or "/"
         found: dict[str, str] = {}
-        with translate_errors(f"parameters under {root!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"parameters under {root!r}", not_found=errors.StoreNotReady):
             for page in self._ssm.get_paginator("get_parameters_by_path").paginate(
                     Path=root, Recursive=True, WithDecryption=False):
                 for parameter in page.get("Parameters", []):

@@ -14,10 +14,10 @@ import json
 import time
 from typing import Any, Protocol
 
+from stashsync import errors
+from stashsync.aws.clients import AwsClients, translate_errors
 from stashsync.crypto import wrap as fmt
 from stashsync.errors import StashError
-from stashsync.sources import base
-from stashsync.sources.aws import AwsClients, translate_errors
 from stashsync.sources.dynamo import DynamoTable, plain
 
 TOMBSTONE_PK = "STASHSYNC_CONSUMED_TOKEN"  # awswrap's pruning only looks at pk WRAPPED_SECRET
@@ -48,15 +48,15 @@ def _expired(item: dict[str, Any], now: int) -> bool:
     return int(item.get("ttl", "0")) <= now
 
 
-class AlreadyConsumed(base.SourceError):
+class AlreadyConsumed(errors.SourceError):
     reason = "AlreadyConsumed"
 
 
-class Expired(base.SourceError):
+class Expired(errors.SourceError):
     reason = "Expired"
 
 
-class TokenNotFound(base.SourceError):
+class TokenNotFound(errors.SourceError):
     reason = "NotFound"
 
 
@@ -81,7 +81,7 @@ class DirectWrapService(DynamoTable):
     def wrap(self, client_value: str, client_data_key: str, client_kms_key: str, ttl: int) -> str:
         """Store a client-encrypted value (awswrap's Wrapper.wrap); returns the token."""
         if not self.service_kms_key:
-            raise base.StoreNotReady("wrapping needs the service KMS key (kmsKeyId / KMS_KEY)")
+            raise errors.StoreNotReady("wrapping needs the service KMS key (kmsKeyId / KMS_KEY)")
         with translate_errors(f"KMS key {self.service_kms_key!r}"):
             dk = self._kms.generate_data_key(KeyId=self.service_kms_key, KeySpec="AES_256")
         token = fmt.new_token()
@@ -90,7 +90,7 @@ class DirectWrapService(DynamoTable):
                 "ttl": {"N": str(ttl)}, "value": {"B": fmt.service_seal(client_value, dk["Plaintext"])},
                 "data_key": {"S": client_data_key}, "kms_key": {"S": client_kms_key},
                 "lambda_kms_key": {"S": self.service_kms_key}, "lambda_data_key": {"B": dk["CiphertextBlob"]}}
-        with translate_errors(f"wrap table {self.table!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"wrap table {self.table!r}", not_found=errors.StoreNotReady):
             self._ddb.put_item(TableName=self.table, Item=item)
         return token
 
@@ -103,7 +103,7 @@ class DirectWrapService(DynamoTable):
         (a conflict, an API hiccup) keeps its right to finish after the TTL, or the value would be lost."""
         ddb, now = self._ddb, int(time.time())
         try:
-            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+            with translate_errors("wrap token", not_found=errors.StoreNotReady, passthrough=CONDITIONAL):
                 old = plain(ddb.update_item(
                     TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
                     UpdateExpression="SET #c = :c, #ca = if_not_exists(#ca, :now)",
@@ -129,7 +129,7 @@ class DirectWrapService(DynamoTable):
             condition = "#t <= :now AND (attribute_not_exists(#c) OR #c = :c)"
             values[":c"] = {"S": consumer}
         try:
-            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+            with translate_errors("wrap token", not_found=errors.StoreNotReady, passthrough=CONDITIONAL):
                 self._ddb.delete_item(TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
                                       ConditionExpression=condition, ExpressionAttributeNames=names,
                                       ExpressionAttributeValues=values)
@@ -142,17 +142,17 @@ class DirectWrapService(DynamoTable):
         try:
             client_value = fmt.service_open(bytes(item["value"]), service_key)
         except fmt.WrapIntegrityError as exc:
-            raise base.IntegrityError(f"wrapped value failed its integrity check: {exc}") from None
+            raise errors.IntegrityError(f"wrapped value failed its integrity check: {exc}") from None
         return {"value": client_value, "kms_key": item["kms_key"], "data_key": item["data_key"],
                 "created_at": item.get("created_at", ""), "ttl": int(item.get("ttl", "0"))}
 
     def _why_not_claimed(self, token: str, consumer: str) -> dict[str, Any]:
         key = {"pk": {"S": fmt.PK}, "sk": {"S": token}}
-        with translate_errors("wrap token", not_found=base.StoreNotReady):
+        with translate_errors("wrap token", not_found=errors.StoreNotReady):
             item = self._ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
             if item is not None:
                 if item.get(CLAIM, {}).get("S") == consumer:  # ours still: the write raced something
-                    raise base.Unavailable("the wrap table did not take the consumption just now")
+                    raise errors.Unavailable("the wrap table did not take the consumption just now")
                 raise AlreadyConsumed("another WrappedSecret is unwrapping this token")
             tomb = self._ddb.get_item(TableName=self.table, ConsistentRead=True, Key={
                 "pk": {"S": TOMBSTONE_PK}, "sk": {"S": fmt.token_sha256(token)}}).get("Item")
@@ -167,7 +167,7 @@ class DirectWrapService(DynamoTable):
         """Delete the item and record the tombstone, atomically; only while `consumer` holds the claim."""
         ddb = self._ddb
         try:
-            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+            with translate_errors("wrap token", not_found=errors.StoreNotReady, passthrough=CONDITIONAL):
                 ddb.transact_write_items(TransactItems=[
                     {"Delete": {"TableName": self.table, "Key": {"pk": {"S": fmt.PK}, "sk": {"S": token}},
                                 "ConditionExpression": "#c = :c", "ExpressionAttributeNames": {"#c": CLAIM},
@@ -179,7 +179,7 @@ class DirectWrapService(DynamoTable):
         except (ddb.exceptions.TransactionCanceledException, ddb.exceptions.ConditionalCheckFailedException) as exc:
             transient = transient_cancellation(exc.response)
             if transient is not None:  # a conflicting transaction or throttling: the claim still holds
-                raise base.Unavailable(f"the wrap table cancelled the consumption ({transient}); retrying") from None
+                raise errors.Unavailable(f"the wrap table cancelled the consumption ({transient}); retrying") from None
             # Already consumed by us (a retry after a crash) is fine; anything else is not ours.
             if self._why_not_claimed(token, consumer).get("consumed"):
                 return
@@ -189,7 +189,7 @@ class DirectWrapService(DynamoTable):
         """Give up a claim (the WrappedSecret went away before finishing)."""
         ddb = self._ddb
         try:
-            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+            with translate_errors("wrap token", not_found=errors.StoreNotReady, passthrough=CONDITIONAL):
                 ddb.update_item(TableName=self.table, Key={"pk": {"S": fmt.PK}, "sk": {"S": token}},
                                 UpdateExpression="REMOVE #c", ConditionExpression="#c = :c",
                                 ExpressionAttributeNames={"#c": CLAIM},
@@ -204,14 +204,14 @@ class DirectWrapService(DynamoTable):
         ddb, now = self._ddb, int(time.time())
         key = {"pk": {"S": fmt.PK}, "sk": {"S": token}}
         try:
-            with translate_errors("wrap token", not_found=base.StoreNotReady, passthrough=CONDITIONAL):
+            with translate_errors("wrap token", not_found=errors.StoreNotReady, passthrough=CONDITIONAL):
                 old = ddb.delete_item(
                     TableName=self.table, Key=key, ReturnValues="ALL_OLD",
                     ConditionExpression="attribute_exists(sk) AND attribute_not_exists(#c) AND #t > :now",
                     ExpressionAttributeNames={"#c": CLAIM, "#t": "ttl"},
                     ExpressionAttributeValues={":now": {"N": str(now)}}).get("Attributes")
         except ddb.exceptions.ConditionalCheckFailedException:
-            with translate_errors("wrap token", not_found=base.StoreNotReady):
+            with translate_errors("wrap token", not_found=errors.StoreNotReady):
                 item = ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
             if item is None:
                 raise TokenNotFound("no wrapped secret for this token") from None
@@ -233,7 +233,7 @@ class DirectWrapService(DynamoTable):
             "ExpressionAttributeNames": {"#t": "ttl", "#c": CLAIM, "#ca": CLAIMED_AT},
             "ExpressionAttributeValues": {":pk": {"S": fmt.PK}, ":now": {"N": str(now)},
                                           ":orphan": {"N": str(now - ORPHAN_CLAIM_SECONDS)}}}
-        with translate_errors(f"wrap table {self.table!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"wrap table {self.table!r}", not_found=errors.StoreNotReady):
             while True:
                 page = ddb.query(**kwargs)
                 for item in page.get("Items", []):
@@ -252,11 +252,11 @@ class LambdaWrapService:
         self.function_name = function_name
 
     def validate(self) -> None:
-        with translate_errors(f"Lambda {self.function_name!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"Lambda {self.function_name!r}", not_found=errors.StoreNotReady):
             self.clients.client("lambda").get_function(FunctionName=self.function_name)
 
     def _invoke(self, payload: dict[str, Any]) -> Any:
-        with translate_errors(f"Lambda {self.function_name!r}", not_found=base.StoreNotReady):
+        with translate_errors(f"Lambda {self.function_name!r}", not_found=errors.StoreNotReady):
             response = self.clients.client("lambda").invoke(
                 FunctionName=self.function_name, InvocationType="RequestResponse", Payload=json.dumps(payload))
         result = json.loads(response["Payload"].read() or b"null")
@@ -284,13 +284,13 @@ class LambdaWrapService:
         return result
 
 
-_ERRORS: dict[str, type[base.SourceError]] = {
-    cls.reason: cls for cls in (AlreadyConsumed, Expired, TokenNotFound, base.IntegrityError, base.AccessDenied,
-                                base.Throttled, base.StoreNotReady, base.Unavailable)}
+_ERRORS: dict[str, type[errors.SourceError]] = {
+    cls.reason: cls for cls in (AlreadyConsumed, Expired, TokenNotFound, errors.IntegrityError, errors.AccessDenied,
+                                errors.Throttled, errors.StoreNotReady, errors.Unavailable)}
 
 
-def _error_from(result: dict[str, Any]) -> base.SourceError:
-    cls = _ERRORS.get(str(result.get("error")), base.SourceError)
+def _error_from(result: dict[str, Any]) -> errors.SourceError:
+    cls = _ERRORS.get(str(result.get("error")), errors.SourceError)
     return cls(str(result.get("error_message") or result.get("errorMessage") or "the wrap service failed"))
 
 
@@ -306,7 +306,7 @@ def open_client_layer(clients: AwsClients, claimed: dict[str, Any]) -> bytes:
     try:
         return fmt.client_open(claimed["value"], client_key)
     except fmt.WrapIntegrityError as exc:
-        raise base.IntegrityError(f"wrapped value failed its integrity check: {exc}") from None
+        raise errors.IntegrityError(f"wrapped value failed its integrity check: {exc}") from None
 
 
 def seal_client_layer(clients: AwsClients, plaintext: bytes, client_kms_key: str) -> tuple[str, str]:

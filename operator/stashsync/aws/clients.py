@@ -16,9 +16,8 @@ import botocore.exceptions
 import botocore.loaders
 import botocore.session
 
-from stashsync import metrics
-from stashsync.sources import base
-from stashsync.sources.ratelimit import TokenBucket
+from stashsync import errors, metrics
+from stashsync.aws.ratelimit import TokenBucket
 
 T = TypeVar("T")
 
@@ -184,7 +183,7 @@ def _assumed_role_session(base_session: boto3.session.Session, auth: AwsAuth,
 
 
 @contextmanager
-def translate_errors(what: str, not_found: type[base.SourceError] = base.CredentialNotFound,
+def translate_errors(what: str, not_found: type[errors.SourceError] = errors.CredentialNotFound,
                      passthrough: frozenset[str] = frozenset()) -> Iterator[None]:
     """Map AWS/botocore errors to SourceErrors with a sentence a person can act on.
 
@@ -198,22 +197,22 @@ def translate_errors(what: str, not_found: type[base.SourceError] = base.Credent
             raise
         message = exc.response.get("Error", {}).get("Message", "")
         if code in _THROTTLE_CODES:
-            raise base.Throttled(f"AWS throttled {what}: {code}") from None
+            raise errors.Throttled(f"AWS throttled {what}: {code}") from None
         if code in _TRANSIENT_CODES:
-            raise base.Unavailable(f"AWS could not complete {what} just now: {code}") from None
+            raise errors.Unavailable(f"AWS could not complete {what} just now: {code}") from None
         if code in _DENIED_CODES:
-            raise base.AccessDenied(f"AWS denied {what}: {code}: {message}") from None
+            raise errors.AccessDenied(f"AWS denied {what}: {code}: {message}") from None
         if code == "InvalidCiphertextException":
-            raise base.ContextMismatch(
+            raise errors.ContextMismatch(
                 f"KMS could not decrypt {what}: wrong encryption context or key") from None
         if code in _NOT_FOUND_CODES:
             raise not_found(f"{what}: {code}: {message}") from None
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if status >= 500:
-            raise base.Unavailable(f"AWS failed {what}: {code or status}") from None
-        raise base.SourceError(f"AWS error on {what}: {code}: {message}") from None
+            raise errors.Unavailable(f"AWS failed {what}: {code or status}") from None
+        raise errors.SourceError(f"AWS error on {what}: {code}: {message}") from None
     except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
             botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as exc:
-        raise base.Unavailable(f"AWS unreachable for {what}: {type(exc).__name__}") from None
+        raise errors.Unavailable(f"AWS unreachable for {what}: {type(exc).__name__}") from None
     except botocore.exceptions.NoCredentialsError:
-        raise base.AccessDenied(f"no AWS credentials available for {what}") from None
+        raise errors.AccessDenied(f"no AWS credentials available for {what}") from None

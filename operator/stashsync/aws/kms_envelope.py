@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from stashsync.aws.clients import AwsClients, translate_errors
 from stashsync.crypto import envelope as fmt
-from stashsync.sources.aws import AwsClients, translate_errors
 
 
 def encrypt(clients: AwsClients, key_id: str, plaintext: bytes, ctx: dict[str, str]) -> str:
@@ -13,8 +13,8 @@ def encrypt(clients: AwsClients, key_id: str, plaintext: bytes, ctx: dict[str, s
 
 
 def decrypt(clients: AwsClients, text: str | bytes, ctx: dict[str, str]) -> bytes:
-    """Raises fmt.EnvelopeError for a malformed envelope, base.ContextMismatch when KMS refuses the
-    context (copied elsewhere), base.AccessDenied when this identity may not decrypt."""
+    """Raises fmt.EnvelopeError for a malformed envelope, errors.ContextMismatch when KMS refuses the
+    context (copied elsewhere), errors.AccessDenied when this identity may not decrypt."""
     envelope = fmt.parse(text)
     with translate_errors("the envelope's data key"):
         data_key = clients.client("kms").decrypt(CiphertextBlob=envelope.wrapped_key, EncryptionContext=ctx)

@@ -1,6 +1,6 @@
 """For applications: open the envelopes the operator wrote (spec.encryption.kms) in your own process.
 
-    from stashsync.app import decrypt_value
+    from stashsync.app_decrypt import decrypt_value
     password = decrypt_value(os.environ["DB_PASSWORD"], namespace="app", secret="app-db", key="DB_PASSWORD")
 
 The pod needs kms:Decrypt on the key with the encryption context {namespace, secret, key}; nothing
@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from stashsync.aws import kms_envelope
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.crypto import envelope
 from stashsync.errors import StashError
-from stashsync.sources import envelope_kms
-from stashsync.sources.aws import AwsAuth, AwsClients
 
 _clients: AwsClients | None = None
 
@@ -36,7 +36,7 @@ def decrypt_value(value: str | bytes, namespace: str, secret: str, key: str,
         if not identities:
             raise envelope.EnvelopeError("an age envelope needs an identity (--identity FILE)")
         return envelope.open_age(value, identities, ctx)
-    return envelope_kms.decrypt(clients or _default_clients(), value, ctx)
+    return kms_envelope.decrypt(clients or _default_clients(), value, ctx)
 
 
 def read_identities(path: str) -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from stashsync.api.encryption import EncryptionSpec
+from stashsync.aws import kms_envelope
+from stashsync.aws.clients import AwsClients
 from stashsync.crypto import envelope
-from stashsync.sources import envelope_kms
-from stashsync.sources.aws import AwsClients
 
 
 async def encrypt_values(data: dict[str, bytes], encryption: EncryptionSpec, clients: AwsClients, namespace: str,
@@ -15,7 +15,7 @@ async def encrypt_values(data: dict[str, bytes], encryption: EncryptionSpec, cli
     contexts = {k: envelope.context(namespace, secret, k) for k in data}
     if encryption.kms_key_id is not None:
         key_id = encryption.kms_key_id
-        sealed = await asyncio.gather(*[clients.run(envelope_kms.encrypt, clients, key_id, value, contexts[k])
+        sealed = await asyncio.gather(*[clients.run(kms_envelope.encrypt, clients, key_id, value, contexts[k])
                                         for k, value in data.items()])
     else:
         sealed = [envelope.seal_age(value, list(encryption.recipients), contexts[k]) for k, value in data.items()]

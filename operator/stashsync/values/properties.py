@@ -9,10 +9,10 @@ import json
 import re
 from typing import Any
 
-from stashsync.sources.base import SourceError
+from stashsync.errors import StashError
 
 
-class PropertyNotFound(SourceError):
+class PropertyNotFound(StashError):
     reason = "PropertyNotFound"
 
 

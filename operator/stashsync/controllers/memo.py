@@ -1,0 +1,49 @@
+"""What lives for the operator process: kopf's memo. The CLI builds it from the settings (read
+once), the startup handler completes it (the MAC key), and kopf hands every handler a shallow copy,
+so all of them share these objects. Handlers take it as `memo: OperatorMemo`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stashsync.controllers.store_resolver import StoreResolver
+from stashsync.controllers.wakers import Wakers
+from stashsync.sandbox import TemplateSandbox
+from stashsync.settings import Settings
+
+Key = tuple[str, str]  # (namespace, Secret name)
+
+
+class WrittenSecrets:
+    """What each SyncedSecret last wrote: (owner uid, MAC of the data), per Secret. The Secret watch
+    compares with it to tell our own writes from someone else's edit."""
+
+    def __init__(self) -> None:
+        self._written: dict[Key, tuple[str, str]] = {}
+
+    def remember(self, key: Key, uid: str, data_mac: str) -> None:
+        self._written[key] = (uid, data_mac)
+
+    def remember_if_unknown(self, key: Key, uid: str, data_mac: str) -> None:
+        self._written.setdefault(key, (uid, data_mac))
+
+    def forget(self, key: Key) -> None:
+        self._written.pop(key, None)
+
+    def get(self, key: Key) -> tuple[str, str] | None:
+        return self._written.get(key)
+
+
+@dataclass
+class OperatorMemo:
+    settings: Settings
+    resolver: StoreResolver
+    sandbox: TemplateSandbox = field(default_factory=TemplateSandbox)
+    written: WrittenSecrets = field(default_factory=WrittenSecrets)
+    wakers: Wakers = field(default_factory=Wakers)
+    store_checked: dict[str, float] = field(default_factory=dict)  # store uid -> monotonic time of last validation
+    mac_key: bytes = b""  # loaded (or created) by the startup handler
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OperatorMemo:
+        return cls(settings=settings, resolver=StoreResolver(settings.tenancy))

@@ -1,0 +1,83 @@
+"""The routing table: every kopf handler of the operator, registered in one place from the settings
+(read once, so the shard selector and the webhook switch are fixed here). Each handler is a function
+in controllers/; kopf passes it `memo` (controllers/memo.py) and the store indexes by name.
+
+kopf's handler protocols do not list index arguments (kopf passes every index to every handler by
+its name), hence the `type: ignore[arg-type]` on the handlers that take them.
+
+Handler ids are the functions' names (or the `id=` given here): kopf records progress under them,
+so renaming a handler is a change of persisted state."""
+
+from __future__ import annotations
+
+import kopf
+
+from stashsync import startup
+from stashsync.api import GROUP, VERSION
+from stashsync.api.stores import PLURALS
+from stashsync.controllers import (
+    admission,
+    managed_secrets,
+    stores,
+    sync_flow,
+    syncedsecret,
+    unwrap_flow,
+    wrappedsecret,
+)
+from stashsync.kube.labels import MANAGED_BY, MANAGED_BY_LABEL
+from stashsync.settings import Settings
+
+SYNCED, WRAPPED = sync_flow.PLURAL, unwrap_flow.PLURAL
+
+
+def build_registry(settings: Settings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    shard = settings.shard_labels
+
+    # kopf connects as our own writes do: kubernetes_asyncio's kubeconfig or in-cluster config.
+    kopf.on.login(registry=registry)(kopf.login_via_async_client)
+    kopf.on.startup(registry=registry)(startup.start)
+    kopf.on.cleanup(registry=registry)(startup.stop)
+
+    # Stores: indexed for lookups by name (the index names are the handlers' argument names),
+    # validated on change and by a timer.
+    kopf.index(GROUP, VERSION, PLURALS["CredentialStore"], registry=registry)(stores.credentialstore_index)
+    kopf.index(GROUP, VERSION, PLURALS["ClusterCredentialStore"], registry=registry)(
+        stores.clustercredentialstore_index)
+    for plural in PLURALS.values():
+        kopf.on.resume(GROUP, VERSION, plural, id="validate", registry=registry)(stores.validate_store)
+        kopf.on.create(GROUP, VERSION, plural, id="validate", registry=registry)(stores.validate_store)
+        kopf.on.update(GROUP, VERSION, plural, field="spec", id="validate", registry=registry)(stores.validate_store)
+        kopf.timer(GROUP, VERSION, plural, interval=stores.RECHECK_NOT_READY_SECONDS,
+                   initial_delay=stores.RECHECK_NOT_READY_SECONDS, id="revalidate", registry=registry)(
+            stores.revalidate_store)
+        kopf.on.delete(GROUP, VERSION, plural, optional=True, registry=registry)(stores.forget_store)
+
+    # SyncedSecret: one refresh loop per object does every sync (one writer per Secret); a graceful
+    # exit first (the loop watches `stopped`), so no sync is cut off mid-way, cancelled after that.
+    kopf.daemon(GROUP, VERSION, SYNCED, labels=shard, cancellation_backoff=5, cancellation_timeout=10,
+                registry=registry)(syncedsecret.refresh_loop)  # type: ignore[arg-type]
+    kopf.on.event(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.spec_changed)
+    kopf.on.delete(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.release_target)
+
+    # WrappedSecret: unwrap once, on whichever of these comes first; afterwards only watch the Secret.
+    for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
+        on(GROUP, VERSION, WRAPPED, labels=shard, id="unwrap", registry=registry)(
+            wrappedsecret.unwrap_once)  # type: ignore[arg-type]
+    kopf.on.delete(GROUP, VERSION, WRAPPED, labels=shard, registry=registry)(
+        wrappedsecret.release)  # type: ignore[arg-type]
+
+    # One watch on the Secrets we manage, handing each change to its owner's controller.
+    kopf.on.event("", "v1", "secrets", labels={MANAGED_BY_LABEL: MANAGED_BY}, registry=registry)(
+        managed_secrets.managed_secret_changed)
+
+    if settings.webhook_port:
+        operations = admission.OPERATIONS
+        kopf.on.validate(GROUP, VERSION, SYNCED, operations=operations, id="syncedsecret", registry=registry)(
+            admission.refuse_synced_secret)
+        kopf.on.validate(GROUP, VERSION, WRAPPED, operations=operations, id="wrappedsecret", registry=registry)(
+            admission.refuse_wrapped_secret)
+        refuse_store = admission.store_refuser(settings.tenancy)
+        for plural in PLURALS.values():
+            kopf.on.validate(GROUP, VERSION, plural, operations=operations, id=plural, registry=registry)(refuse_store)
+    return registry

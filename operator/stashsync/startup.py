@@ -1,0 +1,79 @@
+"""Operator start-up and shutdown: kopf's settings in one place (each with why), and the part of the
+memo that needs the running loop and the API (the MAC key)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from stashsync.api import GROUP
+from stashsync.controllers.admission import webhook_server
+from stashsync.controllers.memo import OperatorMemo
+from stashsync.kube import client as kube_client
+from stashsync.kube import mac_key as mac_key_store
+
+# SyncedSecrets have only a daemon, an event handler and a deletion handler: the refresh loop
+# compares metadata.generation with status.observedGeneration itself. Storing kopf's diff base
+# on them would cost one PATCH and one more watch event per object for nothing.
+WITHOUT_DIFF_BASE = frozenset({"SyncedSecret"})
+
+
+class SelectiveDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's annotation diff base, kept only for kinds outside `skipped_kinds`."""
+
+    def __init__(self, *, skipped_kinds: Iterable[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.skipped_kinds = frozenset(skipped_kinds)
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        if body.get("kind") in self.skipped_kinds:
+            return None
+        return super().fetch(body=body)
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        if body.get("kind") not in self.skipped_kinds:
+            super().store(body=body, patch=patch, essence=essence)
+
+
+def configure_persistence(settings: kopf.OperatorSettings) -> None:
+    # Handler state goes to annotations with our prefix, so status stays ours and readable.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = SelectiveDiffBaseStorage(
+        skipped_kinds=WITHOUT_DIFF_BASE, prefix=GROUP, key="last-handled-configuration",
+        ignored_fields=["spec.token"])  # a WrappedSecret's inline token never goes into an annotation
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+
+
+async def start(settings: kopf.OperatorSettings, logger: kopf.Logger, memo: OperatorMemo, **_: Any) -> None:
+    ours = memo.settings
+    configure_persistence(settings)
+    # kopf turns log lines into Events; only warnings and errors, we post our own state changes.
+    settings.posting.level = logging.WARNING
+    # Watches are re-opened every few minutes, so a silently dropped connection is noticed.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    # With replicas peering (--peering), a standby takes over this long after the active one vanished.
+    settings.peering.lifetime = ours.peering_lifetime
+    settings.execution.max_workers = ours.aws_workers
+    if ours.webhook_port:
+        settings.admission.server = webhook_server(ours)
+        settings.admission.managed = ours.webhook_managed or None
+    # boto3 calls run in worker threads (asyncio.to_thread); size the pool for many stores at once.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=ours.aws_workers,
+                                                                       thread_name_prefix="aws"))
+    memo.mac_key = await mac_key_store.load_or_create(ours.namespace, ours.mac_key_secret)
+    if ours.metrics_port:
+        start_http_server(ours.metrics_port, addr=ours.metrics_addr)
+    logger.info("stashsync started", extra={"namespace": ours.namespace,
+                                            "watch_namespaces": list(ours.watch_namespaces)})
+
+
+async def stop(memo: OperatorMemo, **_: Any) -> None:
+    await memo.sandbox.close()
+    await kube_client.close()
