@@ -15,7 +15,6 @@ from prometheus_client import start_http_server
 from stashsync.api import GROUP
 from stashsync.controllers.admission import webhook_server
 from stashsync.controllers.memo import OperatorMemo
-from stashsync.kube import client as kube_client
 from stashsync.kube import mac_key as mac_key_store
 
 # SyncedSecrets have only a daemon, an event handler and a deletion handler: the refresh loop
@@ -67,7 +66,7 @@ async def start(settings: kopf.OperatorSettings, logger: kopf.Logger, memo: Oper
     # boto3 calls run in worker threads (asyncio.to_thread); size the pool for many stores at once.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=ours.aws_workers,
                                                                        thread_name_prefix="aws"))
-    memo.mac_key = await mac_key_store.load_or_create(ours.namespace, ours.mac_key_secret)
+    memo.mac_key = await mac_key_store.load_or_create(memo.api, ours.namespace, ours.mac_key_secret)
     if ours.metrics_port:
         start_http_server(ours.metrics_port, addr=ours.metrics_addr)
     logger.info("stashsync started", extra={"namespace": ours.namespace,
@@ -75,5 +74,4 @@ async def start(settings: kopf.OperatorSettings, logger: kopf.Logger, memo: Oper
 
 
 async def stop(memo: OperatorMemo, **_: Any) -> None:
-    await memo.sandbox.close()
-    await kube_client.close()
+    await memo.sandbox.close()  # the API client is closed by whoever opened it, after kopf returns

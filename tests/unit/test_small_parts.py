@@ -162,12 +162,14 @@ def test_built_store_sessions_are_bounded_least_recently_used_first() -> None:
     import time as clock
     from typing import cast
 
+    from kubernetes_asyncio.client import ApiClient
+
     from stashsync.api.tenancy import parse_tenant_policy
     from stashsync.aws.clients import AwsAuth
     from stashsync.controllers.store_resolver import StoreResolver, _Built
     from stashsync.sources.registry import StoreHandle
 
-    resolver = StoreResolver(parse_tenant_policy(""), max_built=2)
+    resolver = StoreResolver(parse_tenant_policy(""), cast(ApiClient, None), max_built=2)  # never called here
     handles = {name: cast(StoreHandle, object()) for name in "abc"}  # the resolver never looks inside
 
     def keep(name: str) -> None:

@@ -64,6 +64,7 @@ def run_operator(args: argparse.Namespace) -> int:
 
     from stashsync.controllers.memo import OperatorMemo
     from stashsync.handlers import build_registry
+    from stashsync.kube import client as kube_client
     from stashsync.settings import Settings
 
     try:
@@ -77,10 +78,18 @@ def run_operator(args: argparse.Namespace) -> int:
     peering = args.peering or None
     # Two replicas with the same priority would both pause; a random one makes a tie (1 in 2^31) unlikely.
     priority = args.priority if args.priority is not None else secrets.randbelow(2**31 - 1) + 1
-    asyncio.run(kopf.operator(registry=build_registry(settings), memo=OperatorMemo.from_settings(settings),
-                              standalone=peering is None, peering_name=peering,
-                              priority=priority if peering else None, clusterwide=not namespaces,
-                              namespaces=namespaces, liveness_endpoint=args.liveness or None))
+
+    async def operate() -> None:
+        api = await kube_client.connect()
+        try:
+            await kopf.operator(registry=build_registry(settings), memo=OperatorMemo.from_settings(settings, api),
+                                standalone=peering is None, peering_name=peering,
+                                priority=priority if peering else None, clusterwide=not namespaces,
+                                namespaces=namespaces, liveness_endpoint=args.liveness or None)
+        finally:
+            await api.close()
+
+    asyncio.run(operate())
     return 0
 
 

@@ -20,4 +20,4 @@ async def managed_secret_changed(event: kopf.RawEvent, namespace: str | None, na
     if kind == sync_flow.KIND:
         syncedsecret.secret_changed(event, str(namespace), name, owner_name, body, memo)
     elif kind == "WrappedSecret" and event.get("type") == "DELETED":
-        await wrappedsecret.secret_deleted(str(namespace), owner_name, name)
+        await wrappedsecret.secret_deleted(memo.api, str(namespace), owner_name, name)

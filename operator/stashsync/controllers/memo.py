@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kubernetes_asyncio import client
+
 from stashsync.controllers.store_resolver import StoreResolver
 from stashsync.controllers.wakers import Wakers
 from stashsync.sandbox import TemplateSandbox
@@ -37,6 +39,7 @@ class WrittenSecrets:
 @dataclass
 class OperatorMemo:
     settings: Settings
+    api: client.ApiClient  # the operator's own writes (kopf has its own client)
     resolver: StoreResolver
     sandbox: TemplateSandbox = field(default_factory=TemplateSandbox)
     written: WrittenSecrets = field(default_factory=WrittenSecrets)
@@ -45,5 +48,5 @@ class OperatorMemo:
     mac_key: bytes = b""  # loaded (or created) by the startup handler
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OperatorMemo:
-        return cls(settings=settings, resolver=StoreResolver(settings.tenancy))
+    def from_settings(cls, settings: Settings, api: client.ApiClient) -> OperatorMemo:
+        return cls(settings=settings, api=api, resolver=StoreResolver(settings.tenancy, api))

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes_asyncio import client
+
 from stashsync import errors
 from stashsync.api import conditions as cond
 from stashsync.api.stores import StoreSpec, namespace_allowed, needs_namespace_labels, parse_store
@@ -45,9 +47,10 @@ class StoreResolver:
     sessions stay warm. The auth input (e.g. a static-keys Secret) is re-read every AUTH_TTL_SECONDS,
     and the clients are rebuilt only if it changed."""
 
-    def __init__(self, tenancy: TenantPolicy, max_built: int = MAX_BUILT) -> None:
+    def __init__(self, tenancy: TenantPolicy, api: client.ApiClient, max_built: int = MAX_BUILT) -> None:
         self.tenancy = tenancy
-        self.namespace_labels = NamespaceLabels()
+        self.api = api
+        self.namespace_labels = NamespaceLabels(api)
         self._built: OrderedDict[tuple[str, int, str], _Built] = OrderedDict()
         self._limiters: dict[str, tuple[tuple[float, int], TokenBucket]] = {}
         self._lock = asyncio.Lock()
@@ -88,7 +91,7 @@ class StoreResolver:
             async with self._lock:
                 found = self._fresh(key)
                 if found is None:
-                    auth = await aws_auth(store, consumer, self.limiter(store, uid))
+                    auth = await aws_auth(self.api, store, consumer, self.limiter(store, uid))
                     cached = self._built.get(key)
                     found = cached.value if cached is not None and cached.auth == auth else build_store(store, auth)
                     self.forget(uid, keep_generation=generation)
@@ -132,7 +135,7 @@ def role_session_name(namespace: str, store_name: str) -> str:
     return re.sub(r"[^\w+=,.@-]", "-", f"stashsync-{namespace}-{store_name}")[:64]
 
 
-def _web_identity(store: StoreSpec) -> Callable[[], str] | None:
+def _web_identity(api: client.ApiClient, store: StoreSpec) -> Callable[[], str] | None:
     """A blocking token getter for botocore's credential refresh, which runs in worker threads:
     it asks the operator's event loop for a fresh TokenRequest token each time."""
     sa = store.auth.service_account
@@ -142,7 +145,7 @@ def _web_identity(store: StoreSpec) -> Callable[[], str] | None:
 
     def token() -> str:
         future = asyncio.run_coroutine_threadsafe(
-            identity.service_account_token(sa.namespace, sa.name, list(sa.audiences)), loop)
+            identity.service_account_token(api, sa.namespace, sa.name, list(sa.audiences)), loop)
         try:
             return future.result(timeout=30)
         except Exception as exc:
@@ -155,15 +158,16 @@ def _web_identity(store: StoreSpec) -> Callable[[], str] | None:
     return token
 
 
-async def aws_auth(store: StoreSpec, consumer: str, limiter: TokenBucket | None = None) -> AwsAuth:
+async def aws_auth(api: client.ApiClient, store: StoreSpec, consumer: str,
+                   limiter: TokenBucket | None = None) -> AwsAuth:
     auth = AwsAuth(region=store.region, endpoint=store.endpoint, endpoints=store.endpoints,
                    role_arn=store.auth.role_arn, external_id=store.auth.external_id,
-                   session_name=role_session_name(consumer, store.name), web_identity_token=_web_identity(store),
+                   session_name=role_session_name(consumer, store.name), web_identity_token=_web_identity(api, store),
                    limiter=limiter)
     ref = store.auth.secret_ref
     if ref is None:
         return auth
-    secret = await secrets.read(ref.namespace, ref.name)
+    secret = await secrets.read(api, ref.namespace, ref.name)
     if secret is None:
         raise errors.AccessDenied(f"auth Secret {ref.namespace}/{ref.name} not found")
     data = secrets.decode(secret.get("data"))

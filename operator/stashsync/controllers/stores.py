@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from kubernetes_asyncio import client
 
 from stashsync.api import conditions as cond
 from stashsync.api.stores import CLUSTER_KIND, PLURALS, parse_store
@@ -70,13 +71,13 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMem
     if changed:
         status = {"observedGeneration": generation,
                   "conditions": cond.ready(ok, reason, message, generation, body.status.get("conditions"))}
-        await _patch(body, status)
+        await _patch(memo.api, body, status)
         (events.normal if ok else events.warning)(body, reason, message)
         logger.info("store validated", extra={"ready": ok, "reason": reason})
 
 
-async def _patch(body: kopf.Body, status: dict[str, Any]) -> None:
-    await patch_status(PLURALS[body["kind"]], body.metadata.get("namespace"), body.metadata["name"], status)
+async def _patch(api: client.ApiClient, body: kopf.Body, status: dict[str, Any]) -> None:
+    await patch_status(api, PLURALS[body["kind"]], body.metadata.get("namespace"), body.metadata["name"], status)
 
 
 async def revalidate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMemo, **_: Any) -> None:

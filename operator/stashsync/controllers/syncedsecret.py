@@ -131,9 +131,9 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, memo
         target = parse_synced_secret(raw).target
     except SpecError:
         target_name = ((raw.get("spec") or {}).get("target") or {}).get("name") or name
-        await secrets.release(namespace, target_name, secrets.Owner.of(raw))
+        await secrets.release(memo.api, namespace, target_name, secrets.Owner.of(raw))
         return
-    await secrets.release(namespace, target.name, secrets.Owner.of(raw), target.deletion_policy)
+    await secrets.release(memo.api, namespace, target.name, secrets.Owner.of(raw), target.deletion_policy)
     memo.written.forget((namespace, target.name))
     with contextlib.suppress(KeyError):  # never synced successfully: no series to drop
         metrics.LAST_SUCCESS.remove(KIND, namespace, name)

@@ -16,6 +16,7 @@ from kubernetes_asyncio import client
 from stashsync import errors, faults, metrics
 from stashsync.api import conditions as cond
 from stashsync.api.wrappedsecret import WrappedSecretSpec, parse_wrapped_secret
+from stashsync.controllers.memo import OperatorMemo
 from stashsync.crypto import wrap as wrapfmt
 from stashsync.errors import StashError
 from stashsync.kube import limits, secrets
@@ -43,10 +44,10 @@ class UnwrapOutcome:
         return self.ok or retry_of(self.reason) in (Retry.ON_CHANGE, Retry.NEVER)
 
 
-async def read_token(spec: WrappedSecretSpec, namespace: str) -> str:
+async def read_token(api: client.ApiClient, spec: WrappedSecretSpec, namespace: str) -> str:
     if spec.token:
         return spec.token
-    secret = await secrets.read(namespace, str(spec.token_secret_name))
+    secret = await secrets.read(api, namespace, str(spec.token_secret_name))
     if secret is None:
         raise errors.SourceError(f"token Secret {spec.token_secret_name!r} not found")
     value = secrets.decode(secret.get("data")).get(spec.token_secret_key)
@@ -64,25 +65,25 @@ def _written_by_us(existing: dict[str, Any] | None, owner: secrets.Owner, token_
         TOKEN_HASH_ANNOTATION) == token_hash
 
 
-async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolver: Any) -> UnwrapOutcome:
+async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, memo: OperatorMemo) -> UnwrapOutcome:
     meta = body["metadata"]
     namespace, uid = meta["namespace"], meta["uid"]
     owner = secrets.Owner.of(body)
     prefix: str | None = None
     try:
         spec = parse_wrapped_secret(body)
-        token = await read_token(spec, namespace)
+        token = await read_token(memo.api, spec, namespace)
         token_hash = wrapfmt.token_sha256(token)
         prefix = token_hash[:16]
-        store = await resolver.resolve(store_body, spec.store_kind, spec.store_name, namespace=namespace)
+        store = await memo.resolver.resolve(store_body, spec.store_kind, spec.store_name, namespace=namespace)
         clients, service = store.clients, store.wrap_service()
-        existing = await secrets.read(namespace, spec.target_name)
+        existing = await secrets.read(memo.api, namespace, spec.target_name)
         if not _written_by_us(existing, owner, token_hash):
             # Before claiming: a claim that cannot end in a Secret only runs the token's TTL down.
             secrets.check_replaceable(existing, spec.target_name, owner, secrets.RENAME_HINT)
             claimed = await clients.run(service.claim, token, uid)
             if claimed.get("consumed"):  # consumed by us before a crash, but the Secret is not there
-                return await _report(body, prefix, False, "SecretLost",
+                return await _report(memo.api, body, prefix, False, "SecretLost",
                                      "the token was consumed but its Secret is gone; the value cannot be recovered")
             faults.crash_point("claimed")
             plaintext = await clients.run(wrapsrc.open_client_layer, clients, claimed)
@@ -92,7 +93,7 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
             desired = secrets.DesiredSecret(
                 namespace=namespace, name=spec.target_name, type=spec.target_type, data=data, labels=spec.labels,
                 annotations={**spec.annotations, TOKEN_HASH_ANNOTATION: token_hash})
-            await secrets.write(desired, owner, "Owner", existing=existing, hint=secrets.RENAME_HINT)
+            await secrets.write(memo.api, desired, owner, "Owner", existing=existing, hint=secrets.RENAME_HINT)
             faults.crash_point("written")
             ttl = int(claimed.get("ttl", 0))
         else:
@@ -103,11 +104,12 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, resolv
             await clients.run(service.consume, token, uid, ttl)
         faults.crash_point("consumed")
         metrics.WRAP_TOKENS_CONSUMED.inc()
-        return await _report(body, prefix, True, "Unwrapped", f"the token's value is in Secret {spec.target_name!r}",
-                             consumed=True, secret_name=spec.target_name)
+        return await _report(memo.api, body, prefix, True, "Unwrapped",
+                             f"the token's value is in Secret {spec.target_name!r}", consumed=True,
+                             secret_name=spec.target_name)
     except (StashError, client.ApiException) as exc:
         failure = exc if isinstance(exc, StashError) else api_error(exc)
-        return await _report(body, prefix, False, failure.reason, failure.message)
+        return await _report(memo.api, body, prefix, False, failure.reason, failure.message)
 
 
 def target_names(body: dict[str, Any]) -> tuple[str, str]:
@@ -116,15 +118,15 @@ def target_names(body: dict[str, Any]) -> tuple[str, str]:
     return str((body.get("status") or {}).get("secretName") or wanted), str(wanted)
 
 
-async def keep_target(body: dict[str, Any]) -> UnwrapOutcome | None:
+async def keep_target(api: client.ApiClient, body: dict[str, Any]) -> UnwrapOutcome | None:
     """After success: the Secret must still be there (if not, say so: the value is gone by design), and
     where the spec says. A renamed target.name moves the value, since the old Secret is its only copy."""
     namespace = body["metadata"]["namespace"]
     written, wanted = target_names(body)
     owner = secrets.Owner.of(body)
-    current = await secrets.read(namespace, written)
+    current = await secrets.read(api, namespace, written)
     if current is None or not secrets.created_by(current, owner):
-        return await mark_lost(body)
+        return await mark_lost(api, body)
     if wanted == written:
         return None
     prefix = (body.get("status") or {}).get("tokenSHA256Prefix")
@@ -135,24 +137,24 @@ async def keep_target(body: dict[str, Any]) -> UnwrapOutcome | None:
         desired = secrets.DesiredSecret(namespace=namespace, name=wanted, type=current.get("type", "Opaque"),
                                         data=secrets.decode(current.get("data")), labels=spec.labels,
                                         annotations=annotations)
-        await secrets.write(desired, owner, "Owner", hint=secrets.RENAME_HINT)
+        await secrets.write(api, desired, owner, "Owner", hint=secrets.RENAME_HINT)
     except StashError as exc:  # the value stays where it is
-        return await _report(body, prefix, False, exc.reason, f"{exc.message}; the value stays in {written!r}")
+        return await _report(api, body, prefix, False, exc.reason, f"{exc.message}; the value stays in {written!r}")
     # Status first: the old Secret's deletion must not read as the loss of the value.
-    moved = await _report(body, prefix, True, "Unwrapped", f"the token's value moved to Secret {wanted!r}",
+    moved = await _report(api, body, prefix, True, "Unwrapped", f"the token's value moved to Secret {wanted!r}",
                           secret_name=wanted)
-    await secrets.release(namespace, written, owner)
+    await secrets.release(api, namespace, written, owner)
     return moved
 
 
-async def mark_lost(body: dict[str, Any]) -> UnwrapOutcome:
+async def mark_lost(api: client.ApiClient, body: dict[str, Any]) -> UnwrapOutcome:
     status = body.get("status") or {}
-    return await _report(body, status.get("tokenSHA256Prefix"), False, "SecretLost",
+    return await _report(api, body, status.get("tokenSHA256Prefix"), False, "SecretLost",
                          "the Secret holding the unwrapped value was deleted; the token was single-use, so the "
                          "value cannot be unwrapped again: wrap a new token and create a new WrappedSecret")
 
 
-async def _report(body: dict[str, Any], prefix: str | None, ok: bool, reason: str, message: str,
+async def _report(api: client.ApiClient, body: dict[str, Any], prefix: str | None, ok: bool, reason: str, message: str,
                   consumed: bool = False, secret_name: str | None = None) -> UnwrapOutcome:
     meta = body["metadata"]
     generation = int(meta.get("generation", 0))
@@ -164,5 +166,5 @@ async def _report(body: dict[str, Any], prefix: str | None, ok: bool, reason: st
         status["consumedAt"] = cond.now()
     if secret_name:
         status["secretName"] = secret_name
-    await patch_status(PLURAL, meta["namespace"], meta["name"], status)
+    await patch_status(api, PLURAL, meta["namespace"], meta["name"], status)
     return UnwrapOutcome(ok, reason, message)

@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 import kopf
+from kubernetes_asyncio import client
 
 from stashsync.api import conditions as cond
 from stashsync.api.wrappedsecret import parse_wrapped_secret
@@ -46,12 +47,12 @@ async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logge
         # Done for good: never unwrap again; follow a renamed target, tell the user if the Secret went away.
         if (previous or {}).get("reason") == "SecretLost":
             return
-        kept = await keep_target(raw)
+        kept = await keep_target(memo.api, raw)
         if kept is not None:
             _announce(raw, previous, kept)
         return
     indexes = StoreIndexes(credentialstore_index, clustercredentialstore_index)
-    outcome = await unwrap(raw, indexes.store_body_for(raw.get("spec") or {}, str(namespace)), memo.resolver)
+    outcome = await unwrap(raw, indexes.store_body_for(raw.get("spec") or {}, str(namespace)), memo)
     _announce(raw, previous, outcome)
     logger.info("unwrap finished" if outcome.ok else "unwrap not done", extra={"reason": outcome.reason})
     if not outcome.final:
@@ -65,12 +66,12 @@ async def release(body: kopf.Body, namespace: str | None, memo: OperatorMemo,
     raw = copy.deepcopy(dict(body))
     namespace = str(namespace)
     for target in set(target_names(raw)):
-        await secrets.release(namespace, target, secrets.Owner.of(raw))
+        await secrets.release(memo.api, namespace, target, secrets.Owner.of(raw))
     if (raw.get("status") or {}).get("consumedAt"):
         return
     try:
         spec = parse_wrapped_secret(raw)
-        token = await read_token(spec, namespace)
+        token = await read_token(memo.api, spec, namespace)
         indexes = StoreIndexes(credentialstore_index, clustercredentialstore_index)
         store = await memo.resolver.resolve(indexes.store_body_for(raw.get("spec") or {}, namespace),
                                             spec.store_kind, spec.store_name, namespace=namespace)
@@ -79,9 +80,9 @@ async def release(body: kopf.Body, namespace: str | None, memo: OperatorMemo,
         pass  # nothing claimed that we can reach; a claim left behind expires with the token
 
 
-async def secret_deleted(namespace: str, owner_name: str, secret_name: str) -> None:
+async def secret_deleted(api: client.ApiClient, namespace: str, owner_name: str, secret_name: str) -> None:
     """The Secret of a WrappedSecret was deleted: if it had been unwrapped, the value is gone for good."""
-    body = await get_object(PLURAL, namespace, owner_name)
+    body = await get_object(api, PLURAL, namespace, owner_name)
     if body is None or not (body.get("status") or {}).get("consumedAt"):
         return  # not finished yet: its unwrap writes the Secret again
     if target_names(body)[0] != secret_name:
@@ -89,4 +90,4 @@ async def secret_deleted(namespace: str, owner_name: str, secret_name: str) -> N
     previous = cond.ready_condition(body.get("status"))
     if (previous or {}).get("reason") == "SecretLost":
         return
-    _announce(body, previous, await mark_lost(body))
+    _announce(body, previous, await mark_lost(api, body))

@@ -1,4 +1,4 @@
-"""One shared kubernetes_asyncio ApiClient for the operator's own writes (kopf has its own)."""
+"""The operator's own kubernetes_asyncio ApiClient (kopf has its own), kept in the memo."""
 
 from __future__ import annotations
 
@@ -8,25 +8,16 @@ from kubernetes_asyncio import client, config
 
 from stashsync.errors import StashError
 
-_api: client.ApiClient | None = None
 
-
-async def api_client() -> client.ApiClient:
-    global _api
-    if _api is None:
-        if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config()
-        else:
-            await config.load_kube_config()
-        _api = client.ApiClient()
-    return _api
-
-
-async def close() -> None:
-    global _api
-    if _api is not None:
-        await _api.close()
-        _api = None
+async def connect() -> client.ApiClient:
+    """In a pod: the service account; elsewhere: the kubeconfig. Into a configuration of our own,
+    not the library's process-wide default."""
+    configuration = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        await config.load_kube_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
 
 
 def is_status(exc: BaseException, *codes: int) -> bool:

@@ -7,7 +7,6 @@ import os
 
 from kubernetes_asyncio import client
 
-from stashsync.kube.client import api_client
 from stashsync.kube.labels import MANAGED_BY, MANAGED_BY_LABEL
 
 KEY = "mac-key"
@@ -34,8 +33,8 @@ def _valid_key(data: dict[str, str] | None, namespace: str, name: str) -> bytes:
     return key
 
 
-async def load_or_create(namespace: str, name: str) -> bytes:
-    core = client.CoreV1Api(await api_client())
+async def load_or_create(api: client.ApiClient, namespace: str, name: str) -> bytes:
+    core = client.CoreV1Api(api)
     for _ in range(3):
         try:
             secret = await core.read_namespaced_secret(name, namespace)

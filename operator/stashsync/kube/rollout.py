@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 from kubernetes_asyncio import client
 
-from stashsync.kube.client import api_client
-
 RESTART_ANNOTATION = "stashsync.dev/secret-mac"
 KINDS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}
 
@@ -25,9 +23,9 @@ def _label_selector(match_labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
 
 
-async def restart(namespace: str, targets: list[Target], mac: str) -> list[str]:
+async def restart(api: client.ApiClient, namespace: str, targets: list[Target], mac: str) -> list[str]:
     """Patch every target whose pod template does not carry `mac` yet; returns "Kind/name" patched."""
-    apps = client.AppsV1Api(await api_client())
+    apps = client.AppsV1Api(api)
     patched: list[str] = []
     body = {"spec": {"template": {"metadata": {"annotations": {RESTART_ANNOTATION: mac}}}}}
     for target in targets:

@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from stashsync.errors import StashError
-from stashsync.kube.client import api_client, is_status
+from stashsync.kube.client import is_status
 from stashsync.kube.labels import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -67,8 +67,7 @@ def decode(data: dict[str, str] | None) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in (data or {}).items()}
 
 
-async def read(namespace: str, name: str) -> dict[str, Any] | None:
-    api = await api_client()
+async def read(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
     try:
         secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
     except client.ApiException as exc:
@@ -172,14 +171,14 @@ def check_replaceable(existing: dict[str, Any] | None, name: str, owner: Owner, 
                           reason="SecretConflict")
 
 
-async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, existing: Any = UNREAD,
-                hint: str = MERGE_HINT) -> bool:
+async def write(api: client.ApiClient, desired: DesiredSecret, owner: Owner, creation_policy: str,
+                existing: Any = UNREAD, hint: str = MERGE_HINT) -> bool:
     """Create or update the target Secret. Returns True when something was written. `existing` is
     the Secret as the caller just read it (None: absent), saving a read; the write is preconditioned
     on its resourceVersion (or fails as already existing), so a stale copy cannot clobber a change.
     UNREAD expects a new Secret: creating it is tried first, and it is read only if it exists.
     `hint`: what the owner's kind lets a user do about a conflict (a WrappedSecret has no Merge)."""
-    core = client.CoreV1Api(await api_client())
+    core = client.CoreV1Api(api)
     owned = None if creation_policy == "Merge" else build_owned(
         desired, owner, with_owner_reference=creation_policy == "Owner")
     if existing is UNREAD and owned is not None:
@@ -190,7 +189,7 @@ async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, exis
             if not is_status(exc, 409):
                 raise
     if existing is UNREAD:
-        existing = await read(desired.namespace, desired.name)
+        existing = await read(api, desired.namespace, desired.name)
     if owned is None:
         if existing is None:
             raise StashError(f"Secret {desired.name!r} does not exist; creationPolicy Merge only adds keys "
@@ -219,14 +218,15 @@ async def write(desired: DesiredSecret, owner: Owner, creation_policy: str, exis
     return True
 
 
-async def release(namespace: str, name: str, owner: Owner, deletion_policy: str = "Delete") -> None:
+async def release(api: client.ApiClient, namespace: str, name: str, owner: Owner,
+                  deletion_policy: str = "Delete") -> None:
     """What happens to the target when its owner goes (the operator does it itself: a bare apiserver,
     and some clusters, have no garbage collector acting on owner references). What is done follows what
     the Secret proves, not the owner's spec, which may be invalid or changed on purpose: keys we merged
     are removed (Delete) and the rest is left; a Secret we created with an owner reference is deleted
     (Delete); anything else is kept, without our marks."""
-    core = client.CoreV1Api(await api_client())
-    existing = await read(namespace, name)
+    core = client.CoreV1Api(api)
+    existing = await read(api, namespace, name)
     if existing is None:
         return
     meta = existing["metadata"]
