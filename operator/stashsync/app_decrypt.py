@@ -8,11 +8,10 @@ else in the cluster holds the plaintext."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from stashsync.aws import kms_envelope
-from stashsync.aws.clients import AwsAuth, AwsClients
+from stashsync.aws.clients import AwsAuth, AwsClients, env_region
 from stashsync.crypto import envelope
 from stashsync.errors import StashError
 
@@ -22,8 +21,7 @@ _clients: AwsClients | None = None
 def _default_clients() -> AwsClients:
     global _clients
     if _clients is None:
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        _clients = AwsClients(AwsAuth(region=region))
+        _clients = AwsClients(AwsAuth(region=env_region() or "us-east-1"))
     return _clients
 
 

@@ -11,13 +11,13 @@ import contextlib
 import os
 from typing import Any
 
-from stashsync.aws.clients import AwsAuth, AwsClients
+from stashsync.aws.clients import AwsAuth, AwsClients, env_region
 from stashsync.errors import StashError
 from stashsync.sources.wrap import DirectWrapService, error_payload
 
 
 def _service() -> DirectWrapService:
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    region = env_region() or "us-east-1"
     return DirectWrapService(AwsClients(AwsAuth(region=region)), os.environ["TABLE"], os.environ.get("KMS_KEY"))
 
 

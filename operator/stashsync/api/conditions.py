@@ -38,5 +38,12 @@ def ready(status: bool, reason: str, message: str, generation: int | None,
     return [*others, condition]
 
 
+def says_something_new(previous: dict[str, Any] | None, ok: bool, reason: str, message: str) -> bool:
+    """Whether a Ready condition with these values differs from `previous` (status, reason or message):
+    events are posted on such changes only, so a failing object does not flood the cluster."""
+    return previous is None or (previous.get("status"), previous.get("reason"), previous.get("message")) != (
+        "True" if ok else "False", reason, message)
+
+
 def ready_condition(status: dict[str, Any] | None) -> dict[str, Any] | None:
     return next((c for c in (status or {}).get("conditions") or [] if c.get("type") == "Ready"), None)

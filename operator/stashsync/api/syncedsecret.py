@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from stashsync.api import target_name
 from stashsync.api.durations import parse_duration
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
 from stashsync.api.stores import parse_store_ref
@@ -73,7 +74,6 @@ class SyncedSecretSpec:
 
 
 def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
-    meta = body.get("metadata", {})
     spec = body.get("spec") or {}
     store_kind, store_name = parse_store_ref(spec)
     data = tuple(DataEntry(key=d["key"], name=d["name"], version=_version(d.get("version")),
@@ -96,7 +96,7 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
     if template is not None:
         for key in template:
             _check_key(key, "target.template.data")
-    target = Target(name=t.get("name") or meta.get("name", ""), type=t.get("type", "Opaque"),
+    target = Target(name=target_name(body), type=t.get("type", "Opaque"),
                     labels=dict(t.get("labels") or {}), annotations=dict(t.get("annotations") or {}),
                     template=dict(template) if template is not None else None,
                     merge_template=(t.get("template") or {}).get("mergePolicy", "Replace") == "Merge",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from stashsync.api import target_name
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
 from stashsync.api.stores import parse_store_ref
 from stashsync.errors import SpecError
@@ -26,7 +27,6 @@ class WrappedSecretSpec:
 
 
 def parse_wrapped_secret(body: dict[str, Any]) -> WrappedSecretSpec:
-    meta = body.get("metadata", {})
     spec = body.get("spec") or {}
     kind, store_name = parse_store_ref(spec)
     ref = spec.get("tokenSecretRef")
@@ -36,6 +36,6 @@ def parse_wrapped_secret(body: dict[str, Any]) -> WrappedSecretSpec:
     return WrappedSecretSpec(
         store_kind=kind, store_name=store_name, token=spec.get("token"),
         token_secret_name=(ref or {}).get("name"), token_secret_key=(ref or {}).get("key", "token"),
-        target_name=target.get("name") or meta.get("name", ""), target_key=target.get("key", "value"),
+        target_name=target_name(body), target_key=target.get("key", "value"),
         target_type=target.get("type", "Opaque"), labels=dict(target.get("labels") or {}),
         annotations=dict(target.get("annotations") or {}), encryption=parse_encryption(spec))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,11 @@ _DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnrecognizedClientExc
 
 _NOT_FOUND_CODES = {"ResourceNotFoundException", "NoSuchBucket", "NotFoundException", "ParameterNotFound",
                     "NoSuchKey", "404", "NotFound", "ParameterVersionNotFound"}
+
+
+def env_region() -> str | None:
+    """The region the environment names, as the AWS SDKs read it."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
 
 @dataclass(frozen=True)

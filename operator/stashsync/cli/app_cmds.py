@@ -7,6 +7,7 @@ import os
 import sys
 
 from stashsync.app_decrypt import decrypt_environ, decrypt_value, read_identities
+from stashsync.cli import inputs
 from stashsync.cli.errors import CliError
 
 
@@ -53,28 +54,9 @@ def _identities(args: argparse.Namespace) -> list[str] | None:
     return found
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        left, sep, right = item.partition("=")
-        if not sep or not left or not right:
-            raise CliError(f"{flag} takes NAME=VALUE, got {item!r}")
-        out[left] = right
-    return out
-
-
 def decrypt(args: argparse.Namespace) -> int:
     namespace, secret = _where(args)
-    if args.value == "-":
-        value = sys.stdin.read()
-    elif args.value.startswith("@"):
-        try:
-            with open(args.value[1:]) as f:
-                value = f.read()
-        except OSError as exc:
-            raise CliError(f"cannot read {args.value[1:]}: {exc.strerror}") from None
-    else:
-        value = args.value
+    value = inputs.read_value(args.value).decode(errors="replace")
     sys.stdout.buffer.write(decrypt_value(value.strip(), namespace, secret, args.key, identities=_identities(args)))
     sys.stdout.buffer.write(b"\n")
     return 0
@@ -86,8 +68,8 @@ def exec_command(args: argparse.Namespace) -> int:
         raise CliError("give the command to run after --")
     namespace, secret = _where(args)
     try:
-        env = decrypt_environ(os.environ, namespace, secret, _pairs(args.map, "--map"),
-                              _pairs(args.rename, "--rename"), identities=_identities(args))
+        env = decrypt_environ(os.environ, namespace, secret, inputs.pairs(args.map, "--map"),
+                              inputs.pairs(args.rename, "--rename"), identities=_identities(args))
     except ValueError as exc:
         raise CliError(str(exc)) from None
     try:

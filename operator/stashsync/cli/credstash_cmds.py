@@ -6,15 +6,13 @@ import argparse
 import difflib
 import hmac
 import json
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 from tqdm import tqdm
 
-from stashsync.aws.clients import AwsAuth, AwsClients
-from stashsync.cli import s3_backend
+from stashsync.cli import inputs, s3_backend
 from stashsync.cli.errors import CliError
 from stashsync.crypto.credstash import DIGESTS, Algorithm
 from stashsync.sources.base import CredentialRef, Source
@@ -84,39 +82,19 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def source(args: argparse.Namespace, algorithm: str = "credstash", digest: str = "SHA256") -> CredstashSource:
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise CliError("no AWS region: pass -r REGION or set AWS_DEFAULT_REGION")
-    return CredstashSource(AwsClients(AwsAuth(region=region)), table=args.table or DEFAULT_TABLE,
+    return CredstashSource(inputs.clients(args.region), table=args.table or DEFAULT_TABLE,
                            kms_key_id=getattr(args, "key_id", None) or DEFAULT_KMS_KEY, algorithm=Algorithm(algorithm),
                            digest=digest)
 
 
-def parse_context(pairs: list[str]) -> dict[str, str]:
-    context: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CliError(f"context must be key=value pairs, got {pair!r}")
-        context[key] = value
-    return context
+def _context(args: argparse.Namespace) -> dict[str, str]:
+    """The encryption context, as credstash takes it: key=value pairs (an empty value allowed)."""
+    return inputs.pairs(args.context, "context", allow_empty_value=True)
 
 
 def progress(items: Iterable[T], total: int | None, what: str) -> Iterator[T]:
     """A progress bar on a terminal, nothing otherwise (so pipes stay clean)."""
     yield from tqdm(items, total=total, desc=what, unit="item", disable=not sys.stderr.isatty(), leave=False)
-
-
-def read_value(value: str) -> bytes:
-    if value == "-":
-        return sys.stdin.buffer.read()
-    if value.startswith("@"):
-        try:
-            with open(value[1:], "rb") as f:
-                return f.read()
-        except OSError as exc:
-            raise CliError(f"cannot read {value[1:]}: {exc.strerror}") from None
-    return value.encode()
 
 
 def setup(args: argparse.Namespace) -> int:
@@ -127,21 +105,21 @@ def setup(args: argparse.Namespace) -> int:
 
 def put(args: argparse.Namespace) -> int:
     if args.backend == "s3":
-        etag = s3_backend.source(args).put(args.credential, read_value(args.value))
+        etag = s3_backend.source(args).put(args.credential, inputs.read_value(args.value))
         print(f"{args.credential} has been stored (ETag {etag})")
         return 0
     src = source(args, args.algorithm, args.digest)
     if args.autoversion and args.version:
         raise CliError("give either -a or -v, not both")
     version = src.next_version(args.credential) if args.autoversion else _int_version(args.version or "1")
-    src.put(args.credential, read_value(args.value), version, parse_context(args.context))
+    src.put(args.credential, inputs.read_value(args.value), version, _context(args))
     print(f"{args.credential} has been stored (version {version})")
     return 0
 
 
 def get(args: argparse.Namespace) -> int:
     src: Source = s3_backend.source(args) if args.backend == "s3" else source(args)
-    ref = CredentialRef(name=args.credential, version=args.version, context=parse_context(args.context))
+    ref = CredentialRef(name=args.credential, version=args.version, context=_context(args))
     value = src.fetch(ref, src.current_version(ref))
     sys.stdout.buffer.write(value + (b"" if args.noline else b"\n"))
     return 0
@@ -149,7 +127,7 @@ def get(args: argparse.Namespace) -> int:
 
 def getall(args: argparse.Namespace) -> int:
     src = source(args)
-    context = parse_context(args.context)
+    context = _context(args)
     names = src.list_names()
     out = {}
     for name in progress(names, len(names), "decrypting"):
@@ -200,7 +178,7 @@ def prune(args: argparse.Namespace) -> int:
 
 def diff(args: argparse.Namespace) -> int:
     src = source(args)
-    context = parse_context(args.context)
+    context = _context(args)
     a, b = (_int_version(v) for v in (args.version_a, args.version_b))
     values = [src.fetch(CredentialRef(args.credential, str(v), context), str(v)) for v in (a, b)]
     same = hmac.compare_digest(values[0], values[1])

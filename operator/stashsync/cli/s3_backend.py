@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from stashsync.aws.clients import AwsAuth, AwsClients
+from stashsync.cli import inputs
 from stashsync.cli.errors import CliError
 from stashsync.sources.s3 import DEFAULT_KMS_KEY, S3Source
 
@@ -18,9 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def source(args: argparse.Namespace) -> S3Source:
-    region = getattr(args, "region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise CliError("no AWS region: pass -r REGION or set AWS_DEFAULT_REGION")
     if not args.bucket:
         raise CliError("--backend s3 needs --bucket")
     if getattr(args, "context", None):
@@ -28,5 +24,5 @@ def source(args: argparse.Namespace) -> S3Source:
     writing = hasattr(args, "autoversion")
     if writing and (args.version or args.autoversion):
         raise CliError("--backend s3 writes the object anew (lazycred); -v and -a do not apply")
-    return S3Source(AwsClients(AwsAuth(region=region)), bucket=args.bucket, prefix=args.prefix,
+    return S3Source(inputs.clients(getattr(args, "region", None)), bucket=args.bucket, prefix=args.prefix,
                     kms_key_id=getattr(args, "key_id", None) or DEFAULT_KMS_KEY)

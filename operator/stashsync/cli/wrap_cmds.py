@@ -8,7 +8,8 @@ import os
 import sys
 import time
 
-from stashsync.aws.clients import AwsAuth, AwsClients, translate_errors
+from stashsync.aws.clients import AwsClients, translate_errors
+from stashsync.cli import inputs
 from stashsync.cli.errors import CliError
 from stashsync.sources.wrap import (
     DirectWrapService,
@@ -44,13 +45,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=unwrap)
 
 
-def _clients(args: argparse.Namespace) -> AwsClients:
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise CliError("no AWS region: pass -r REGION or set AWS_DEFAULT_REGION")
-    return AwsClients(AwsAuth(region=region))
-
-
 def _service(args: argparse.Namespace, clients: AwsClients, service_key: str | None = None) -> WrapService:
     if args.mode == "lambda":
         return LambdaWrapService(clients, args.function)
@@ -72,7 +66,7 @@ def _value(args: argparse.Namespace, clients: AwsClients) -> bytes:
 def wrap(args: argparse.Namespace) -> int:
     if args.ttl <= 0:
         raise CliError("--ttl must be a positive number of seconds")
-    clients = _clients(args)
+    clients = inputs.clients(args.region)
     value = _value(args, clients)
     if not value:
         raise CliError("nothing to wrap: the value is empty")
@@ -84,7 +78,7 @@ def wrap(args: argparse.Namespace) -> int:
 
 
 def unwrap(args: argparse.Namespace) -> int:
-    clients = _clients(args)
+    clients = inputs.clients(args.region)
     token = sys.stdin.readline().strip() if args.token == "-" else args.token.strip().strip("'\"")
     claimed = _service(args, clients).unwrap_and_delete(token)
     value = open_client_layer(clients, claimed)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client
 
 from stashsync.api import conditions as cond
 from stashsync.api.stores import CLUSTER_KIND, PLURALS, parse_store
@@ -15,7 +14,7 @@ from stashsync.api.tenancy import check_store
 from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo
 from stashsync.errors import StashError
-from stashsync.kube.status import patch_status
+from stashsync.kube.status import write_ready
 
 REVALIDATE_SECONDS = 300.0  # a Ready store is checked again this often
 RECHECK_NOT_READY_SECONDS = 15.0  # a store that is not Ready (e.g. its auth Secret is missing) sooner
@@ -52,7 +51,7 @@ def clustercredentialstore_index(name: str, body: kopf.Body, **_: Any) -> dict[A
 
 
 async def validate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMemo, **_: Any) -> None:
-    raw = {"kind": body["kind"], "metadata": dict(body.metadata), "spec": dict(body.spec)}
+    raw = {"kind": body["kind"], "metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
     generation = int(body.metadata.get("generation", 0))
     memo.store_checked[body.metadata["uid"]] = time.monotonic()
     try:
@@ -65,19 +64,10 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMem
         ok, reason, message = True, "Valid", f"{store.provider} store is reachable"
     except StashError as exc:
         ok, reason, message = False, exc.reason, exc.message
-    previous = cond.ready_condition(dict(body.status))
-    changed = previous is None or (previous.get("status"), previous.get("reason"), previous.get("message")) != (
-        "True" if ok else "False", reason, message)
-    if changed:
-        status = {"observedGeneration": generation,
-                  "conditions": cond.ready(ok, reason, message, generation, body.status.get("conditions"))}
-        await _patch(memo.api, body, status)
+    if cond.says_something_new(cond.ready_condition(raw["status"]), ok, reason, message):
+        await write_ready(memo.api, PLURALS[body["kind"]], raw, ok, reason, message)
         (events.normal if ok else events.warning)(body, reason, message)
         logger.info("store validated", extra={"ready": ok, "reason": reason})
-
-
-async def _patch(api: client.ApiClient, body: kopf.Body, status: dict[str, Any]) -> None:
-    await patch_status(api, PLURALS[body["kind"]], body.metadata.get("namespace"), body.metadata["name"], status)
 
 
 async def revalidate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMemo, **_: Any) -> None:

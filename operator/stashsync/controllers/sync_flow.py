@@ -25,7 +25,7 @@ from stashsync.crypto import mac
 from stashsync.errors import StashError
 from stashsync.kube import limits, rollout, secrets
 from stashsync.kube.client import api_error
-from stashsync.kube.status import patch_status
+from stashsync.kube.status import write_ready
 from stashsync.sandbox import TemplateSandbox
 from stashsync.sources import base
 from stashsync.sources.registry import StoreHandle
@@ -340,13 +340,8 @@ def _synced_message(versions: dict[str, str], secret_name: str) -> str:
 async def _report(api: client.ApiClient, body: dict[str, Any], ok: bool, reason: str, message: str,
                   extra: dict[str, Any]) -> None:
     meta = body["metadata"]
-    generation = int(meta.get("generation", 0))
-    status: dict[str, Any] = {
-        "conditions": cond.ready(ok, reason, message, generation, (body.get("status") or {}).get("conditions")),
-        **extra}
     if ok:
-        status["lastSyncTime"] = cond.now()
-        status["observedGeneration"] = generation
+        extra = {**extra, "lastSyncTime": cond.now()}
         metrics.LAST_SUCCESS.labels(kind=KIND, namespace=meta["namespace"], name=meta["name"]).set_to_current_time()
     metrics.SYNCS.labels(kind=KIND, reason=reason).inc()
-    await patch_status(api, PLURAL, meta["namespace"], meta["name"], status)
+    await write_ready(api, PLURAL, body, ok, reason, message, extra, observed=ok)

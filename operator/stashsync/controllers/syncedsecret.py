@@ -14,6 +14,7 @@ import kopf
 
 from stashsync import metrics
 from stashsync.api import conditions as cond
+from stashsync.api import target_name
 from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
@@ -81,12 +82,10 @@ async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: 
 def _announce(body: dict[str, Any], previous: dict[str, Any] | None, ok: bool, reason: str, message: str,
               wrote: bool, logger: kopf.Logger) -> None:
     """Events and logs on state changes only, so a failing object does not flood the cluster."""
-    changed = previous is None or (previous.get("status") == "True") != ok or previous.get("reason") != reason \
-        or (not ok and previous.get("message") != message)
     if ok and wrote:
         events.normal(body, "Synced", message)
         logger.info("secret written", extra={"reason": reason})
-    elif not ok and changed:
+    elif not ok and cond.says_something_new(previous, ok, reason, message):
         events.warning(body, reason, message)
         logger.warning("sync failed: %s", message, extra={"reason": reason})
 
@@ -130,8 +129,7 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, memo
     try:
         target = parse_synced_secret(raw).target
     except SpecError:
-        target_name = ((raw.get("spec") or {}).get("target") or {}).get("name") or name
-        await secrets.release(memo.api, namespace, target_name, secrets.Owner.of(raw))
+        await secrets.release(memo.api, namespace, target_name(raw), secrets.Owner.of(raw))
         return
     await secrets.release(memo.api, namespace, target.name, secrets.Owner.of(raw), target.deletion_policy)
     memo.written.forget((namespace, target.name))

@@ -15,13 +15,14 @@ from kubernetes_asyncio import client
 
 from stashsync import errors, faults, metrics
 from stashsync.api import conditions as cond
+from stashsync.api import target_name
 from stashsync.api.wrappedsecret import WrappedSecretSpec, parse_wrapped_secret
 from stashsync.controllers.memo import OperatorMemo
 from stashsync.crypto import wrap as wrapfmt
 from stashsync.errors import StashError
 from stashsync.kube import limits, secrets
 from stashsync.kube.client import api_error
-from stashsync.kube.status import patch_status
+from stashsync.kube.status import write_ready
 from stashsync.reasons import Retry, retry_of
 from stashsync.sources import wrap as wrapsrc
 from stashsync.values.reencrypt import encrypt_values
@@ -114,7 +115,7 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, memo: 
 
 def target_names(body: dict[str, Any]) -> tuple[str, str]:
     """(the Secret the value was written to, the Secret the spec names now)."""
-    wanted = ((body.get("spec") or {}).get("target") or {}).get("name") or body["metadata"]["name"]
+    wanted = target_name(body)
     return str((body.get("status") or {}).get("secretName") or wanted), str(wanted)
 
 
@@ -156,15 +157,12 @@ async def mark_lost(api: client.ApiClient, body: dict[str, Any]) -> UnwrapOutcom
 
 async def _report(api: client.ApiClient, body: dict[str, Any], prefix: str | None, ok: bool, reason: str, message: str,
                   consumed: bool = False, secret_name: str | None = None) -> UnwrapOutcome:
-    meta = body["metadata"]
-    generation = int(meta.get("generation", 0))
-    status: dict[str, Any] = {"observedGeneration": generation, "conditions": cond.ready(
-        ok, reason, message, generation, (body.get("status") or {}).get("conditions"))}
+    extra: dict[str, Any] = {}
     if prefix:
-        status["tokenSHA256Prefix"] = prefix
+        extra["tokenSHA256Prefix"] = prefix
     if consumed:
-        status["consumedAt"] = cond.now()
+        extra["consumedAt"] = cond.now()
     if secret_name:
-        status["secretName"] = secret_name
-    await patch_status(api, PLURAL, meta["namespace"], meta["name"], status)
+        extra["secretName"] = secret_name
+    await write_ready(api, PLURAL, body, ok, reason, message, extra)
     return UnwrapOutcome(ok, reason, message)

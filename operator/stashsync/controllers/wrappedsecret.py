@@ -33,7 +33,7 @@ RETRY_SECONDS = 15
 def _announce(body: dict[str, Any], previous: dict[str, Any] | None, outcome: UnwrapOutcome) -> None:
     if outcome.ok:
         events.normal(body, outcome.reason, outcome.message)
-    elif previous is None or previous.get("reason") != outcome.reason or previous.get("message") != outcome.message:
+    elif cond.says_something_new(previous, outcome.ok, outcome.reason, outcome.message):
         events.warning(body, outcome.reason, outcome.message)
 
 

@@ -7,6 +7,7 @@ import os
 
 from kubernetes_asyncio import client
 
+from stashsync.kube.client import is_status
 from stashsync.kube.labels import MANAGED_BY, MANAGED_BY_LABEL
 
 KEY = "mac-key"
@@ -40,7 +41,7 @@ async def load_or_create(api: client.ApiClient, namespace: str, name: str) -> by
             secret = await core.read_namespaced_secret(name, namespace)
             return _valid_key(secret.data, namespace, name)
         except client.ApiException as exc:
-            if exc.status != 404:
+            if not is_status(exc, 404):
                 raise
         body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": {"name": name, "namespace": namespace, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
@@ -48,6 +49,6 @@ async def load_or_create(api: client.ApiClient, namespace: str, name: str) -> by
         try:
             await core.create_namespaced_secret(namespace, body)
         except client.ApiException as exc:
-            if exc.status != 409:  # 409: another replica made it first; read theirs
+            if not is_status(exc, 409):  # 409: another replica made it first; read theirs
                 raise
     raise RuntimeError(f"could not read or create Secret {namespace}/{name}")

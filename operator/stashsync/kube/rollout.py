@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from kubernetes_asyncio import client
 
+from stashsync.kube.client import is_status
+
 RESTART_ANNOTATION = "stashsync.dev/secret-mac"
 KINDS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}
 
@@ -40,7 +42,7 @@ async def restart(api: client.ApiClient, namespace: str, targets: list[Target], 
             try:
                 current = await getattr(apps, f"read_namespaced_{suffix}")(name, namespace)
             except client.ApiException as exc:
-                if exc.status == 404:
+                if is_status(exc, 404):
                     continue  # a named target that does not exist (yet) has no pods to restart
                 raise
             template_meta = current.spec.template.metadata

@@ -71,7 +71,7 @@ async def read(api: client.ApiClient, namespace: str, name: str) -> dict[str, An
     try:
         secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
     except client.ApiException as exc:
-        if exc.status == 404:
+        if is_status(exc, 404):
             return None
         raise
     body: dict[str, Any] = api.sanitize_for_serialization(secret)
@@ -246,7 +246,7 @@ async def release(api: client.ApiClient, namespace: str, name: str, owner: Owner
             await core.delete_namespaced_secret(name, namespace, body=client.V1DeleteOptions(
                 preconditions=client.V1Preconditions(uid=meta["uid"])))
         except client.ApiException as exc:
-            if exc.status not in (404, 409):  # gone, or replaced by someone else meanwhile
+            if not is_status(exc, 404, 409):  # gone, or replaced by someone else meanwhile
                 raise
         return
     # Retain (or Orphan): keep the Secret, but drop our owner reference so no GC deletes it later.

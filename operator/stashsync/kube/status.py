@@ -7,6 +7,8 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from stashsync.api import GROUP, VERSION
+from stashsync.api import conditions as cond
+from stashsync.kube.client import is_status
 
 MERGE_PATCH = "application/merge-patch+json"  # the client would pick JSON-patch for a dict body
 
@@ -23,8 +25,21 @@ async def patch_status(api: client.ApiClient, plural: str, namespace: str | None
             await custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body,
                                                                _content_type=MERGE_PATCH)
     except client.ApiException as exc:
-        if exc.status != 404:  # the object went away meanwhile: nothing to report to
+        if not is_status(exc, 404):  # the object went away meanwhile: nothing to report to
             raise
+
+
+async def write_ready(api: client.ApiClient, plural: str, body: dict[str, Any], ok: bool, reason: str, message: str,
+                      extra: dict[str, Any] | None = None, observed: bool = True) -> None:
+    """The Ready condition and `extra` status fields in one merge patch; observedGeneration too,
+    unless `observed` is False (a failed sync does not count as having seen the generation)."""
+    meta = body["metadata"]
+    generation = int(meta.get("generation", 0))
+    previous = (body.get("status") or {}).get("conditions")
+    status: dict[str, Any] = {"conditions": cond.ready(ok, reason, message, generation, previous), **(extra or {})}
+    if observed:
+        status["observedGeneration"] = generation
+    await patch_status(api, plural, meta.get("namespace"), meta["name"], status)
 
 
 async def get_object(api: client.ApiClient, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -32,7 +47,7 @@ async def get_object(api: client.ApiClient, plural: str, namespace: str, name: s
     try:
         body: dict[str, Any] = await custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
     except client.ApiException as exc:
-        if exc.status == 404:
+        if is_status(exc, 404):
             return None
         raise
     return body

@@ -130,13 +130,9 @@ class CredstashSource(DynamoTable):
                                   "ConsistentRead": consistent,
                                   "ExpressionAttributeNames": {"#n": "name", "#v": "version"}}
         with translate_errors(f"table {self.table!r}", not_found=errors.StoreNotReady):
-            while True:
-                page = self._ddb.scan(**kwargs)
+            for page in self._ddb.get_paginator("scan").paginate(**kwargs):
                 for item in page.get("Items", []):
                     yield item["name"]["S"], item["version"]["S"]
-                if "LastEvaluatedKey" not in page:
-                    return
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def list_names(self) -> list[str]:
         return sorted({name for name, _ in self.scan()})
@@ -153,14 +149,13 @@ class CredstashSource(DynamoTable):
             kwargs["Limit"] = limit
         found: list[GeneratedVersion] = []
         with translate_errors(f"versions of {name!r}", not_found=errors.StoreNotReady):
-            while True:
-                page = self._ddb.query(**kwargs)
+            for page in self._ddb.get_paginator("query").paginate(**kwargs):
                 for item in page.get("Items", []):
                     found.append(GeneratedVersion(item["version"]["S"], item.get(GENERATED_BY, {}).get("S"),
                                                   float(item.get(GENERATED_AT, {}).get("N", "0"))))
-                if (limit and len(found) >= limit) or "LastEvaluatedKey" not in page:
-                    return found
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+                if limit and len(found) >= limit:
+                    break  # pages are fetched lazily: no further query
+        return found
 
     def put(self, name: str, value: bytes, version: int, context: dict[str, str],
             generated_by: str | None = None) -> str:

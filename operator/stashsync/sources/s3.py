@@ -5,7 +5,7 @@ HeadObject, or one ListObjectsV2 page for up to 1,000 names, and no KMS call."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from stashsync import errors, metrics
@@ -72,18 +72,19 @@ class S3Source:
 
     def _list_etags(self, first: str, last: str) -> dict[str, str]:
         """ETags of every key from `first` to `last` inclusive, listed in S3's (UTF-8 binary) key order."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": _common_prefix(first, last), "MaxKeys": _LIST_PAGE}
         etags: dict[str, str] = {}
         with translate_errors(f"bucket {self.bucket!r}", not_found=errors.StoreNotReady):
-            while True:
-                page = self._s3.list_objects_v2(**kwargs)
+            for page in self._list(_common_prefix(first, last)):
                 for obj in page.get("Contents", []):
                     if obj["Key"].encode() > last.encode():
-                        return etags
+                        return etags  # listed in key order: the rest is past the last name
                     etags[obj["Key"]] = _etag(obj["ETag"])
-                if not page.get("IsTruncated"):
-                    return etags
-                kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        return etags
+
+    def _list(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """ListObjectsV2 pages under `prefix`, fetched one at a time as they are consumed."""
+        return iter(self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": _LIST_PAGE}))
 
     # --- values ---------------------------------------------------------------------------------
 
@@ -130,15 +131,10 @@ class S3Source:
     def find(self, pattern: str, tags: dict[str, str]) -> dict[str, str | None]:
         """One listing of the prefix gives every name and its ETag."""
         base.no_tags(tags, "an S3 store")
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": _LIST_PAGE}
         found: dict[str, str] = {}
         with translate_errors(f"bucket {self.bucket!r}", not_found=errors.StoreNotReady):
-            while True:
-                page = self._s3.list_objects_v2(**kwargs)
+            for page in self._list(self.prefix):
                 found.update({o["Key"][len(self.prefix):]: _etag(o["ETag"]) for o in page.get("Contents", [])})
-                if not page.get("IsTruncated"):
-                    break
-                kwargs["ContinuationToken"] = page["NextContinuationToken"]
         return {name: found[name] for name in names.matching(list(found), pattern)}
 
     # --- writing (CLI) --------------------------------------------------------------------------

@@ -234,14 +234,11 @@ class DirectWrapService(DynamoTable):
             "ExpressionAttributeValues": {":pk": {"S": fmt.PK}, ":now": {"N": str(now)},
                                           ":orphan": {"N": str(now - ORPHAN_CLAIM_SECONDS)}}}
         with translate_errors(f"wrap table {self.table!r}", not_found=errors.StoreNotReady):
-            while True:
-                page = ddb.query(**kwargs)
+            for page in ddb.get_paginator("query").paginate(**kwargs):
                 for item in page.get("Items", []):
                     ddb.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
                     pruned += 1
-                if "LastEvaluatedKey" not in page:
-                    return pruned
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return pruned
 
 
 class LambdaWrapService:
