@@ -25,11 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
-from bench.local_stack import API, ROOT, Stack, aws_calls, local_stack, proc_figures, stamp
+from bench.local_stack import ROOT, Stack, aws_calls, local_stack, proc_figures, stamp
 from bench.report import write_report
-from tests.conftest import TENANT_AUTH
-from tests.harness.kube import wait_for
+from tests.harness.kube import ready_condition, wait_for
+from tests.objects import TENANT_AUTH
 
+from stashsync.api import API_VERSION, GROUP, VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.kube.rollout import RESTART_ANNOTATION
 from stashsync.sources.credstash import CredstashSource
@@ -57,13 +58,12 @@ def steady_interval(n: int) -> int | None:
 
 
 def ready_count(stack: Stack) -> int:
-    items = stack.kube.custom.list_namespaced_custom_object("stashsync.dev", "v1alpha1", NS, "syncedsecrets")["items"]
-    return sum(1 for i in items if any(c.get("type") == "Ready" and c.get("status") == "True"
-                                       for c in (i.get("status") or {}).get("conditions") or []))
+    items = stack.kube.custom.list_namespaced_custom_object(GROUP, VERSION, NS, "syncedsecrets")["items"]
+    return sum(1 for i in items if (ready_condition(i) or {}).get("status") == "True")
 
 
 def ssec(name: str, credential: str, refresh: str, **extra: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "SyncedSecret", "metadata": {"name": name, "namespace": NS},
+    return {"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": name, "namespace": NS},
             "spec": {"storeRef": {"name": "main"}, "data": [{"key": "v", "name": credential}],
                      "refreshInterval": refresh, **extra}}
 
@@ -71,7 +71,7 @@ def ssec(name: str, credential: str, refresh: str, **extra: Any) -> dict[str, An
 def create_all(stack: Stack, docs: list[dict[str, Any]]) -> None:
     custom = stack.kube.custom
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda d: custom.create_namespaced_custom_object("stashsync.dev", "v1alpha1", NS,
+        list(pool.map(lambda d: custom.create_namespaced_custom_object(GROUP, VERSION, NS,
                                                                       "syncedsecrets", d), docs))
 
 
@@ -86,7 +86,7 @@ def rotation_latencies(stack: Stack, source: CredstashSource) -> list[float]:
     create_all(stack, [ssec(f"rot{i}", f"rot.{i}", "10s", rolloutRestartTargets=[{"name": f"web{i}"}])
                        for i in range(ROTATIONS)])
     wait_for(lambda: all((kube.custom.get_namespaced_custom_object(
-        "stashsync.dev", "v1alpha1", NS, "syncedsecrets", f"rot{i}").get("status") or {}).get("rolloutMAC")
+        GROUP, VERSION, NS, "syncedsecrets", f"rot{i}").get("status") or {}).get("rolloutMAC")
         for i in range(ROTATIONS)), 120, "rotation objects synced")
     started: dict[int, float] = {}
     rng = random.Random(7)
@@ -113,7 +113,7 @@ def run(n: int, with_rotation: bool) -> dict[str, Any]:
         source.create_table()
         for c in range(CREDENTIALS):
             source.put(f"cred.{c}", f"value-{c}".encode(), 1, {})
-        stack.kube.apply({"apiVersion": API, "kind": "CredentialStore", "metadata": {"name": "main"},
+        stack.kube.apply({"apiVersion": API_VERSION, "kind": "CredentialStore", "metadata": {"name": "main"},
                           "spec": {"credstash": {"table": "bench-creds", "region": "us-east-1"},
                                   "rateLimit": RATE_LIMIT, "auth": TENANT_AUTH}}, NS)
         pid = stack.operator.process.popen.pid  # type: ignore[union-attr]

@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,12 @@ from typing import Any
 import boto3
 from bench.local_stack import ROOT, Stack, local_stack, proc_figures, stamp
 from bench.report import write_report
-from tests.harness.kube import wait_for
+from tests.harness.kube import ready_condition, wait_for
+from tests.harness.metrics import samples, scrape
 from tests.harness.ports import free_port, wait_for_http_ok
 from tests.harness.processes import Process
+
+from stashsync.api import API_VERSION, GROUP, VERSION
 
 N = int(os.environ.get("BENCH_ESO_N", "500"))
 SECRETS = 100
@@ -57,15 +59,12 @@ def create_all(create: Any, docs: list[dict[str, Any]]) -> None:
 
 def ready_count(stack: Stack, group: str, version: str, plural: str) -> int:
     items = stack.kube.custom.list_namespaced_custom_object(group, version, NS, plural)["items"]
-    return sum(1 for i in items if any(c.get("type") == "Ready" and c.get("status") == "True"
-                                       for c in (i.get("status") or {}).get("conditions") or []))
+    return sum(1 for i in items if (ready_condition(i) or {}).get("status") == "True")
 
 
-def counter_sum(url: str, prefix: str) -> float:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(prefix) and 'service="sts"' not in line)
+def counter_sum(url: str, name: str) -> float:
+    """A counter's total over its labels; STS calls (session set-up) do not count as source calls."""
+    return sum(s.value for s in samples(scrape(url), name) if s.labels.get("service") != "sts")
 
 
 def settle(check: Any, limit: float) -> None:
@@ -111,17 +110,17 @@ def run_stashsync() -> dict[str, Any]:
         make_secrets()
         assert stack.operator is not None and stack.operator.process is not None
         custom = stack.kube.custom
-        stack.kube.apply({"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore",
+        stack.kube.apply({"apiVersion": API_VERSION, "kind": "CredentialStore",
                           "metadata": {"name": "sm"}, "spec": {"secretsManager": {"region": "us-east-1"}}}, NS)
-        docs = [{"apiVersion": "stashsync.dev/v1alpha1", "kind": "SyncedSecret", "metadata": {"name": f"s{i}"},
+        docs = [{"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": f"s{i}"},
                  "spec": {"storeRef": {"name": "sm"}, "refreshInterval": "1h",
                           "data": [{"key": "v", "name": f"app/c{i % SECRETS:03d}"}]}} for i in range(N)]
         return measure(
             stack, stack.operator.process.popen.pid, stack.operator.metrics_url,  # type: ignore[union-attr]
-            'stashsync_aws_calls_total{operation=',
-            lambda d: custom.create_namespaced_custom_object("stashsync.dev", "v1alpha1", NS, "syncedsecrets", d),
-            docs, ("stashsync.dev", "v1alpha1", "syncedsecrets"),
-            lambda i: custom.patch_namespaced_custom_object("stashsync.dev", "v1alpha1", NS, "syncedsecrets",
+            "stashsync_aws_calls_total",
+            lambda d: custom.create_namespaced_custom_object(GROUP, VERSION, NS, "syncedsecrets", d),
+            docs, (GROUP, VERSION, "syncedsecrets"),
+            lambda i: custom.patch_namespaced_custom_object(GROUP, VERSION, NS, "syncedsecrets",
                                                             f"s{i}", {"spec": {"refreshInterval": "15s"}}))
 
 
@@ -154,7 +153,7 @@ def run_eso(concurrent: int, steady_state: bool) -> dict[str, Any]:
                     for i in range(N)]
             return measure(
                 stack, eso.popen.pid, f"http://127.0.0.1:{metrics}/metrics",  # type: ignore[union-attr]
-                "externalsecret_provider_api_calls_count{",
+                "externalsecret_provider_api_calls_count",
                 lambda d: custom.create_namespaced_custom_object(group, version, NS, "externalsecrets", d),
                 docs, (group, version, "externalsecrets"),
                 lambda i: custom.patch_namespaced_custom_object(group, version, NS, "externalsecrets", f"s{i}",

@@ -18,11 +18,11 @@ import urllib.request
 import boto3
 from bench.local_stack import Stack, local_stack, stamp
 from bench.report import write_report
-from tests.conftest import credstash_store, synced_secret, tenant_namespace
 from tests.harness.hostile import LONG_CREDENTIAL, REGEX_BAIT, hostile_objects
-from tests.harness.kube import ready_condition, wait_for
-from tests.integration.helpers import API
+from tests.harness.kube import Kube, ready_condition, wait_for
+from tests.objects import credstash_store, synced_secret, tenant_namespace
 
+from stashsync.api import API_VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 
@@ -30,6 +30,10 @@ ROUNDS = int(os.environ.get("BENCH_HOSTILE_ROUNDS", "10"))
 REFRESH = "2s"
 VICTIM, HOSTILE, TABLE = "victim", "hostile", "bench-hostile"
 
+
+
+def _ready(kube: Kube) -> bool:
+    return (ready_condition(kube.get(API_VERSION, "SyncedSecret", "app", VICTIM)) or {}).get("status") == "True"
 
 def _rounds(stack: Stack, source: CredstashSource, label: str) -> list[float]:
     assert stack.operator is not None
@@ -73,13 +77,12 @@ def main() -> None:
         kube.apply(synced_secret("app", "main", [{"key": "token", "name": "victim.token"}], refreshInterval=REFRESH,
                                  target={"template": {"data": {"token": "{{ token }}", "line": "t={{ token }}"}}}),
                    VICTIM)
-        wait_for(lambda: (ready_condition(kube.get(API, "SyncedSecret", "app", VICTIM)) or {}).get("status") == "True",
-                 60, "the victim Ready")
+        wait_for(lambda: _ready(kube), 60, "the victim Ready")
         quiet = _rounds(stack, source, "quiet")
         tenant_namespace(kube, HOSTILE)
         for body in hostile_objects(TABLE):
             kube.apply(body, HOSTILE)
-        wait_for(lambda: (ready_condition(kube.get(API, "SyncedSecret", "endless-0", HOSTILE)) or {}).get(
+        wait_for(lambda: (ready_condition(kube.get(API_VERSION, "SyncedSecret", "endless-0", HOSTILE)) or {}).get(
             "reason") == "TemplateError", 60, "the hostile templates running into their budget")
         under_attack = _rounds(stack, source, "hostile")
         # A new value every second defeats the sandbox's memory of exhausting inputs: every endless

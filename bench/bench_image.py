@@ -18,13 +18,14 @@ from pathlib import Path
 
 import boto3
 import yaml
-from bench.local_stack import API, ROOT, local_stack, stamp
+from bench.local_stack import ROOT, local_stack, stamp
 from bench.report import write_report
-from tests.conftest import TENANT_AUTH, synced_secret
 from tests.harness.kube import ready_condition, wait_for
 from tests.harness.operator_process import TEST_TENANCY
 from tests.harness.ports import free_port
+from tests.objects import TENANT_AUTH, synced_secret
 
+from stashsync.api import API_VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 
@@ -97,12 +98,12 @@ def main() -> None:
                 try:
                     wait_for(lambda: _live(liveness), 60, "the containerised operator live", interval=0.05)
                     live = time.monotonic() - started
-                    kube.apply({"apiVersion": API, "kind": "CredentialStore", "metadata": {"name": "main"},
+                    kube.apply({"apiVersion": API_VERSION, "kind": "CredentialStore", "metadata": {"name": "main"},
                                 "spec": {"credstash": {"table": "bench-image", "region": "us-east-1"},
                                          "auth": TENANT_AUTH}}, NS)
                     applied = time.monotonic()
                     kube.apply(synced_secret("app", "main", [{"key": "k", "name": "image.key"}]), NS)
-                    wait_for(lambda: (ready_condition(kube.get(API, "SyncedSecret", "app", NS)) or {}).get(
+                    wait_for(lambda: (ready_condition(kube.get(API_VERSION, "SyncedSecret", "app", NS)) or {}).get(
                         "status") == "True", 60, "the SyncedSecret Ready", interval=0.05)
                     synced = time.monotonic() - applied
                     assert kube.secret_data(NS, "app") == {"k": "from-the-container"}

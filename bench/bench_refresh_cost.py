@@ -15,11 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
-from bench.local_stack import API, Stack, aws_calls, local_stack, stamp
+from bench.local_stack import Stack, aws_calls, local_stack, stamp
 from bench.report import write_report
-from tests.conftest import TENANT_AUTH
 from tests.harness.kube import ready_condition, wait_for
+from tests.objects import TENANT_AUTH
 
+from stashsync.api import API_VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 from stashsync.sources.s3 import S3Source
@@ -81,16 +82,16 @@ def measure(stack: Stack, case: Case, index: int) -> dict[str, Any]:
     for i in range(N):
         case.put(i, f"value-{i}-1")
     store, ssec = f"store{index}", f"ssec{index}"
-    kube.apply({"apiVersion": API, "kind": "CredentialStore", "metadata": {"name": store},
+    kube.apply({"apiVersion": API_VERSION, "kind": "CredentialStore", "metadata": {"name": store},
                 "spec": {**case.store, "auth": TENANT_AUTH}}, NS)
     data = [{"key": f"c{i:03d}", "name": f"app/c{i:03d}" if "secretsManager" in case.store else f"c{i:03d}"}
             for i in range(N)]
     before = aws_calls(stack)
-    kube.apply({"apiVersion": API, "kind": "SyncedSecret", "metadata": {"name": ssec},
+    kube.apply({"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": ssec},
                 "spec": {"storeRef": {"name": store}, "data": data, "refreshInterval": "2s"}}, NS)
 
     def ready() -> bool:
-        c = ready_condition(kube.get(API, "SyncedSecret", ssec, NS))
+        c = ready_condition(kube.get(API_VERSION, "SyncedSecret", ssec, NS))
         return bool(c and c["status"] == "True")
 
     wait_for(ready, 120, f"{ssec} Ready")
@@ -104,8 +105,8 @@ def measure(stack: Stack, case: Case, index: int) -> dict[str, Any]:
     case.put(0, "value-0-2")
     wait_for(lambda: (kube.secret_data(NS, ssec) or {}).get("c000") == "value-0-2", 60, "change synced")
     change = delta(aws_calls(stack), before)
-    kube.resource(API, "SyncedSecret").delete(name=ssec, namespace=NS)
-    wait_for(lambda: kube.get(API, "SyncedSecret", ssec, NS) is None, 60, f"{ssec} deleted")
+    kube.resource(API_VERSION, "SyncedSecret").delete(name=ssec, namespace=NS)
+    wait_for(lambda: kube.get(API_VERSION, "SyncedSecret", ssec, NS) is None, 60, f"{ssec} deleted")
     per_refresh = {k: v / refreshes for k, v in steady.items()}
     return {"source": case.name, "refreshes": refreshes, "first_sync": first, "steady": per_refresh,
             "change": change}

@@ -13,12 +13,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
-from bench.local_stack import API, local_stack, stamp
+from bench.local_stack import local_stack, stamp
 from bench.report import write_report
-from tests.conftest import TENANT_AUTH
 from tests.harness.kube import ready_condition
 from tests.integration.helpers import wait_ready
+from tests.objects import TENANT_AUTH
 
+from stashsync.api import API_VERSION, GROUP, VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.wrap import DirectWrapService, seal_client_layer
 
@@ -50,7 +51,7 @@ def main() -> None:
                                         {"AttributeName": "sk", "KeyType": "RANGE"}],
                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                                    {"AttributeName": "sk", "AttributeType": "S"}])
-            kube.apply({"apiVersion": API, "kind": "CredentialStore", "metadata": {"name": table},
+            kube.apply({"apiVersion": API_VERSION, "kind": "CredentialStore", "metadata": {"name": table},
                         "spec": {"wrap": {"table": table, "region": "us-east-1"}, "auth": TENANT_AUTH}}, NS)
 
         def token(value: str, table: str) -> str:
@@ -65,7 +66,7 @@ def main() -> None:
         for i in range(SEQUENTIAL):
             t, name = token(f"value-{i}", tables[0]), f"seq-{i}"
             started = time.perf_counter()
-            kube.apply({"apiVersion": API, "kind": "WrappedSecret", "metadata": {"name": name},
+            kube.apply({"apiVersion": API_VERSION, "kind": "WrappedSecret", "metadata": {"name": name},
                         "spec": {"storeRef": {"name": tables[0]}, "token": t}}, NS)
             wait_ready(kube, NS, name, kind="WrappedSecret", interval=0.01)
             latencies.append(time.perf_counter() - started)
@@ -77,7 +78,7 @@ def main() -> None:
         applied: dict[str, float] = {}
         started = time.perf_counter()
         for name, (table, t) in tokens.items():
-            kube.apply({"apiVersion": API, "kind": "WrappedSecret", "metadata": {"name": name},
+            kube.apply({"apiVersion": API_VERSION, "kind": "WrappedSecret", "metadata": {"name": name},
                         "spec": {"storeRef": {"name": table}, "token": t}}, NS)
             applied[name] = time.perf_counter()
         # Each token's latency: from its own apply to the first listing that shows it Ready.
@@ -85,7 +86,7 @@ def main() -> None:
         deadline = time.perf_counter() + 900
         while len(done) < len(tokens) and time.perf_counter() < deadline:
             for item in kube.custom.list_namespaced_custom_object(
-                    "stashsync.dev", "v1alpha1", NS, "wrappedsecrets")["items"]:
+                    GROUP, VERSION, NS, "wrappedsecrets")["items"]:
                 name = item["metadata"]["name"]
                 if name in tokens and name not in done and (ready_condition(item) or {}).get("status") == "True":
                     done[name] = time.perf_counter() - applied[name]

@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from tests.conftest import tenant_namespace
 from tests.harness.binaries import find_binaries
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import Kube
+from tests.harness.metrics import samples
 from tests.harness.moto import MotoServer
 from tests.harness.operator_process import OperatorProcess
+from tests.objects import tenant_namespace
 
 ROOT = Path(__file__).resolve().parents[1]
 
-API = "stashsync.dev/v1alpha1"
 
 
 @dataclass
@@ -61,10 +61,9 @@ def aws_calls(stack: Stack) -> dict[str, float]:
     """"service.operation" -> AWS calls the operator has made so far (all results), from one scrape."""
     assert stack.operator is not None
     counts: dict[str, float] = {}
-    for line in stack.operator.scrape().splitlines():
-        if line.startswith("stashsync_aws_calls_total{"):
-            key = line.split('service="')[1].split('"')[0] + "." + line.split('operation="')[1].split('"')[0]
-            counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    for sample in samples(stack.operator.scrape(), "stashsync_aws_calls_total"):
+        key = f"{sample.labels['service']}.{sample.labels['operation']}"
+        counts[key] = counts.get(key, 0.0) + sample.value
     return counts
 
 

@@ -22,10 +22,11 @@ from tests.harness.kube import Kube, ready_condition, wait_for
 from tests.harness.moto import MotoServer
 from tests.harness.operator_process import OperatorProcess
 
+from stashsync.api import API_VERSION
+
 ROOT = Path(__file__).resolve().parents[1]
 
 NAMESPACE = "demo"
-API = "stashsync.dev/v1alpha1"
 
 
 def step(text: str) -> None:
@@ -68,9 +69,9 @@ def main() -> int:
         step("applying deploy/samples/credentialstore.yaml and deploy/samples/syncedsecret.yaml")
         kube.apply_files([ROOT / "deploy/samples/credentialstore.yaml", ROOT / "deploy/samples/syncedsecret.yaml"],
                          NAMESPACE)
-        condition = wait_for(lambda: (c := ready_condition(kube.get(API, "SyncedSecret", "app-db", NAMESPACE)))
+        condition = wait_for(lambda: (c := ready_condition(kube.get(API_VERSION, "SyncedSecret", "app-db", NAMESPACE)))
                              and c["status"] == "True" and c, 60, "SyncedSecret app-db Ready")
-        status = kube.read(API, "SyncedSecret", "app-db", NAMESPACE)["status"]
+        status = kube.read(API_VERSION, "SyncedSecret", "app-db", NAMESPACE)["status"]
         print(f"    SyncedSecret {NAMESPACE}/app-db: Ready={condition['status']} reason={condition['reason']} "
               f"versions={status['syncedVersions']}")
 

@@ -4,24 +4,25 @@ They start lazily: a run of unit tests alone starts nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 
+from stashsync.api import GROUP, VERSION
 from tests.harness.binaries import find_binaries
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import Kube
-from tests.harness.leaks import LEAK_CANARIES
+from tests.harness.leaks import LEAK_CANARIES, leaks_in, plaintext
 from tests.harness.moto import MotoServer
 from tests.harness.operator_process import OperatorProcess
+from tests.objects import credstash_store, new_credstash_table, synced_secret, tenant_namespace
 
 OPERATOR_NAMESPACE = "stashsync-system"
-API_GROUP, API_VERSION = "stashsync.dev", "v1alpha1"
 
 
 @pytest.fixture(scope="session")
@@ -85,20 +86,42 @@ def operator(kube: Kube, control_plane: ControlPlane, aws_env: dict[str, str], k
     process = OperatorProcess(workdir / "operator", control_plane.kubeconfig, aws_env, OPERATOR_NAMESPACE)
     try:
         yield process.start()
+        assert_no_plaintext_leaked(kube, process, aws_env)  # after the session's last test
     finally:
         process.stop()
 
 
-TENANT_KEYS = "tenant-aws-keys"
+CUSTOM_PLURALS = ["syncedsecrets", "wrappedsecrets", "credentialstores", "clustercredentialstores"]
 
 
-def tenant_namespace(kube: Kube, name: str) -> str:
-    """A namespace as a tenant has it: with its own AWS keys in a Secret (moto takes any keys), which
-    its CredentialStores name, since only cluster stores may use the operator's own identity."""
-    kube.create_namespace(name)
-    kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": TENANT_KEYS},
-                "stringData": {"access-key-id": "AKIDTENANT", "secret-access-key": "tenant-secret-key"}}, name)
-    return name
+def assert_no_plaintext_leaked(kube: Kube, operator: OperatorProcess, aws_env: dict[str, str]) -> None:
+    """No plaintext any test used (tests mark them with plaintext()) appears in the operator's logs,
+    in any Event, in any status, or in any annotation or label. One canary is synced here, so the
+    check has something to find even when a single test ran."""
+    from stashsync.cli.main import main as cli
+    from tests.integration.helpers import wait_ready
+
+    table = new_credstash_table(aws_env["AWS_DEFAULT_REGION"])
+    assert cli(["put", "-t", table, "leak.canary", plaintext("leak-canary-3f9a1c")]) == 0
+    namespace = tenant_namespace(kube, f"t-leaks-{uuid.uuid4().hex[:6]}")
+    kube.apply(credstash_store("main", table), namespace)
+    kube.apply(synced_secret("canary", "main", [{"key": "k", "name": "leak.canary"}]), namespace)
+    wait_ready(kube, namespace, "canary")
+
+    # Every operator process of the session: the shared one and those the crash tests killed.
+    haystacks = {str(log): log.read_text(errors="replace")
+                 for log in sorted(operator.log.parent.parent.glob("operator*/operator.log"))}
+    events = kube.core.list_event_for_all_namespaces().items
+    haystacks["events"] = "\n".join(f"{e.reason} {e.message}" for e in events)
+    for plural in CUSTOM_PLURALS:
+        objects = kube.custom.list_cluster_custom_object(GROUP, VERSION, plural)["items"]
+        haystacks[f"{plural} status+metadata"] = json.dumps(
+            [{"status": o.get("status"), "metadata": o.get("metadata")} for o in objects])
+    secrets = kube.core.list_secret_for_all_namespaces().items
+    haystacks["secret annotations+labels"] = json.dumps(
+        [{"a": s.metadata.annotations, "l": s.metadata.labels} for s in secrets])
+    assert events and "leak-canary-3f9a1c" in LEAK_CANARIES
+    assert leaks_in(haystacks) == []
 
 
 @pytest.fixture
@@ -107,19 +130,9 @@ def namespace(kube: Kube) -> Iterator[str]:
     loops stop; the namespace stays (a bare apiserver cannot finalize namespaces)."""
     name = tenant_namespace(kube, f"t-{uuid.uuid4().hex[:10]}")
     yield name
-    for item in kube.custom.list_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets")["items"]:
-        kube.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets",
+    for item in kube.custom.list_namespaced_custom_object(GROUP, VERSION, name, "syncedsecrets")["items"]:
+        kube.custom.delete_namespaced_custom_object(GROUP, VERSION, name, "syncedsecrets",
                                                     item["metadata"]["name"])
-
-
-def new_credstash_table(region: str) -> str:
-    """Create a credstash table with a fresh name (on the moto the environment points at)."""
-    from stashsync.aws.clients import AwsAuth, AwsClients
-    from stashsync.sources.credstash import CredstashSource
-
-    name = f"creds-{uuid.uuid4().hex[:10]}"
-    CredstashSource(AwsClients(AwsAuth(region=region)), table=name).create_table()
-    return name
 
 
 @pytest.fixture
@@ -150,41 +163,3 @@ def wrap_table(aws_env: dict[str, str], wrap_keys: tuple[str, str]) -> str:
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                            {"AttributeName": "sk", "AttributeType": "S"}])
     return name
-
-
-def plaintext(value: str) -> str:
-    """Mark a value as secret: the leak test greps logs, events and statuses for it."""
-    LEAK_CANARIES.add(value)
-    return value
-
-
-TENANT_AUTH = {"secretRef": {"name": TENANT_KEYS}}
-
-
-def credstash_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
-    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
-            "spec": {"credstash": {"table": table, "region": region}, "auth": TENANT_AUTH}}
-
-
-def cluster_credstash_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
-    """The admin's store: cluster-scoped, on the operator's own identity."""
-    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "ClusterCredentialStore", "metadata": {"name": name},
-            "spec": {"credstash": {"table": table, "region": region}}}
-
-
-def wrap_store(name: str, table: str, region: str = "us-east-1") -> dict[str, Any]:
-    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
-            "spec": {"wrap": {"table": table, "region": region, "mode": "direct", "kmsKeyId": "alias/wrap-service"},
-                     "auth": TENANT_AUTH}}
-
-
-def wrapped_secret(name: str, store: str, token: str | None = None, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"storeRef": {"name": store}, **spec}
-    if token is not None:
-        body["token"] = token
-    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "WrappedSecret", "metadata": {"name": name}, "spec": body}
-
-
-def synced_secret(name: str, store: str, data: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "SyncedSecret", "metadata": {"name": name},
-            "spec": {"storeRef": {"name": store}, "data": data, **spec}}

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import cluster_credstash_store
 from tests.harness.cluster import IMAGE_REPOSITORY, IMAGE_TAG, LocalCluster
+from tests.objects import cluster_credstash_store
 
 
 def stashsync(*args: str, env: dict[str, str]) -> str:

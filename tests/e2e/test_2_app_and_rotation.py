@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import time
 
-from tests.conftest import plaintext, synced_secret
 from tests.e2e.conftest import record
 from tests.e2e.helpers import app_deployment, cluster_store_ref, namespace_with_store, stashsync
 from tests.harness.cluster import LocalCluster
+from tests.harness.leaks import plaintext
 from tests.harness.ports import wait_until
+from tests.objects import synced_secret
 
 NAMESPACE = "e2e-app"
 PRINTS = 'echo "env=$DB_PASSWORD file=$(cat /secrets/password)"; exec sleep 3600'

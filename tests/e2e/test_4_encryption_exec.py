@@ -9,10 +9,11 @@ from typing import Any
 
 import boto3
 
-from tests.conftest import plaintext, synced_secret
 from tests.e2e.helpers import app_deployment, cluster_store_ref, namespace_with_store, stashsync
 from tests.harness.cluster import LocalCluster
+from tests.harness.leaks import plaintext
 from tests.harness.ports import wait_until
+from tests.objects import synced_secret
 
 NAMESPACE = "e2e-encrypted"
 APP = 'echo "app sees $DB_PASSWORD"; exec sleep 3600'

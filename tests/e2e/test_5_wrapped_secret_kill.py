@@ -9,10 +9,11 @@ import json
 from collections.abc import Callable
 
 from stashsync.crypto.wrap import token_sha256
-from tests.conftest import TENANT_KEYS, plaintext, wrap_store, wrapped_secret
 from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, LocalCluster
+from tests.harness.leaks import plaintext
 from tests.harness.ports import wait_until
 from tests.integration.test_wrappedsecret import item, make_token, tombstone
+from tests.objects import TENANT_KEYS, wrap_store, wrapped_secret
 
 NAMESPACE = "e2e-wrapped"
 

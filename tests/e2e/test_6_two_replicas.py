@@ -7,11 +7,12 @@ import json
 import time
 from typing import Any
 
-from tests.conftest import plaintext, synced_secret
 from tests.e2e.conftest import record
 from tests.e2e.helpers import cluster_store_ref, namespace_with_store, stashsync
 from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, LocalCluster
+from tests.harness.leaks import plaintext
 from tests.harness.ports import wait_until
+from tests.objects import synced_secret
 
 NAMESPACE = "e2e-replicas"
 

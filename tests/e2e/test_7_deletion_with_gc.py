@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-from tests.conftest import new_credstash_table, plaintext, synced_secret
 from tests.e2e.helpers import cluster_store_ref, namespace_with_store, stashsync
 from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, LocalCluster
+from tests.harness.leaks import plaintext
 from tests.harness.ports import wait_until
+from tests.objects import new_credstash_table, synced_secret
 
 NAMESPACE = "e2e-deletion"
 

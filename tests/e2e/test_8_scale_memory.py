@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stashsync.api import API_VERSION, GROUP, VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
 from tests.e2e.conftest import record
@@ -23,6 +22,7 @@ from tests.e2e.helpers import cluster_store_ref, namespace_with_store
 from tests.harness.binaries import ROOT
 from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, LocalCluster
 from tests.harness.kube import Kube
+from tests.harness.metrics import metric_sum, scrape
 from tests.harness.ports import wait_until
 
 NAMESPACE = "e2e-scale"
@@ -33,10 +33,7 @@ CREDENTIALS = 100
 def synced(cluster: LocalCluster, pod: dict[str, object]) -> float:
     """Successful syncs so far, from the operator's metrics (cheap, unlike listing 10,000 objects)."""
     url = f"http://{pod['status']['podIP']}:{cluster.values['metricsPort']}/metrics"  # type: ignore[index]
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    pattern = r'^stashsync_syncs_total\{[^}]*kind="SyncedSecret"[^}]*reason="Synced"[^}]*\} ([0-9.e+]+)$'
-    return sum(float(m) for m in re.findall(pattern, text, re.MULTILINE))
+    return metric_sum(scrape(url), "stashsync_syncs_total", kind="SyncedSecret", reason="Synced")
 
 
 def ready_reasons(cluster: LocalCluster) -> Counter[str]:
@@ -80,10 +77,10 @@ def test_the_documented_scale_converges_within_the_charts_default_memory_limit(
     started = time.monotonic()
 
     def create(i: int) -> None:
-        body = {"apiVersion": "stashsync.dev/v1alpha1", "kind": "SyncedSecret", "metadata": {"name": f"s{i}"},
+        body = {"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": f"s{i}"},
                 "spec": {"storeRef": cluster_store_ref(store), "refreshInterval": "1h",
                          "data": [{"key": "v", "name": f"scale.{i % CREDENTIALS}"}]}}
-        custom.create_namespaced_custom_object("stashsync.dev", "v1alpha1", NAMESPACE, "syncedsecrets", body)
+        custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "syncedsecrets", body)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, range(OBJECTS)))

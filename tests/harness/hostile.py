@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import credstash_store, synced_secret
+from tests.objects import credstash_store, synced_secret
 
 LONG_CREDENTIAL = "hostile.long"  # its value is 2,000 characters: the endless loops iterate over it
 ENDLESS = ("{% for a in long %}{% for b in long %}{% for c in long %}{% for d in long %}{% endfor %}{% endfor %}"

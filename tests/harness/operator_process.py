@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.harness.metrics import metric_sum, scrape
 from tests.harness.ports import free_port, wait_for_http_ok, wait_until
 from tests.harness.processes import Process
 
@@ -56,23 +56,11 @@ class OperatorProcess:
 
     def scrape(self) -> str:
         """One reading of all metrics, so that several values come from the same instant."""
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
-            return str(response.read().decode())
+        return scrape(self.metrics_url)
 
     def metric(self, name: str, text: str | None = None, **labels: str) -> float:
         """Sum of a metric's samples whose labels include `labels` (from `text`, or a new scrape)."""
-        text = self.scrape() if text is None else text
-        total = 0.0
-        for line in text.splitlines():
-            if not line.startswith(name) or line.startswith("#"):
-                continue
-            head, _, value = line.rpartition(" ")
-            metric_name, _, label_text = head.partition("{")
-            if metric_name != name:
-                continue
-            if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
-                total += float(value)
-        return total
+        return metric_sum(self.scrape() if text is None else text, name, **labels)
 
     def stop(self) -> None:
         if self.process is not None:

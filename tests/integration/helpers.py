@@ -2,15 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from stashsync.api import API_VERSION
 from tests.harness.kube import Kube, ready_condition, wait_for
-
-API = "stashsync.dev/v1alpha1"
 
 
 def wait_ready(kube: Kube, namespace: str, name: str, status: str = "True", reason: str | None = None,
                timeout: float = 60, kind: str = "SyncedSecret", interval: float = 0.2) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
-        c = ready_condition(kube.get(API, kind, name, namespace))
+        c = ready_condition(kube.get(API_VERSION, kind, name, namespace))
         if c and c["status"] == status and (reason is None or c.get("reason") == reason):
             return c
         return None

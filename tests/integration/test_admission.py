@@ -10,12 +10,13 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from stashsync.cli.main import main as cli
-from tests.conftest import credstash_store, plaintext, synced_secret
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import Kube, wait_for
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
 from tests.harness.ports import free_port
 from tests.integration.helpers import wait_ready
+from tests.objects import credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 WEBHOOK = "test-validation.stashsync.dev"  # webhook names are <id>.<this>: a domain

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from stashsync.cli.main import main as cli
-from tests.conftest import credstash_store, plaintext, synced_secret
 from tests.harness.kube import Kube
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready
+from tests.objects import credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 STASHSYNC = str(Path(sys.executable).parent / "stashsync")
@@ -78,8 +79,8 @@ def test_age_recipient_the_operator_can_encrypt_for_but_never_open(
 
 def test_wrappedsecret_values_can_be_re_encrypted_too(kube: Kube, operator: OperatorProcess, namespace: str,
                                                       wrap_table: str, aws_env: dict[str, str]) -> None:
-    from tests.conftest import wrap_store, wrapped_secret
     from tests.integration.test_wrappedsecret import make_token
+    from tests.objects import wrap_store, wrapped_secret
 
     value = plaintext("wrapped-then-reencrypted")
     kube.apply(wrap_store("wrap", wrap_table), namespace)

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import pytest
 
 from stashsync.cli.main import main as cli
-from tests.conftest import credstash_store, plaintext, synced_secret
 from tests.harness.fault_proxy import FaultProxy
 from tests.harness.kube import Kube, wait_for
+from tests.harness.leaks import plaintext
 from tests.harness.moto import MotoServer
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready, wait_warning
+from tests.objects import credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from stashsync.api import API_VERSION
 from stashsync.cli.main import main as cli
 from stashsync.crypto import mac
-from tests.conftest import credstash_store, synced_secret
 from tests.harness.kube import Kube, ready_condition, wait_for
+from tests.objects import credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
-API = "stashsync.dev/v1alpha1"
 
 
 def test_schema_rejects_a_syncedsecret_without_credentials(kube: Kube, namespace: str) -> None:
-    bad = {"apiVersion": API, "kind": "SyncedSecret", "metadata": {"name": "bad"},
+    bad = {"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": "bad"},
            "spec": {"storeRef": {"name": "x"}}}
     with pytest.raises(ApiException) as caught:
         kube.apply(bad, namespace)
@@ -37,15 +37,15 @@ def test_credstash_credential_becomes_a_secret_then_goes_with_its_syncedsecret(
     kube.apply(credstash_store("main", table), namespace)
     kube.apply(synced_secret("app", "main", [{"key": "password", "name": "app.db.password"}]), namespace)
 
-    ready = wait_for(lambda: (c := ready_condition(kube.get(API, "SyncedSecret", "app", namespace)))
+    ready = wait_for(lambda: (c := ready_condition(kube.get(API_VERSION, "SyncedSecret", "app", namespace)))
                      and c["status"] == "True" and c, 60, "SyncedSecret Ready")
     assert ready["reason"] == "Synced"
     assert kube.secret_data(namespace, "app") == {"password": "correct horse battery staple"}
-    status = kube.read(API, "SyncedSecret", "app", namespace)["status"]
+    status = kube.read(API_VERSION, "SyncedSecret", "app", namespace)["status"]
     assert status["syncedVersions"] == {"password": "1"}
     assert status["dataMAC"].startswith(mac.PREFIX)
     assert status["observedGeneration"] == 1
 
-    kube.resource(API, "SyncedSecret").delete(name="app", namespace=namespace)
+    kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=namespace)
     wait_for(lambda: kube.secret_data(namespace, "app") is None, 30, "Secret deleted with its owner")
-    wait_for(lambda: kube.get(API, "SyncedSecret", "app", namespace) is None, 30, "SyncedSecret gone")
+    wait_for(lambda: kube.get(API_VERSION, "SyncedSecret", "app", namespace) is None, 30, "SyncedSecret gone")

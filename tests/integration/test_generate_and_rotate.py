@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from stashsync.api import API_VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.sources.credstash import CredstashSource
-from tests.conftest import credstash_store, synced_secret
 from tests.harness import real_tools
 from tests.harness.kube import Kube, wait_for
 from tests.harness.leaks import LEAK_CANARIES
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.helpers import API, wait_ready
+from tests.integration.helpers import wait_ready
+from tests.objects import credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 STASHSYNC = str(Path(sys.executable).parent / "stashsync")
@@ -46,7 +47,7 @@ def test_generated_credential_is_stored_rotated_pruned_and_readable_by_credstash
     wait_ready(kube, namespace, "gen")
     assert _generation(kube, namespace) == 1  # the first value restarts nothing (checked before any rotation)
     first = (kube.secret_data(namespace, "gen") or {})["password"]
-    version = kube.read(API, "SyncedSecret", "gen", namespace)["status"]["syncedVersions"]["password"]
+    version = kube.read(API_VERSION, "SyncedSecret", "gen", namespace)["status"]["syncedVersions"]["password"]
     LEAK_CANARIES.add(first)
     assert len(first) == 24 and first.isalnum()
     env = {**os.environ, **aws_env}
@@ -64,14 +65,14 @@ def test_generated_credential_is_stored_rotated_pruned_and_readable_by_credstash
                  .versions("gen.password")[0]) >= 3, 40, "pruned to 2 versions after a second rotation")
     for value in (kube.secret_data(namespace, "gen") or {}).values():
         LEAK_CANARIES.add(value)
-    status = kube.read(API, "SyncedSecret", "gen", namespace)["status"]
+    status = kube.read(API_VERSION, "SyncedSecret", "gen", namespace)["status"]
     assert "password" in status["generatedAt"]
 
 
 def test_scheduled_re_encryption_changes_ciphertext_but_neither_value_nor_workloads(
         kube: Kube, operator: OperatorProcess, namespace: str, table: str, aws_env: dict[str, str]) -> None:
     from stashsync.cli.main import main as cli
-    from tests.conftest import plaintext
+    from tests.harness.leaks import plaintext
 
     value = plaintext("rotated-envelope-value")
     assert cli(["put", "-t", table, "rot.key", value]) == 0

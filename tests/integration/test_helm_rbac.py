@@ -14,14 +14,16 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from stashsync.api import API_VERSION
 from stashsync.cli.main import main as cli
-from tests.conftest import credstash_store, plaintext, synced_secret, tenant_namespace, wrap_store, wrapped_secret
 from tests.harness.binaries import ROOT, find_binaries
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import Kube
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready
 from tests.integration.test_wrappedsecret import make_token
+from tests.objects import credstash_store, synced_secret, tenant_namespace, wrap_store, wrapped_secret
 
 pytestmark = pytest.mark.integration
 RELEASE_NS = "stashsync-helm"
@@ -88,7 +90,7 @@ def test_operator_with_the_charts_identity_runs_the_main_flows(
     wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
     assert kube.secret_data(namespace, "w") == {"value": "rbac-wrapped-value"}
 
-    kube.resource("stashsync.dev/v1alpha1", "SyncedSecret").delete(name="app", namespace=namespace)
+    kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=namespace)
     deadline = time.monotonic() + 30
     while kube.secret_data(namespace, "app") is not None:
         assert time.monotonic() < deadline, "Secret not deleted under the chart's RBAC"
@@ -136,10 +138,10 @@ def test_a_namespaced_install_serves_its_namespaces_and_reads_no_secret_elsewher
         kube.apply(wrapped_secret("w", "wrap", token), served)
         wait_ready(kube, served, "w", kind="WrappedSecret", reason="Unwrapped")
         time.sleep(3)
-        assert not (kube.get("stashsync.dev/v1alpha1", "SyncedSecret", "app", elsewhere) or {}).get("status")
+        assert not (kube.get(API_VERSION, "SyncedSecret", "app", elsewhere) or {}).get("status")
         assert kube.secret_data(elsewhere, "app") is None
         for ns in (served, elsewhere):
-            kube.resource("stashsync.dev/v1alpha1", "SyncedSecret").delete(name="app", namespace=ns)
+            kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=ns)
         deadline = time.monotonic() + 30
         while kube.secret_data(served, "app") is not None:
             assert time.monotonic() < deadline, "Secret not deleted under the namespaced install's RBAC"

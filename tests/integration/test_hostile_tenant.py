@@ -16,28 +16,26 @@ import boto3
 import pytest
 
 from stashsync import lambda_handler
+from stashsync.api import API_VERSION, GROUP, VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.cli.main import main as cli
 from stashsync.sources import wrap as wrapsrc
 from stashsync.sources.wrap import DirectWrapService
-from tests.conftest import (
-    API_GROUP,
-    API_VERSION,
+from tests.harness.hostile import LONG_CREDENTIAL, REGEX_BAIT, hostile_objects
+from tests.harness.kube import Kube, wait_for
+from tests.harness.leaks import LEAK_CANARIES, plaintext
+from tests.harness.operator_process import OperatorProcess, crashing_at, wait_crashed
+from tests.integration.helpers import wait_ready, wait_warning, warning_reasons
+from tests.integration.test_wrappedsecret import item as wrap_item
+from tests.integration.test_wrappedsecret import make_token
+from tests.objects import (
     cluster_credstash_store,
     credstash_store,
-    plaintext,
     synced_secret,
     tenant_namespace,
     wrap_store,
     wrapped_secret,
 )
-from tests.harness.hostile import LONG_CREDENTIAL, REGEX_BAIT, hostile_objects
-from tests.harness.kube import Kube, wait_for
-from tests.harness.leaks import LEAK_CANARIES
-from tests.harness.operator_process import OperatorProcess, crashing_at, wait_crashed
-from tests.integration.helpers import API, wait_ready, wait_warning, warning_reasons
-from tests.integration.test_wrappedsecret import item as wrap_item
-from tests.integration.test_wrappedsecret import make_token
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +45,8 @@ def victim(kube: Kube) -> Iterator[str]:
     """Another tenant's namespace."""
     name = tenant_namespace(kube, f"t-victim-{uuid.uuid4().hex[:8]}")
     yield name
-    for item in kube.custom.list_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets")["items"]:
-        kube.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, name, "syncedsecrets",
+    for item in kube.custom.list_namespaced_custom_object(GROUP, VERSION, name, "syncedsecrets")["items"]:
+        kube.custom.delete_namespaced_custom_object(GROUP, VERSION, name, "syncedsecrets",
                                                     item["metadata"]["name"])
 
 
@@ -160,8 +158,8 @@ def test_a_literal_guess_in_a_template_is_not_comparable_with_another_objects_ma
     wait_ready(kube, victim, "db")
     wait_ready(kube, namespace, "probe")
     assert kube.secret_data(victim, "db") == kube.secret_data(namespace, "probe") == {"password": guess}
-    victim_mac = kube.read(API, "SyncedSecret", "db", victim)["status"]["dataMAC"]
-    probe_mac = kube.read(API, "SyncedSecret", "probe", namespace)["status"]["dataMAC"]
+    victim_mac = kube.read(API_VERSION, "SyncedSecret", "db", victim)["status"]["dataMAC"]
+    probe_mac = kube.read(API_VERSION, "SyncedSecret", "probe", namespace)["status"]["dataMAC"]
     assert victim_mac != probe_mac
 
 
@@ -316,10 +314,10 @@ def test_merge_never_takes_over_a_secret_another_stashsync_object_manages(kube: 
     assert "SyncedSecret/owner" in condition["message"]
     intruder["spec"]["target"]["creationPolicy"] = "Owner"  # then claim it outright
     kube.apply(intruder, namespace)
-    wait_for(lambda: (kube.read(API, "SyncedSecret", "intruder", namespace).get("status") or {}).get(
+    wait_for(lambda: (kube.read(API_VERSION, "SyncedSecret", "intruder", namespace).get("status") or {}).get(
         "conditions", [{}])[0].get("observedGeneration") == 2, 30, "the Owner attempt judged")
     wait_ready(kube, namespace, "intruder", status="False", reason="SecretConflict")
-    kube.resource(API, "SyncedSecret").delete(name="intruder", namespace=namespace)
+    kube.resource(API_VERSION, "SyncedSecret").delete(name="intruder", namespace=namespace)
     time.sleep(2)
     assert kube.secret_data(namespace, "shared") == {"owner": "owned-value"}
     annotations = kube.core.read_namespaced_secret("shared", namespace).metadata.annotations
@@ -360,7 +358,7 @@ def test_an_invalid_spec_at_deletion_removes_only_the_merged_keys(kube: Kube, op
     body["spec"]["data"] = [{"key": "merger", "name": "merger.key", "version": "1", "generate": {}}]
     kube.apply(body, namespace)
     wait_ready(kube, namespace, "merger", status="False", reason="InvalidSpec")
-    kube.resource(API, "SyncedSecret").delete(name="merger", namespace=namespace)
+    kube.resource(API_VERSION, "SyncedSecret").delete(name="merger", namespace=namespace)
     wait_for(lambda: kube.secret_data(namespace, "theirs") == {"own": "keep"}, 30, "only the merged key removed")
     time.sleep(1)
     assert kube.secret_data(namespace, "theirs") == {"own": "keep"}
@@ -404,7 +402,7 @@ def test_removed_keys_leave_synced_versions_and_a_fixed_spec_syncs_at_once(
     wait_ready(kube, namespace, "two")
     body["spec"]["data"] = body["spec"]["data"][:1]
     kube.apply(body, namespace)
-    wait_for(lambda: set((kube.read(API, "SyncedSecret", "two", namespace).get("status") or {}).get(
+    wait_for(lambda: set((kube.read(API_VERSION, "SyncedSecret", "two", namespace).get("status") or {}).get(
         "syncedVersions") or {}) == {"a"}, 30, "syncedVersions without the removed key")
 
     # Never synced and invalid (retried only every 5 minutes), then fixed: synced now, not after the backoff.
@@ -448,7 +446,7 @@ def test_revoking_a_namespace_stops_its_syncs_and_keeps_the_last_value(kube: Kub
     wait_ready(kube, namespace, "app", status="False", reason="StoreNotAllowed", timeout=30)
     wait_warning(kube, namespace, "app", "StoreNotAllowed")
     assert kube.secret_data(namespace, "app") == {"k": "revoked-last-value"}
-    kube.resource(API, "ClusterCredentialStore").delete(name=store_name)
+    kube.resource(API_VERSION, "ClusterCredentialStore").delete(name=store_name)
 
 
 # --- Wrap tokens: the last edges -----------------------------------------------------------------------
@@ -573,6 +571,6 @@ def test_renaming_the_target_moves_the_value(kube: Kube, operator: OperatorProce
     wait_for(lambda: kube.secret_data(namespace, "first") is None, 30, "the old Secret removed")
     condition = wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
     assert "second" in condition["message"]
-    assert kube.read(API, "WrappedSecret", "w", namespace)["status"]["secretName"] == "second"
+    assert kube.read(API_VERSION, "WrappedSecret", "w", namespace)["status"]["secretName"] == "second"
     time.sleep(2)  # the old Secret's deletion event has been seen: it must not read as a loss
     assert "SecretLost" not in warning_reasons(kube, namespace, "w")

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import credstash_store, plaintext, synced_secret
 from tests.harness import real_tools
 from tests.harness.kube import Kube
+from tests.harness.leaks import plaintext
 from tests.integration.helpers import wait_ready
+from tests.objects import credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 STASHSYNC = Path(sys.executable).parent / "stashsync"
@@ -86,7 +87,7 @@ DRIVER = Path(__file__).resolve().parents[1] / "harness" / "awswrap_driver.py"
 
 def test_operator_unwraps_a_token_made_by_awswrap_0_1_3(tools: Path, env: dict[str, str], kube: Kube,
                                                          operator: object, namespace: str, wrap_table: str) -> None:
-    from tests.conftest import wrap_store, wrapped_secret
+    from tests.objects import wrap_store, wrapped_secret
 
     token = real_tools.run(tools / "python", str(DRIVER), "wrap", wrap_table, plaintext("awswrap-made-value"),
                            env=env).decode().strip()

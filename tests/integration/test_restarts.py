@@ -13,17 +13,19 @@ from pathlib import Path
 import boto3
 import pytest
 
+from stashsync.api import API_VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.crypto.wrap import token_sha256
 from stashsync.kube.rollout import RESTART_ANNOTATION
 from stashsync.sources.credstash import CredstashSource
 from stashsync.sources.wrap import TOMBSTONE_PK
-from tests.conftest import credstash_store, plaintext, synced_secret, wrap_store, wrapped_secret
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import Kube, ready_condition, wait_for
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.helpers import API, wait_ready
+from tests.integration.helpers import wait_ready
 from tests.integration.test_wrappedsecret import make_token
+from tests.objects import credstash_store, synced_secret, wrap_store, wrapped_secret
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +35,7 @@ N = 100
 def _not_ready(kube: Kube, namespace: str, kind: str, reason: str) -> list[str]:
     """The objects not yet at `reason`, each with its condition and kopf's progress annotations,
     so that a timeout says where each stuck object stands."""
-    items = kube.resource(API, kind).get(namespace=namespace).to_dict()["items"]
+    items = kube.resource(API_VERSION, kind).get(namespace=namespace).to_dict()["items"]
     stuck = []
     for item in items:
         if (ready_condition(item) or {}).get("reason") != reason:
@@ -111,10 +113,10 @@ def test_random_sigkills_lose_no_token_unwrap_none_twice_and_miss_no_rotation(
     for i in range(N):
         stone = ddb.get_item(TableName=wrap_table, ConsistentRead=True, Key={
             "pk": {"S": TOMBSTONE_PK}, "sk": {"S": token_sha256(tokens[i])}})["Item"]
-        uid = kube.read(API, "WrappedSecret", f"w{i}", namespace)["metadata"]["uid"]
+        uid = kube.read(API_VERSION, "WrappedSecret", f"w{i}", namespace)["metadata"]["uid"]
         assert stone["consumed_by"]["S"] == uid
     for i in range(N):
-        kube.resource(API, "WrappedSecret").delete(name=f"w{i}", namespace=namespace)
+        kube.resource(API_VERSION, "WrappedSecret").delete(name=f"w{i}", namespace=namespace)
 
 
 def test_kube_apiserver_restart_under_a_running_operator(

@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
+from stashsync.api import API_VERSION
 from stashsync.cli.main import main as cli
 from stashsync.kube.rollout import RESTART_ANNOTATION
-from tests.conftest import credstash_store, plaintext, synced_secret
 from tests.harness.kube import Kube, wait_for
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.helpers import API, wait_ready
+from tests.integration.helpers import wait_ready
+from tests.objects import credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +52,7 @@ def test_rotation_restarts_each_target_once_with_a_keyed_mac_and_the_first_sync_
                                                 {"kind": "StatefulSet", "selector": {"matchLabels": {"tier": "db"}}}])
     kube.apply(ssec, namespace)
     wait_ready(kube, namespace, "app")
-    status = kube.read(API, "SyncedSecret", "app", namespace)["status"]
+    status = kube.read(API_VERSION, "SyncedSecret", "app", namespace)["status"]
     assert status["rolloutMAC"] == status["dataMAC"]
     assert _state(kube, namespace) == (1, 1, None, None)  # first sync: nothing restarted
 
@@ -60,7 +62,7 @@ def test_rotation_restarts_each_target_once_with_a_keyed_mac_and_the_first_sync_
     ssec["spec"]["target"] = {"labels": {"touched": "yes"}}  # a spec change wakes the loop at once
     kube.apply(ssec, namespace)
     wait_for(lambda: (kube.secret_data(namespace, "app") or {}).get("pass") == "r.pass-v2", 30, "rotated")
-    status = wait_for(lambda: (s := kube.read(API, "SyncedSecret", "app", namespace)["status"])["rolloutMAC"]
+    status = wait_for(lambda: (s := kube.read(API_VERSION, "SyncedSecret", "app", namespace)["status"])["rolloutMAC"]
                       == s["dataMAC"] and s["observedGeneration"] == 2 and s, 30, "rollout recorded")
     mac = status["dataMAC"]
     assert mac.startswith("hmac-sha256-o:")  # keyed per object (crypto.mac.PREFIX)

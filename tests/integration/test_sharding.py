@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from stashsync.cli.main import main as cli
-from tests.conftest import credstash_store, plaintext, synced_secret
 from tests.harness.kube import Kube
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready
 from tests.integration.test_replicas import _handled
+from tests.objects import credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 

@@ -11,17 +11,19 @@ from typing import Any
 import boto3
 import pytest
 
+from stashsync.api import API_VERSION
 from stashsync.cli.main import main as cli
-from tests.conftest import TENANT_AUTH, plaintext, synced_secret
 from tests.harness.kube import Kube, wait_for
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready, wait_warning
+from tests.objects import TENANT_AUTH, synced_secret
 
 pytestmark = pytest.mark.integration
 
 
 def store(name: str, provider: str, settings: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": "CredentialStore", "metadata": {"name": name},
+    return {"apiVersion": API_VERSION, "kind": "CredentialStore", "metadata": {"name": name},
             "spec": {provider: {"region": "us-east-1", **settings}, "auth": TENANT_AUTH}}
 
 
@@ -144,7 +146,7 @@ def test_parameter_store_path_labels_secure_strings_find_and_updates(
              "updated parameter")
     # The status is patched just after the Secret is written: wait for it rather than race it.
     def synced_versions() -> dict[str, str]:
-        obj = kube.get("stashsync.dev/v1alpha1", "SyncedSecret", "app", namespace) or {}
+        obj = kube.get(API_VERSION, "SyncedSecret", "app", namespace) or {}
         return dict((obj.get("status") or {}).get("syncedVersions") or {})
 
     wait_for(lambda: synced_versions().get("password") == "3", 30, "status with the new version")

@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
+from stashsync.api import API_VERSION
 from stashsync.cli.main import main as cli
-from tests.conftest import cluster_credstash_store, credstash_store, plaintext, synced_secret
 from tests.harness.fault_proxy import FaultProxy
 from tests.harness.kube import Kube
+from tests.harness.leaks import plaintext
 from tests.harness.moto import MotoServer
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready, wait_warning
+from tests.objects import cluster_credstash_store, credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +52,7 @@ def test_cluster_store_conditions_allow_listed_and_labelled_namespaces_only(
     wait_warning(kube, outsider, "app", "StoreNotAllowed")
     assert kube.secret_data(outsider, "app") is None
     for ns in (labelled, outsider):
-        kube.resource("stashsync.dev/v1alpha1", "SyncedSecret").delete(name="app", namespace=ns)
+        kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=ns)
 
 
 def test_a_namespaced_store_is_not_visible_from_another_namespace(
@@ -61,7 +63,7 @@ def test_a_namespaced_store_is_not_visible_from_another_namespace(
     kube.apply(synced_secret("app", "private", [{"key": "k", "name": "x"}]), other)
     condition = wait_ready(kube, other, "app", status="False", reason="StoreNotReady")
     assert "not found" in condition["message"]
-    kube.resource("stashsync.dev/v1alpha1", "SyncedSecret").delete(name="app", namespace=other)
+    kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=other)
 
 
 def test_web_identity_with_a_service_account_token_from_token_request(

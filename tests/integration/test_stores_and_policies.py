@@ -6,11 +6,13 @@ import time
 
 import pytest
 
+from stashsync.api import API_VERSION
 from stashsync.cli.main import main as cli
-from tests.conftest import cluster_credstash_store, credstash_store, plaintext, synced_secret
 from tests.harness.kube import Kube, wait_for
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.helpers import API, wait_ready
+from tests.integration.helpers import wait_ready
+from tests.objects import cluster_credstash_store, credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +83,8 @@ def test_orphan_and_retain_keep_the_secret_without_our_owner_reference(
     wait_ready(kube, namespace, "app")
     owners = kube.core.read_namespaced_secret("app", namespace).metadata.owner_references
     assert bool(owners) is (creation == "Owner")
-    kube.resource(API, "SyncedSecret").delete(name="app", namespace=namespace)
-    wait_for(lambda: kube.get(API, "SyncedSecret", "app", namespace) is None, 30, "SyncedSecret gone")
+    kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=namespace)
+    wait_for(lambda: kube.get(API_VERSION, "SyncedSecret", "app", namespace) is None, 30, "SyncedSecret gone")
     secret = kube.core.read_namespaced_secret("app", namespace)
     assert not secret.metadata.owner_references
     assert kube.secret_data(namespace, "app") == {"k": f"kept-{creation}"}

@@ -7,11 +7,13 @@ import time
 import boto3
 import pytest
 
+from stashsync.api import API_VERSION
 from stashsync.cli.main import main as cli
-from tests.conftest import credstash_store, plaintext, synced_secret
 from tests.harness.kube import Kube, wait_for
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.helpers import API, wait_ready, wait_warning
+from tests.integration.helpers import wait_ready, wait_warning
+from tests.objects import credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +45,7 @@ def test_new_version_at_the_source_updates_the_secret(kube: Kube, operator: Oper
     assert kube.secret_data(namespace, "app") == {"api-key": first}
     assert cli(["put", "-a", "-t", table, "api.key", second]) == 0
     wait_for(lambda: kube.secret_data(namespace, "app") == {"api-key": second}, 30, "rotated value")
-    status = wait_for(lambda: (s := kube.read(API, "SyncedSecret", "app", namespace)["status"])
+    status = wait_for(lambda: (s := kube.read(API_VERSION, "SyncedSecret", "app", namespace)["status"])
                       ["syncedVersions"] == {"api-key": "2"} and s, 10, "status shows version 2")
     assert status["observedGeneration"] == 1
 
@@ -144,7 +146,7 @@ def test_merge_adds_keys_to_an_existing_secret_and_removes_only_them(
                              target={"name": "theirs", "creationPolicy": "Merge"}), namespace)
     wait_ready(kube, namespace, "app")
     assert kube.secret_data(namespace, "theirs") == {"own": "keep", "added": "merge-value"}
-    kube.resource(API, "SyncedSecret").delete(name="app", namespace=namespace)
+    kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=namespace)
     wait_for(lambda: kube.secret_data(namespace, "theirs") == {"own": "keep"}, 30, "our key removed")
 
 

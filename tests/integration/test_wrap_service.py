@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from stashsync import lambda_handler
-from tests.conftest import plaintext
+from tests.harness.leaks import plaintext
 
 pytestmark = pytest.mark.integration
 STASHSYNC = str(Path(sys.executable).parent / "stashsync")

@@ -8,13 +8,15 @@ from typing import Any
 import boto3
 import pytest
 
+from stashsync.api import API_VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.crypto.wrap import token_sha256
 from stashsync.sources.wrap import TOMBSTONE_PK, DirectWrapService, seal_client_layer
-from tests.conftest import plaintext, wrap_store, wrapped_secret
 from tests.harness.kube import Kube, wait_for
+from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess, crashing_at, wait_crashed
-from tests.integration.helpers import API, wait_ready, wait_warning
+from tests.integration.helpers import wait_ready, wait_warning
+from tests.objects import wrap_store, wrapped_secret
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +50,10 @@ def test_token_becomes_a_secret_once_and_status_keeps_only_a_hash_prefix(
     kube.apply(wrapped_secret("db", "wrap", token), namespace)
     wait_ready(kube, namespace, "db", kind="WrappedSecret", reason="Unwrapped")
     assert kube.secret_data(namespace, "db") == {"value": "wrapped-db-password"}
-    status = kube.read(API, "WrappedSecret", "db", namespace)["status"]
+    status = kube.read(API_VERSION, "WrappedSecret", "db", namespace)["status"]
     assert status["tokenSHA256Prefix"] == token_sha256(token)[:16] and status["consumedAt"]
     assert item(wrap_table, token) is None and tombstone(wrap_table, token) is not None
-    annotations = kube.read(API, "WrappedSecret", "db", namespace)["metadata"]["annotations"] or {}
+    annotations = kube.read(API_VERSION, "WrappedSecret", "db", namespace)["metadata"]["annotations"] or {}
     assert not any(token in v for v in annotations.values())
 
 
@@ -116,7 +118,8 @@ def test_done_for_good_edits_and_restarts_never_unwrap_again_and_a_lost_secret_i
     operator.stop()
     operator.start()
     time.sleep(3)
-    assert kube.read(API, "WrappedSecret", "once", namespace)["status"]["conditions"][0]["reason"] == "Unwrapped"
+    once = kube.read(API_VERSION, "WrappedSecret", "once", namespace)
+    assert once["status"]["conditions"][0]["reason"] == "Unwrapped"
     assert consumed >= 1
     assert operator.metric("stashsync_wrap_tokens_consumed_total") == 0  # the restarted process unwrapped nothing
     kube.core.delete_namespaced_secret("once", namespace)
@@ -134,19 +137,19 @@ def test_operator_killed_at_each_step_recovers_the_value_exactly_once(
         kube.apply(wrapped_secret("w", "wrap", token), namespace)
         wait_crashed(crasher, f"operator to die at {crash_at}")
         # The state each crash point leaves behind, before anything recovers it:
-        uid = kube.read(API, "WrappedSecret", "w", namespace)["metadata"]["uid"]
+        uid = kube.read(API_VERSION, "WrappedSecret", "w", namespace)["metadata"]["uid"]
         claimed = item(wrap_table, token)
         assert (claimed is not None) is (crash_at != "consumed")
         if claimed is not None:
             assert claimed["stashsync_claimed_by"]["S"] == uid
         assert (kube.secret_data(namespace, "w") is not None) is (crash_at != "claimed")
         assert (tombstone(wrap_table, token) is not None) is (crash_at == "consumed")
-        assert not (kube.read(API, "WrappedSecret", "w", namespace).get("status") or {}).get("consumedAt")
+        assert not (kube.read(API_VERSION, "WrappedSecret", "w", namespace).get("status") or {}).get("consumedAt")
     wait_ready(kube, namespace, "w", kind="WrappedSecret", reason="Unwrapped")
     assert kube.secret_data(namespace, "w") == {"value": f"crash-{crash_at}-value"}
     assert item(wrap_table, token) is None
     assert tombstone(wrap_table, token)["consumed_by"]["S"] == kube.get(  # type: ignore[index]
-        API, "WrappedSecret", "w", namespace)["metadata"]["uid"]
+        API_VERSION, "WrappedSecret", "w", namespace)["metadata"]["uid"]
     kube.apply(wrapped_secret("w2", "wrap", token), namespace)
     wait_ready(kube, namespace, "w2", status="False", reason="AlreadyConsumed", kind="WrappedSecret")
     wait_for(lambda: kube.secret_data(namespace, "w") == {"value": f"crash-{crash_at}-value"}, 5, "value kept")

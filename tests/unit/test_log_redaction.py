@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import logging
 
+from stashsync.api import API_VERSION
 from stashsync.log_redaction import RedactingFilter, redact
 
 TOKEN = "-Ab3_" + "x9Y" * 55  # an awswrap token: token_urlsafe(128), 171 characters
 
 
 def test_bodies_diffs_and_patches_lose_their_tokens_and_data() -> None:
-    body = {"apiVersion": "stashsync.dev/v1alpha1", "kind": "WrappedSecret",
+    body = {"apiVersion": API_VERSION, "kind": "WrappedSecret",
             "spec": {"storeRef": {"name": "w"}, "token": "short-tok"}, "status": {}}
     diff: tuple[tuple[object, ...], ...] = (("add", ("spec", "token"), None, "short-tok"),
                                             ("change", ("spec",), {"token": "short-tok"}, {}))

@@ -6,20 +6,21 @@ from typing import Any, cast
 
 import kopf
 
+from stashsync.api import API_VERSION, GROUP
 from stashsync.startup import WITHOUT_DIFF_BASE, SelectiveDiffBaseStorage
 
 KEY = "stashsync.dev/last-handled-configuration"
 
 
 def body(kind: str, **annotations: str) -> kopf.Body:
-    raw: dict[str, Any] = {"apiVersion": "stashsync.dev/v1alpha1", "kind": kind,
+    raw: dict[str, Any] = {"apiVersion": API_VERSION, "kind": kind,
                            "metadata": {"name": "x", "namespace": "ns", "annotations": annotations},
                            "spec": {"storeRef": {"name": "s"}}}
     return kopf.Body(cast(kopf.RawBody, raw))
 
 
 def storage() -> SelectiveDiffBaseStorage:
-    return SelectiveDiffBaseStorage(skipped_kinds=WITHOUT_DIFF_BASE, prefix="stashsync.dev",
+    return SelectiveDiffBaseStorage(skipped_kinds=WITHOUT_DIFF_BASE, prefix=GROUP,
                                     key="last-handled-configuration", ignored_fields=["spec.token"])
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stashsync.api import API_VERSION
 from stashsync.api.stores import parse_store
 from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.api.wrappedsecret import parse_wrapped_secret
@@ -79,7 +80,7 @@ store_extra = st.fixed_dictionaries({}, optional={
 
 def _body(kind: str, spec: dict[str, Any], namespaced: bool = True) -> dict[str, Any]:
     meta = {"name": "x", "uid": "u", "generation": 1, **({"namespace": "ns"} if namespaced else {})}
-    return {"apiVersion": "stashsync.dev/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec}
 
 
 @SETTINGS
