@@ -167,9 +167,11 @@ def test_built_store_sessions_are_bounded_least_recently_used_first() -> None:
     from stashsync.api.tenancy import parse_tenant_policy
     from stashsync.aws.clients import AwsAuth
     from stashsync.controllers.store_resolver import StoreResolver, _Built
+    from stashsync.kube.secrets import Secrets
     from stashsync.sources.registry import StoreHandle
 
-    resolver = StoreResolver(parse_tenant_policy(""), cast(ApiClient, None), max_built=2)  # never called here
+    resolver = StoreResolver(parse_tenant_policy(""), cast(ApiClient, None), cast(Secrets, None),  # unused here
+                             max_built=2)
     handles = {name: cast(StoreHandle, object()) for name in "abc"}  # the resolver never looks inside
 
     def keep(name: str) -> None:

@@ -10,6 +10,7 @@ from kubernetes_asyncio import client
 
 from stashsync.controllers.store_resolver import StoreResolver
 from stashsync.controllers.wakers import Wakers
+from stashsync.kube.secrets import Secrets
 from stashsync.sandbox import TemplateSandbox
 from stashsync.settings import Settings
 
@@ -40,6 +41,7 @@ class WrittenSecrets:
 class OperatorMemo:
     settings: Settings
     api: client.ApiClient  # the operator's own writes (kopf has its own client)
+    secrets: Secrets  # target Secrets, through `api`
     resolver: StoreResolver
     sandbox: TemplateSandbox = field(default_factory=TemplateSandbox)
     written: WrittenSecrets = field(default_factory=WrittenSecrets)
@@ -49,4 +51,5 @@ class OperatorMemo:
 
     @classmethod
     def from_settings(cls, settings: Settings, api: client.ApiClient) -> OperatorMemo:
-        return cls(settings=settings, api=api, resolver=StoreResolver(settings.tenancy, api))
+        secrets = Secrets(api)
+        return cls(settings=settings, api=api, secrets=secrets, resolver=StoreResolver(settings.tenancy, api, secrets))

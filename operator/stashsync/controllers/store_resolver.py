@@ -23,9 +23,10 @@ from stashsync.api.tenancy import TenantPolicy, check_store
 from stashsync.aws.clients import AwsAuth
 from stashsync.aws.ratelimit import TokenBucket
 from stashsync.errors import SpecError
-from stashsync.kube import identity, secrets
+from stashsync.kube import identity
 from stashsync.kube.client import is_status
 from stashsync.kube.identity import NamespaceLabels
+from stashsync.kube.secrets import Secrets, decode
 from stashsync.sources.registry import StoreHandle, build_store
 
 AUTH_TTL_SECONDS = 300.0  # re-read a store's auth Secret at most this often
@@ -47,9 +48,11 @@ class StoreResolver:
     sessions stay warm. The auth input (e.g. a static-keys Secret) is re-read every AUTH_TTL_SECONDS,
     and the clients are rebuilt only if it changed."""
 
-    def __init__(self, tenancy: TenantPolicy, api: client.ApiClient, max_built: int = MAX_BUILT) -> None:
+    def __init__(self, tenancy: TenantPolicy, api: client.ApiClient, secrets: Secrets,
+                 max_built: int = MAX_BUILT) -> None:
         self.tenancy = tenancy
         self.api = api
+        self.secrets = secrets
         self.namespace_labels = NamespaceLabels(api)
         self._built: OrderedDict[tuple[str, int, str], _Built] = OrderedDict()
         self._limiters: dict[str, tuple[tuple[float, int], TokenBucket]] = {}
@@ -91,7 +94,7 @@ class StoreResolver:
             async with self._lock:
                 found = self._fresh(key)
                 if found is None:
-                    auth = await aws_auth(self.api, store, consumer, self.limiter(store, uid))
+                    auth = await aws_auth(self.api, self.secrets, store, consumer, self.limiter(store, uid))
                     cached = self._built.get(key)
                     found = cached.value if cached is not None and cached.auth == auth else build_store(store, auth)
                     self.forget(uid, keep_generation=generation)
@@ -158,7 +161,7 @@ def _web_identity(api: client.ApiClient, store: StoreSpec) -> Callable[[], str] 
     return token
 
 
-async def aws_auth(api: client.ApiClient, store: StoreSpec, consumer: str,
+async def aws_auth(api: client.ApiClient, secrets: Secrets, store: StoreSpec, consumer: str,
                    limiter: TokenBucket | None = None) -> AwsAuth:
     auth = AwsAuth(region=store.region, endpoint=store.endpoint, endpoints=store.endpoints,
                    role_arn=store.auth.role_arn, external_id=store.auth.external_id,
@@ -167,10 +170,10 @@ async def aws_auth(api: client.ApiClient, store: StoreSpec, consumer: str,
     ref = store.auth.secret_ref
     if ref is None:
         return auth
-    secret = await secrets.read(api, ref.namespace, ref.name)
+    secret = await secrets.read(ref.namespace, ref.name)
     if secret is None:
         raise errors.AccessDenied(f"auth Secret {ref.namespace}/{ref.name} not found")
-    data = secrets.decode(secret.get("data"))
+    data = decode(secret.get("data"))
     try:
         return dataclasses.replace(
             auth, access_key_id=data[ref.access_key_id_key].decode(),

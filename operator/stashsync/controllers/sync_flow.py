@@ -195,11 +195,11 @@ class TargetState:
     intact: bool  # holds exactly what we last wrote (by our MAC), so its values may be reused
 
 
-async def read_target(api: client.ApiClient, p: Plan, keys: set[str], mac_key: bytes) -> TargetState:
+async def read_target(kube_secrets: secrets.Secrets, p: Plan, keys: set[str], mac_key: bytes) -> TargetState:
     """Never synced: the Secret is most likely absent, so the write tries to create it without a read."""
     if p.status.get("dataMAC") is None:
         return TargetState(secrets.UNREAD, {}, False)
-    existing = await secrets.read(api, p.namespace, p.spec.target.name)
+    existing = await kube_secrets.read(p.namespace, p.spec.target.name)
     data = secrets.decode((existing or {}).get("data"))
     ours = {k: v for k, v in data.items() if k in keys}
     intact = (existing is not None and set(ours) == keys and mac.matches(mac_key, p.uid, ours, p.status.get("dataMAC"))
@@ -255,8 +255,8 @@ async def build_data(p: Plan, store: StoreHandle, values: dict[str, bytes],
     return plain, data
 
 
-async def write_secret(api: client.ApiClient, p: Plan, data: dict[str, bytes], data_mac: str, target: TargetState,
-                       written: WrittenSecrets) -> bool:
+async def write_secret(kube_secrets: secrets.Secrets, p: Plan, data: dict[str, bytes], data_mac: str,
+                       target: TargetState, written: WrittenSecrets) -> bool:
     """One preconditioned write. What we write is remembered first, so the Secret watch can tell
     our own write from someone else's edit."""
     spec_target = p.spec.target
@@ -264,7 +264,7 @@ async def write_secret(api: client.ApiClient, p: Plan, data: dict[str, bytes], d
                                     labels=spec_target.labels, annotations=spec_target.annotations)
     written.remember((p.namespace, spec_target.name), p.uid, data_mac)
     try:
-        wrote = await secrets.write(api, desired, secrets.Owner.of(p.body), spec_target.creation_policy,
+        wrote = await kube_secrets.write(desired, secrets.Owner.of(p.body), spec_target.creation_policy,
                                     existing=target.existing)
     except (StashError, client.ApiException):
         written.forget((p.namespace, spec_target.name))
@@ -274,13 +274,19 @@ async def write_secret(api: client.ApiClient, p: Plan, data: dict[str, bytes], d
     return wrote
 
 
+def needs_restart(p: Plan, mac_key: bytes, plain: dict[str, bytes]) -> bool:
+    """The first sync only records the MAC (nothing to restart yet); afterwards every change of the
+    Secret's content restarts, however many keys changed together. Re-encrypting the same values
+    restarts nothing: this follows the plaintext."""
+    previous_mac = p.status.get("rolloutMAC")
+    return bool(p.spec.restart_targets) and previous_mac is not None and not mac.matches(
+        mac_key, p.uid, plain, previous_mac)
+
+
 async def restart_workloads(api: client.ApiClient, p: Plan, content_mac: str, mac_key: bytes,
                             plain: dict[str, bytes]) -> list[str]:
-    """The first sync only records the MAC (nothing to restart yet); afterwards every change of the
-    Secret's content patches each target once, however many keys changed together. Re-encrypting
-    the same values restarts nothing: this follows the plaintext."""
-    previous_mac = p.status.get("rolloutMAC")
-    if not p.spec.restart_targets or previous_mac is None or mac.matches(mac_key, p.uid, plain, previous_mac):
+    """Patch each target once (rollout.restart skips a target whose pods already carry the MAC)."""
+    if not needs_restart(p, mac_key, plain):
         return []
     return await rollout.restart(api, p.namespace, [
         rollout.Target(kind=t.kind, name=t.name, selector=t.match_labels) for t in p.spec.restart_targets], content_mac)
@@ -311,7 +317,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, memo: Op
         generator = generator_of(p.namespace, body["metadata"]["name"])
         generated_at = await ensure_generated(p.spec, store, p.status, generator)
         wanted = await resolve_refs(p.spec, store)
-        target = await read_target(memo.api, p, output_keys(p.spec, wanted.refs), mac_key)
+        target = await read_target(memo.secrets, p, output_keys(p.spec, wanted.refs), mac_key)
         read = await read_values(p, store, wanted, target)
         if read is None:
             message = _synced_message(p.previous_versions, p.spec.target.name)
@@ -321,7 +327,7 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, memo: Op
         versions, values = read
         plain, data = await build_data(p, store, values, memo.sandbox)
         data_mac, content_mac = mac.data_mac(mac_key, p.uid, data), mac.data_mac(mac_key, p.uid, plain)
-        wrote = await write_secret(memo.api, p, data, data_mac, target, memo.written)
+        wrote = await write_secret(memo.secrets, p, data, data_mac, target, memo.written)
         restarted = await restart_workloads(memo.api, p, content_mac, mac_key, plain)
         message = _synced_message(versions, p.spec.target.name)
         await _report(memo.api, body, True, "Synced", message, extra=synced_status(p, versions, data_mac, content_mac,

@@ -129,9 +129,9 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, memo
     try:
         target = parse_synced_secret(raw).target
     except SpecError:
-        await secrets.release(memo.api, namespace, target_name(raw), secrets.Owner.of(raw))
+        await memo.secrets.release(namespace, target_name(raw), secrets.Owner.of(raw))
         return
-    await secrets.release(memo.api, namespace, target.name, secrets.Owner.of(raw), target.deletion_policy)
+    await memo.secrets.release(namespace, target.name, secrets.Owner.of(raw), target.deletion_policy)
     memo.written.forget((namespace, target.name))
     with contextlib.suppress(KeyError):  # never synced successfully: no series to drop
         metrics.LAST_SUCCESS.remove(KIND, namespace, name)

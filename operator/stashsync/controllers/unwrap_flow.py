@@ -45,10 +45,10 @@ class UnwrapOutcome:
         return self.ok or retry_of(self.reason) in (Retry.ON_CHANGE, Retry.NEVER)
 
 
-async def read_token(api: client.ApiClient, spec: WrappedSecretSpec, namespace: str) -> str:
+async def read_token(kube_secrets: secrets.Secrets, spec: WrappedSecretSpec, namespace: str) -> str:
     if spec.token:
         return spec.token
-    secret = await secrets.read(api, namespace, str(spec.token_secret_name))
+    secret = await kube_secrets.read(namespace, str(spec.token_secret_name))
     if secret is None:
         raise errors.SourceError(f"token Secret {spec.token_secret_name!r} not found")
     value = secrets.decode(secret.get("data")).get(spec.token_secret_key)
@@ -73,12 +73,12 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, memo: 
     prefix: str | None = None
     try:
         spec = parse_wrapped_secret(body)
-        token = await read_token(memo.api, spec, namespace)
+        token = await read_token(memo.secrets, spec, namespace)
         token_hash = wrapfmt.token_sha256(token)
         prefix = token_hash[:16]
         store = await memo.resolver.resolve(store_body, spec.store_kind, spec.store_name, namespace=namespace)
         clients, service = store.clients, store.wrap_service()
-        existing = await secrets.read(memo.api, namespace, spec.target_name)
+        existing = await memo.secrets.read(namespace, spec.target_name)
         if not _written_by_us(existing, owner, token_hash):
             # Before claiming: a claim that cannot end in a Secret only runs the token's TTL down.
             secrets.check_replaceable(existing, spec.target_name, owner, secrets.RENAME_HINT)
@@ -94,7 +94,7 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, memo: 
             desired = secrets.DesiredSecret(
                 namespace=namespace, name=spec.target_name, type=spec.target_type, data=data, labels=spec.labels,
                 annotations={**spec.annotations, TOKEN_HASH_ANNOTATION: token_hash})
-            await secrets.write(memo.api, desired, owner, "Owner", existing=existing, hint=secrets.RENAME_HINT)
+            await memo.secrets.write(desired, owner, "Owner", existing=existing, hint=secrets.RENAME_HINT)
             faults.crash_point("written")
             ttl = int(claimed.get("ttl", 0))
         else:
@@ -119,13 +119,14 @@ def target_names(body: dict[str, Any]) -> tuple[str, str]:
     return str((body.get("status") or {}).get("secretName") or wanted), str(wanted)
 
 
-async def keep_target(api: client.ApiClient, body: dict[str, Any]) -> UnwrapOutcome | None:
+async def keep_target(memo: OperatorMemo, body: dict[str, Any]) -> UnwrapOutcome | None:
     """After success: the Secret must still be there (if not, say so: the value is gone by design), and
     where the spec says. A renamed target.name moves the value, since the old Secret is its only copy."""
     namespace = body["metadata"]["namespace"]
     written, wanted = target_names(body)
     owner = secrets.Owner.of(body)
-    current = await secrets.read(api, namespace, written)
+    api = memo.api
+    current = await memo.secrets.read(namespace, written)
     if current is None or not secrets.created_by(current, owner):
         return await mark_lost(api, body)
     if wanted == written:
@@ -138,13 +139,13 @@ async def keep_target(api: client.ApiClient, body: dict[str, Any]) -> UnwrapOutc
         desired = secrets.DesiredSecret(namespace=namespace, name=wanted, type=current.get("type", "Opaque"),
                                         data=secrets.decode(current.get("data")), labels=spec.labels,
                                         annotations=annotations)
-        await secrets.write(api, desired, owner, "Owner", hint=secrets.RENAME_HINT)
+        await memo.secrets.write(desired, owner, "Owner", hint=secrets.RENAME_HINT)
     except StashError as exc:  # the value stays where it is
         return await _report(api, body, prefix, False, exc.reason, f"{exc.message}; the value stays in {written!r}")
     # Status first: the old Secret's deletion must not read as the loss of the value.
     moved = await _report(api, body, prefix, True, "Unwrapped", f"the token's value moved to Secret {wanted!r}",
                           secret_name=wanted)
-    await secrets.release(api, namespace, written, owner)
+    await memo.secrets.release(namespace, written, owner)
     return moved
 
 

@@ -47,7 +47,7 @@ async def unwrap_once(body: kopf.Body, namespace: str | None, logger: kopf.Logge
         # Done for good: never unwrap again; follow a renamed target, tell the user if the Secret went away.
         if (previous or {}).get("reason") == "SecretLost":
             return
-        kept = await keep_target(memo.api, raw)
+        kept = await keep_target(memo, raw)
         if kept is not None:
             _announce(raw, previous, kept)
         return
@@ -66,12 +66,12 @@ async def release(body: kopf.Body, namespace: str | None, memo: OperatorMemo,
     raw = copy.deepcopy(dict(body))
     namespace = str(namespace)
     for target in set(target_names(raw)):
-        await secrets.release(memo.api, namespace, target, secrets.Owner.of(raw))
+        await memo.secrets.release(namespace, target, secrets.Owner.of(raw))
     if (raw.get("status") or {}).get("consumedAt"):
         return
     try:
         spec = parse_wrapped_secret(raw)
-        token = await read_token(memo.api, spec, namespace)
+        token = await read_token(memo.secrets, spec, namespace)
         indexes = StoreIndexes(credentialstore_index, clustercredentialstore_index)
         store = await memo.resolver.resolve(indexes.store_body_for(raw.get("spec") or {}, namespace),
                                             spec.store_kind, spec.store_name, namespace=namespace)

@@ -67,15 +67,6 @@ def decode(data: dict[str, str] | None) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in (data or {}).items()}
 
 
-async def read(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
-    except client.ApiException as exc:
-        if is_status(exc, 404):
-            return None
-        raise
-    body: dict[str, Any] = api.sanitize_for_serialization(secret)
-    return body
 
 
 def annotations_of(secret: dict[str, Any]) -> dict[str, str]:
@@ -171,88 +162,6 @@ def check_replaceable(existing: dict[str, Any] | None, name: str, owner: Owner, 
                           reason="SecretConflict")
 
 
-async def write(api: client.ApiClient, desired: DesiredSecret, owner: Owner, creation_policy: str,
-                existing: Any = UNREAD, hint: str = MERGE_HINT) -> bool:
-    """Create or update the target Secret. Returns True when something was written. `existing` is
-    the Secret as the caller just read it (None: absent), saving a read; the write is preconditioned
-    on its resourceVersion (or fails as already existing), so a stale copy cannot clobber a change.
-    UNREAD expects a new Secret: creating it is tried first, and it is read only if it exists.
-    `hint`: what the owner's kind lets a user do about a conflict (a WrappedSecret has no Merge)."""
-    core = client.CoreV1Api(api)
-    owned = None if creation_policy == "Merge" else build_owned(
-        desired, owner, with_owner_reference=creation_policy == "Owner")
-    if existing is UNREAD and owned is not None:
-        try:
-            await core.create_namespaced_secret(desired.namespace, owned)
-            return True
-        except client.ApiException as exc:
-            if not is_status(exc, 409):
-                raise
-    if existing is UNREAD:
-        existing = await read(api, desired.namespace, desired.name)
-    if owned is None:
-        if existing is None:
-            raise StashError(f"Secret {desired.name!r} does not exist; creationPolicy Merge only adds keys "
-                              "to an existing Secret", reason="TargetMissing")
-        refusal = merge_refusal(existing, owner)
-        if refusal is not None:
-            raise StashError(f"{refusal}; pick another target.name", reason="SecretConflict")
-        wanted = build_merged(existing, desired, owner)
-    else:
-        wanted = owned
-        check_replaceable(existing, desired.name, owner, hint)
-    if existing is None:
-        await core.create_namespaced_secret(desired.namespace, wanted)
-        return True
-    if same_content(existing, wanted):
-        return False
-    if existing.get("type", "Opaque") != wanted.get("type", "Opaque"):
-        # A Secret's type is immutable: replace it, preconditioned on the version we read.
-        await core.delete_namespaced_secret(desired.name, desired.namespace, body=client.V1DeleteOptions(
-            preconditions=client.V1Preconditions(resource_version=existing["metadata"]["resourceVersion"])))
-        wanted["metadata"].pop("resourceVersion", None)
-        await core.create_namespaced_secret(desired.namespace, wanted)
-        return True
-    wanted["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-    await core.replace_namespaced_secret(desired.name, desired.namespace, wanted)
-    return True
-
-
-async def release(api: client.ApiClient, namespace: str, name: str, owner: Owner,
-                  deletion_policy: str = "Delete") -> None:
-    """What happens to the target when its owner goes (the operator does it itself: a bare apiserver,
-    and some clusters, have no garbage collector acting on owner references). What is done follows what
-    the Secret proves, not the owner's spec, which may be invalid or changed on purpose: keys we merged
-    are removed (Delete) and the rest is left; a Secret we created with an owner reference is deleted
-    (Delete); anything else is kept, without our marks."""
-    core = client.CoreV1Api(api)
-    existing = await read(api, namespace, name)
-    if existing is None:
-        return
-    meta = existing["metadata"]
-    ours = (OWNER_ANNOTATION, OWNER_UID_ANNOTATION, MANAGED_KEYS_ANNOTATION)
-    if merged_by(existing, owner):
-        if deletion_policy == "Delete":
-            keys = set(filter(None, (meta.get("annotations") or {}).get(MANAGED_KEYS_ANNOTATION, "").split(",")))
-            existing["data"] = {k: v for k, v in (existing.get("data") or {}).items() if k not in keys}
-        meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in ours}
-        await _replace_if_present(core, existing)
-        return
-    if not created_by(existing, owner):
-        return
-    with_reference = any(r.get("uid") == owner.uid for r in meta.get("ownerReferences") or [])
-    if with_reference and deletion_policy == "Delete":
-        try:
-            await core.delete_namespaced_secret(name, namespace, body=client.V1DeleteOptions(
-                preconditions=client.V1Preconditions(uid=meta["uid"])))
-        except client.ApiException as exc:
-            if not is_status(exc, 404, 409):  # gone, or replaced by someone else meanwhile
-                raise
-        return
-    # Retain (or Orphan): keep the Secret, but drop our owner reference so no GC deletes it later.
-    meta["ownerReferences"] = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != owner.uid]
-    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in ours}
-    await _replace_if_present(core, existing)
 
 
 async def _replace_if_present(core: client.CoreV1Api, secret: dict[str, Any]) -> None:
@@ -261,3 +170,103 @@ async def _replace_if_present(core: client.CoreV1Api, secret: dict[str, Any]) ->
     except client.ApiException as exc:
         if not is_status(exc, 404):
             raise
+
+
+class Secrets:
+    """The Secret calls the flows make, through the operator's API client. Unit tests of the flows
+    replace it with a fake holding Secrets in a dict (tests/unit/fakes.py)."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+
+    async def read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            secret = await client.CoreV1Api(self.api).read_namespaced_secret(name, namespace)
+        except client.ApiException as exc:
+            if is_status(exc, 404):
+                return None
+            raise
+        body: dict[str, Any] = self.api.sanitize_for_serialization(secret)
+        return body
+
+    async def write(self, desired: DesiredSecret, owner: Owner, creation_policy: str,
+                    existing: Any = UNREAD, hint: str = MERGE_HINT) -> bool:
+        """Create or update the target Secret. Returns True when something was written. `existing` is
+        the Secret as the caller just read it (None: absent), saving a read; the write is preconditioned
+        on its resourceVersion (or fails as already existing), so a stale copy cannot clobber a change.
+        UNREAD expects a new Secret: creating it is tried first, and it is read only if it exists.
+        `hint`: what the owner's kind lets a user do about a conflict (a WrappedSecret has no Merge)."""
+        core = client.CoreV1Api(self.api)
+        owned = None if creation_policy == "Merge" else build_owned(
+            desired, owner, with_owner_reference=creation_policy == "Owner")
+        if existing is UNREAD and owned is not None:
+            try:
+                await core.create_namespaced_secret(desired.namespace, owned)
+                return True
+            except client.ApiException as exc:
+                if not is_status(exc, 409):
+                    raise
+        if existing is UNREAD:
+            existing = await self.read(desired.namespace, desired.name)
+        if owned is None:
+            if existing is None:
+                raise StashError(f"Secret {desired.name!r} does not exist; creationPolicy Merge only adds keys "
+                                  "to an existing Secret", reason="TargetMissing")
+            refusal = merge_refusal(existing, owner)
+            if refusal is not None:
+                raise StashError(f"{refusal}; pick another target.name", reason="SecretConflict")
+            wanted = build_merged(existing, desired, owner)
+        else:
+            wanted = owned
+            check_replaceable(existing, desired.name, owner, hint)
+        if existing is None:
+            await core.create_namespaced_secret(desired.namespace, wanted)
+            return True
+        if same_content(existing, wanted):
+            return False
+        if existing.get("type", "Opaque") != wanted.get("type", "Opaque"):
+            # A Secret's type is immutable: replace it, preconditioned on the version we read.
+            await core.delete_namespaced_secret(desired.name, desired.namespace, body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(resource_version=existing["metadata"]["resourceVersion"])))
+            wanted["metadata"].pop("resourceVersion", None)
+            await core.create_namespaced_secret(desired.namespace, wanted)
+            return True
+        wanted["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+        await core.replace_namespaced_secret(desired.name, desired.namespace, wanted)
+        return True
+
+    async def release(self, namespace: str, name: str, owner: Owner,
+                      deletion_policy: str = "Delete") -> None:
+        """What happens to the target when its owner goes (the operator does it itself: a bare apiserver,
+        and some clusters, have no garbage collector acting on owner references). What is done follows what
+        the Secret proves, not the owner's spec, which may be invalid or changed on purpose: keys we merged
+        are removed (Delete) and the rest is left; a Secret we created with an owner reference is deleted
+        (Delete); anything else is kept, without our marks."""
+        core = client.CoreV1Api(self.api)
+        existing = await self.read(namespace, name)
+        if existing is None:
+            return
+        meta = existing["metadata"]
+        ours = (OWNER_ANNOTATION, OWNER_UID_ANNOTATION, MANAGED_KEYS_ANNOTATION)
+        if merged_by(existing, owner):
+            if deletion_policy == "Delete":
+                keys = set(filter(None, (meta.get("annotations") or {}).get(MANAGED_KEYS_ANNOTATION, "").split(",")))
+                existing["data"] = {k: v for k, v in (existing.get("data") or {}).items() if k not in keys}
+            meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in ours}
+            await _replace_if_present(core, existing)
+            return
+        if not created_by(existing, owner):
+            return
+        with_reference = any(r.get("uid") == owner.uid for r in meta.get("ownerReferences") or [])
+        if with_reference and deletion_policy == "Delete":
+            try:
+                await core.delete_namespaced_secret(name, namespace, body=client.V1DeleteOptions(
+                    preconditions=client.V1Preconditions(uid=meta["uid"])))
+            except client.ApiException as exc:
+                if not is_status(exc, 404, 409):  # gone, or replaced by someone else meanwhile
+                    raise
+            return
+        # Retain (or Orphan): keep the Secret, but drop our owner reference so no GC deletes it later.
+        meta["ownerReferences"] = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != owner.uid]
+        meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in ours}
+        await _replace_if_present(core, existing)
