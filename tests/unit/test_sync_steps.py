@@ -31,13 +31,18 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-async def first_sync(source: FakeSource, secrets: FakeSecrets, **spec: Any) -> dict[str, Any]:
-    """Sync once as the flow does and return the status it would record."""
-    p = flow.plan(body(**spec))
+async def read_step(p: flow.Plan, source: FakeSource, secrets: FakeSecrets) -> tuple[flow.TargetState, Any]:
+    """The sync up to its is_unchanged decision: (our Secret as found, what read_values returned)."""
     store = handle(source)
     wanted = await flow.resolve_refs(p.spec, store)
     target = await flow.read_target(secrets.as_secrets(), p, flow.output_keys(p.spec, wanted.refs), KEY)
-    read = await flow.read_values(p, store, wanted, target)
+    return target, await flow.read_values(p, store, wanted, target)
+
+
+async def first_sync(source: FakeSource, secrets: FakeSecrets, **spec: Any) -> dict[str, Any]:
+    """Sync once as the flow does and return the status it would record."""
+    p = flow.plan(body(**spec))
+    target, read = await read_step(p, source, secrets)
     assert read is not None
     versions, values = read
     data_mac = mac.data_mac(KEY, p.uid, values)
@@ -62,15 +67,9 @@ def test_unchanged_versions_fetch_and_write_nothing() -> None:
     status = run(first_sync(source, secrets))
     source.calls.clear()
     p = flow.plan(body(status))
-
-    async def refresh() -> Any:
-        store = handle(source)
-        wanted = await flow.resolve_refs(p.spec, store)
-        target = await flow.read_target(secrets.as_secrets(), p, flow.output_keys(p.spec, wanted.refs), KEY)
-        assert target.intact and not flow.needs_every_value(p, target)
-        return await flow.read_values(p, store, wanted, target)
-
-    assert run(refresh()) is None  # is_unchanged: done
+    target, read = run(read_step(p, source, secrets))
+    assert target.intact and not flow.needs_every_value(p, target)
+    assert read is None  # is_unchanged: done
     assert source.calls == {"current_version": 2}  # a version check per credential, no decryption
 
 
@@ -79,15 +78,7 @@ def test_only_the_rotated_credential_is_fetched_the_other_comes_from_the_secret(
     status = run(first_sync(source, secrets))
     source.credentials.update(creds(password_version="2"))
     source.calls.clear()
-    p = flow.plan(body(status))
-
-    async def refresh() -> Any:
-        store = handle(source)
-        wanted = await flow.resolve_refs(p.spec, store)
-        target = await flow.read_target(secrets.as_secrets(), p, flow.output_keys(p.spec, wanted.refs), KEY)
-        return await flow.read_values(p, store, wanted, target)
-
-    versions, values = run(refresh())
+    _, (versions, values) = run(read_step(flow.plan(body(status)), source, secrets))
     assert versions == {"user": "1", "password": "2"}
     assert values == {"user": b"app", "password": b"pw-2"}
     assert source.calls == {"current_version": 2, "fetch": 1}
@@ -109,15 +100,8 @@ def test_a_new_generation_reads_every_value_where_one_call_gives_versions_and_va
     status = run(first_sync(source, secrets))
     source.calls.clear()
     p = flow.plan(body(status, generation=2))
-
-    async def refresh() -> Any:
-        store = handle(source)
-        wanted = await flow.resolve_refs(p.spec, store)
-        target = await flow.read_target(secrets.as_secrets(), p, flow.output_keys(p.spec, wanted.refs), KEY)
-        assert p.spec_changed and flow.needs_every_value(p, target)
-        return await flow.read_values(p, store, wanted, target)
-
-    run(refresh())
+    target, _ = run(read_step(p, source, secrets))
+    assert p.spec_changed and flow.needs_every_value(p, target)
     assert source.calls == {"read_current": 1}
 
 
