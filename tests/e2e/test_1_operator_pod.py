@@ -7,6 +7,7 @@ from datetime import datetime
 
 from tests.e2e.conftest import record
 from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, LocalCluster
+from tests.harness.kube import ready_condition
 
 
 def _time(stamp: str) -> datetime:
@@ -20,8 +21,8 @@ def test_helm_install_brings_the_operator_pod_up_ready_as_uid_65532_on_a_read_on
     record("helm install --wait until the operator pod is Ready", f"{seconds:.1f} s")
 
     [pod] = cluster.pods(OPERATOR_NAMESPACE, OPERATOR_PODS)
-    ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
-    assert ready["status"] == "True"
+    ready = ready_condition(pod) or {}
+    assert ready.get("status") == "True"
     started = pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]
     record("operator container start to pod Ready",
            f"{(_time(ready['lastTransitionTime']) - _time(started)).total_seconds():.0f} s (1 s resolution)")

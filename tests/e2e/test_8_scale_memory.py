@@ -21,7 +21,7 @@ from tests.e2e.conftest import record
 from tests.e2e.helpers import cluster_store_ref, namespace_with_store
 from tests.harness.binaries import ROOT
 from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, LocalCluster
-from tests.harness.kube import Kube
+from tests.harness.kube import Kube, ready_condition
 from tests.harness.metrics import metric_sum, scrape
 from tests.harness.ports import wait_until
 
@@ -41,9 +41,8 @@ def ready_reasons(cluster: LocalCluster) -> Counter[str]:
     items = json.loads(cluster.kubectl("get", "syncedsecrets", "-n", NAMESPACE, "-o", "json"))["items"]
     reasons: Counter[str] = Counter()
     for item in items:
-        conditions = [c for c in (item.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
-        reasons["Ready" if conditions and conditions[0]["status"] == "True" else
-                (conditions[0].get("reason") if conditions else "-") or "-"] += 1
+        ready = ready_condition(item) or {}
+        reasons["Ready" if ready.get("status") == "True" else ready.get("reason") or "-"] += 1
     return reasons
 
 
