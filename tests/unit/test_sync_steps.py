@@ -139,3 +139,20 @@ def test_a_secret_over_one_mebibyte_is_refused_before_it_is_written() -> None:
     with pytest.raises(StashError) as refused:
         run(flow.build_data(p, handle(FakeSource({})), {"big": b"x" * (1024 * 1024 + 1)}, sandbox=None))  # type: ignore[arg-type]
     assert refused.value.reason == "TooLarge"
+
+
+def test_a_new_force_sync_value_reads_every_value_once() -> None:
+    source, secrets = FakeSource(creds()), FakeSecrets()
+    status = run(first_sync(source, secrets))
+    forced = body(status)
+    forced["metadata"]["annotations"] = {"stashsync.dev/force-sync": "2026-11-23T10:00:00Z"}
+    source.calls.clear()
+    p = flow.plan(forced)
+    target, (versions, _) = run(read_step(p, source, secrets))
+    assert p.force == "2026-11-23T10:00:00Z" and flow.needs_every_value(p, target)
+    assert source.calls == {"current_version": 2, "fetch": 2}  # read anew, nothing reused from the Secret
+    recorded = flow.synced_status(p, versions, "mac", "mac", {})
+    assert recorded["forcedSync"] == "2026-11-23T10:00:00Z"
+    done = body({**status, "forcedSync": recorded["forcedSync"]})
+    done["metadata"]["annotations"] = forced["metadata"]["annotations"]
+    assert flow.plan(done).force is None  # acted on: the same value does not force again

@@ -9,7 +9,7 @@ import secrets
 import sys
 
 from stashsync import __version__, log_redaction
-from stashsync.cli import app_cmds, credstash_cmds, wrap_cmds
+from stashsync.cli import app_cmds, credstash_cmds, refresh_cmd, wrap_cmds
 from stashsync.cli.errors import CliError
 from stashsync.crypto import wrap as wrapfmt
 from stashsync.errors import StashError
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     credstash_cmds.add_commands(sub, common)
     wrap_cmds.add_commands(sub)
     app_cmds.add_commands(sub)
+    refresh_cmd.add_commands(sub)
     return parser
 
 

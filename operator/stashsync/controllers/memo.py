@@ -47,6 +47,7 @@ class OperatorMemo:
     written: WrittenSecrets = field(default_factory=WrittenSecrets)
     wakers: Wakers = field(default_factory=Wakers)
     store_checked: dict[str, float] = field(default_factory=dict)  # store uid -> monotonic time of last validation
+    force_seen: dict[Key, str] = field(default_factory=dict)  # SyncedSecret -> force-sync value already woken for
     mac_key: bytes = b""  # loaded (or created) by the startup handler
 
     @classmethod

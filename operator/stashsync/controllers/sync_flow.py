@@ -25,6 +25,7 @@ from stashsync.crypto import mac
 from stashsync.errors import StashError
 from stashsync.kube import limits, rollout, secrets
 from stashsync.kube.client import api_error
+from stashsync.kube.labels import FORCE_SYNC_ANNOTATION
 from stashsync.kube.status import write_ready
 from stashsync.sandbox import TemplateSandbox
 from stashsync.sources import base
@@ -152,6 +153,7 @@ class Plan:
     status: dict[str, Any]
     refresh_seconds: float  # when the loop must wake next: refresh, re-encryption or rotation, whichever first
     rotation_due: bool  # spec.encryption.rotateEvery has passed: re-encrypt even unchanged values
+    force: str | None  # a stashsync.dev/force-sync value not yet acted on: read every value now
 
     @property
     def namespace(self) -> str:
@@ -183,7 +185,13 @@ def plan(body: dict[str, Any]) -> Plan:
         if period > 0:
             refresh = min(refresh, period) if refresh > 0 else period
     since = cond.seconds_since(status.get("encryptedAt"))
-    return Plan(body, spec, status, refresh, rotate > 0 and (since is None or since >= rotate))
+    return Plan(body, spec, status, refresh, rotate > 0 and (since is None or since >= rotate), forced_sync(body))
+
+
+def forced_sync(body: dict[str, Any]) -> str | None:
+    """The force-sync annotation's value when it differs from the one the status says was acted on."""
+    wanted = ((body.get("metadata") or {}).get("annotations") or {}).get(FORCE_SYNC_ANNOTATION)
+    return wanted if wanted and wanted != (body.get("status") or {}).get("forcedSync") else None
 
 
 @dataclass(frozen=True)
@@ -208,18 +216,20 @@ async def read_target(kube_secrets: secrets.Secrets, p: Plan, keys: set[str], ma
 
 
 def needs_every_value(p: Plan, target: TargetState) -> bool:
-    """Nothing to compare with (first sync, spec changed, Secret missing or edited)."""
-    return not target.intact or not p.previous_versions or p.spec_changed
+    """Nothing to compare with (first sync, spec changed, Secret missing or edited), or a forced sync."""
+    return not target.intact or not p.previous_versions or p.spec_changed or p.force is not None
 
 
 def is_unchanged(p: Plan, target: TargetState, versions: dict[str, str]) -> bool:
-    return target.intact and versions == p.previous_versions and not p.spec_changed and not p.rotation_due
+    return (target.intact and versions == p.previous_versions and not p.spec_changed and not p.rotation_due
+            and p.force is None)
 
 
 def reusable_values(p: Plan, target: TargetState, versions: dict[str, str]) -> dict[str, bytes]:
     """Values whose version is unchanged, taken from our intact Secret instead of the source; only
-    when the Secret holds them as they came (no template, no encryption)."""
-    if not target.intact or p.spec.target.template is not None or p.spec.encryption is not None:
+    when the Secret holds them as they came (no template, no encryption) and no forced sync asks for
+    them to be read anew."""
+    if not target.intact or p.spec.target.template is not None or p.spec.encryption is not None or p.force:
         return {}
     return {k: v for k, v in target.ours.items() if k in versions and p.previous_versions.get(k) == versions[k]}
 
@@ -304,6 +314,8 @@ def synced_status(p: Plan, versions: dict[str, str], data_mac: str, content_mac:
         status["generatedAt"] = generated_at
     if p.spec.restart_targets:
         status["rolloutMAC"] = content_mac
+    if p.force is not None:
+        status["forcedSync"] = p.force
     return status
 
 

@@ -19,7 +19,7 @@ from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
 from stashsync.controllers.stores import StoreIndexes
-from stashsync.controllers.sync_flow import KIND, sync
+from stashsync.controllers.sync_flow import KIND, forced_sync, sync
 from stashsync.crypto import mac
 from stashsync.errors import SpecError
 from stashsync.kube import secrets
@@ -113,19 +113,26 @@ def _remember_written(namespace: str, uid: str | None, status: dict[str, Any], w
 
 def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: OperatorMemo,
                  **_: Any) -> None:
-    """A new generation wakes the refresh loop at once instead of at its next refresh or failure
-    backoff, whether the object ever synced or not. The Ready condition records the generation of the
-    last attempt, failed or not, so our own status patches wake nothing."""
+    """A new generation, or a new force-sync annotation, wakes the refresh loop at once instead of at
+    its next refresh or failure backoff, whether the object ever synced or not. The Ready condition
+    records the generation of the last attempt, failed or not, and each force-sync value wakes once,
+    so our own status patches wake nothing."""
+    key = (str(namespace), name)
     status = dict(body.status)
     _remember_written(str(namespace), body.metadata.get("uid"), status, memo.written)
     attempted = (cond.ready_condition(status) or {}).get("observedGeneration")
     if event.get("type") == "MODIFIED" and attempted is not None and body.metadata.get("generation") != attempted:
-        memo.wakers.wake((str(namespace), name))
+        memo.wakers.wake(key)
+    forced = forced_sync(dict(body))
+    if forced is not None and memo.force_seen.get(key) != forced:
+        memo.force_seen[key] = forced
+        memo.wakers.wake(key)
 
 
 async def release_target(body: kopf.Body, namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
     namespace = str(namespace)
     raw = copy.deepcopy(dict(body))
+    memo.force_seen.pop((namespace, name), None)
     try:
         target = parse_synced_secret(raw).target
     except SpecError:

@@ -16,8 +16,13 @@ async def connect() -> client.ApiClient:
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config(client_configuration=configuration)
     else:
-        await config.load_kube_config(client_configuration=configuration)
+        await config.load_kube_config(config_file=kubeconfig_path(), client_configuration=configuration)
     return client.ApiClient(configuration)
+
+
+def kubeconfig_path() -> str | None:
+    """KUBECONFIG as it is now (the library reads it once, at import), as kubectl takes it."""
+    return os.environ.get("KUBECONFIG") or None
 
 
 def is_status(exc: BaseException, *codes: int) -> bool:
