@@ -91,3 +91,23 @@ def test_cli_wraps_the_value_of_a_secrets_manager_secret(aws_env: dict[str, str]
     out = subprocess.run([STASHSYNC, "unwrap", "--table", wrap_table, "--", token], capture_output=True, env=env,
                          check=True).stdout.decode()
     assert out.strip() == "from-sm-value"
+
+
+def test_setup_wrap_makes_a_table_wrap_and_unwrap_work_on(aws_env: dict[str, str], wrap_keys: tuple[str, str]) -> None:
+    """A newcomer's path: no schema copied from anywhere, `stashsync setup --wrap` makes the table."""
+    env = {**aws_env, "PATH": "/usr/bin:/bin"}
+    table = f"wrap-setup-{time.time_ns()}"
+    made = subprocess.run([STASHSYNC, "setup", "--wrap", "-t", table], capture_output=True, env=env, check=True)
+    assert made.stdout.decode().strip() == f"table {table} created"
+    again = subprocess.run([STASHSYNC, "setup", "--wrap", "-t", table], capture_output=True, env=env, check=True)
+    assert again.stdout.decode().strip() == f"table {table} already exists"
+    ddb = boto3.client("dynamodb")
+    keys = {k["AttributeName"]: k["KeyType"] for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]}
+    assert keys == {"pk": "HASH", "sk": "RANGE"}
+    ttl = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "ttl"
+    wrapped = subprocess.run([STASHSYNC, "wrap", "--table", table, "--service-kms-key", "alias/wrap-service"],
+                             input=plaintext("setup-wrap-value").encode(), capture_output=True, env=env, check=True)
+    out = subprocess.run([STASHSYNC, "unwrap", "--table", table, wrapped.stdout.decode().strip()],
+                         capture_output=True, env=env, check=True)
+    assert out.stdout.decode().strip() == "setup-wrap-value"

@@ -18,6 +18,8 @@ from stashsync.crypto.credstash import DIGESTS, Algorithm
 from stashsync.sources.base import CredentialRef, Source
 from stashsync.sources.credstash import DEFAULT_KMS_KEY, DEFAULT_TABLE, CredstashSource
 from stashsync.sources.s3 import DEFAULT_KMS_KEY as S3_DEFAULT_KMS_KEY
+from stashsync.sources.wrap import DEFAULT_TABLE as DEFAULT_WRAP_TABLE
+from stashsync.sources.wrap import DirectWrapService
 
 T = TypeVar("T")
 
@@ -27,7 +29,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     def cmd(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, parents=[common], description=help_text)
 
-    p = cmd("setup", "create the credential table if it does not exist")
+    p = cmd("setup", "create the credential table (with --wrap: a wrap-token table) if it does not exist")
+    p.add_argument("--wrap", action="store_true",
+                   help=f"create an aws-secrets-wrapper table (pk, sk, TTL on ttl; default name {DEFAULT_WRAP_TABLE})")
     p.set_defaults(func=setup)
 
     p = cmd("put", "store a new version of a credential")
@@ -98,8 +102,13 @@ def progress(items: Iterable[T], total: int | None, what: str) -> Iterator[T]:
 
 
 def setup(args: argparse.Namespace) -> int:
-    created = source(args).create_table()
-    print(f"table {args.table or DEFAULT_TABLE} {'created' if created else 'already exists'}")
+    if args.wrap:
+        table = args.table or DEFAULT_WRAP_TABLE
+        created = DirectWrapService(inputs.clients(args.region), table, service_kms_key=None).create_table()
+    else:
+        table = args.table or DEFAULT_TABLE
+        created = source(args).create_table()
+    print(f"table {table} {'created' if created else 'already exists'}")
     return 0
 
 

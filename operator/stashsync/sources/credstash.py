@@ -191,20 +191,7 @@ class CredstashSource(DynamoTable):
 
     def create_table(self) -> bool:
         """Create the table if missing (credstash `setup`). Returns True when it was created."""
-        ddb = self._ddb
-        with translate_errors(f"create table {self.table!r}", not_found=errors.StoreNotReady):
-            existing = ddb.list_tables()["TableNames"]
-            if self.table in existing:
-                return False
-            ddb.create_table(
-                TableName=self.table, BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "name", "KeyType": "HASH"},
-                           {"AttributeName": "version", "KeyType": "RANGE"}],
-                AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"},
-                                      {"AttributeName": "version", "AttributeType": "S"}])
-            ddb.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        return True
-
+        return self.create_if_missing("name", "version")
 
 class VersionExists(errors.SourceError):
     reason = "VersionExists"

@@ -31,6 +31,28 @@ class DynamoTable:
     def _kms(self) -> Any:
         return self.clients.client("kms")
 
+    def create_if_missing(self, hash_key: str, range_key: str, ttl_attribute: str | None = None) -> bool:
+        """Create the table (string keys, on-demand) unless it exists; True when it was created.
+        `ttl_attribute`: let DynamoDB delete items whose epoch-seconds attribute has passed."""
+        ddb = self._ddb
+        with translate_errors(f"create {self.kind} {self.table!r}", not_found=errors.StoreNotReady):
+            try:
+                ddb.describe_table(TableName=self.table)
+                return False
+            except ddb.exceptions.ResourceNotFoundException:
+                pass
+            ddb.create_table(
+                TableName=self.table, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"},
+                           {"AttributeName": range_key, "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"},
+                                      {"AttributeName": range_key, "AttributeType": "S"}])
+            ddb.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            if ttl_attribute:
+                ddb.update_time_to_live(TableName=self.table, TimeToLiveSpecification={
+                    "Enabled": True, "AttributeName": ttl_attribute})
+        return True
+
     def validate(self) -> None:
         """Cheap: one DescribeTable."""
         what = f"{self.kind} {self.table!r}"

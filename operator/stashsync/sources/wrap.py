@@ -20,6 +20,8 @@ from stashsync.crypto import wrap as fmt
 from stashsync.errors import StashError
 from stashsync.sources.dynamo import DynamoTable, plain
 
+DEFAULT_TABLE = "secrets-wrap"  # the name `stashsync setup --wrap` gives, as the README's examples use
+
 TOMBSTONE_PK = "STASHSYNC_CONSUMED_TOKEN"  # awswrap's pruning only looks at pk WRAPPED_SECRET
 CLAIM = "stashsync_claimed_by"
 CLAIMED_AT = "stashsync_claimed_at"
@@ -77,6 +79,11 @@ class DirectWrapService(DynamoTable):
     def __init__(self, clients: AwsClients, table: str, service_kms_key: str | None) -> None:
         super().__init__(clients, table)
         self.service_kms_key = service_kms_key
+
+    def create_table(self) -> bool:
+        """Create the table as aws-secrets-wrapper lays it out (pk, sk; expired items deleted by
+        DynamoDB's TTL on `ttl`). Returns True when it was created."""
+        return self.create_if_missing("pk", "sk", ttl_attribute="ttl")
 
     def wrap(self, client_value: str, client_data_key: str, client_kms_key: str, ttl: int) -> str:
         """Store a client-encrypted value (awswrap's Wrapper.wrap); returns the token."""
