@@ -8,7 +8,7 @@ import os
 import secrets
 import sys
 
-from stashsync import __version__, log_redaction
+from stashsync import __version__, log_levels, log_redaction
 from stashsync.cli import app_cmds, credstash_cmds, refresh_cmd, wrap_cmds
 from stashsync.cli.errors import CliError
 from stashsync.crypto import wrap as wrapfmt
@@ -75,6 +75,7 @@ def run_operator(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose,
                    log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN)
     log_redaction.install()
+    log_levels.install()
     namespaces = args.namespace or list(settings.watch_namespaces)
     peering = args.peering or None
     # Two replicas with the same priority would both pause; a random one makes a tie (1 in 2^31) unlikely.
