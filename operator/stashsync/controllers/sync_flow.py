@@ -342,8 +342,8 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, memo: Op
         wrote = await write_secret(memo.secrets, p, data, data_mac, target, memo.written)
         restarted = await restart_workloads(memo.api, p, content_mac, mac_key, plain)
         message = _synced_message(versions, p.spec.target.name)
-        await _report(memo.api, body, True, "Synced", message, extra=synced_status(p, versions, data_mac, content_mac,
-                                                                          generated_at))
+        status = synced_status(p, versions, data_mac, content_mac, generated_at)
+        await _report(memo.api, body, True, "Synced", message, extra=status)
         return SyncOutcome(True, "Synced", message, wrote=wrote, refresh_seconds=refresh, restarted=tuple(restarted))
     except (StashError, client.ApiException) as exc:
         failure = exc if isinstance(exc, StashError) else api_error(exc)
