@@ -11,10 +11,11 @@ from typing import Any
 import boto3
 import pytest
 
-from stashsync.api import API_VERSION
+from stashsync.api import API_VERSION, GROUP, VERSION
 from stashsync.cli.main import main as cli
 from tests.harness.kube import Kube, wait_for
 from tests.harness.leaks import plaintext
+from tests.harness.metrics import samples
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready, wait_warning
 from tests.objects import TENANT_AUTH, synced_secret
@@ -29,12 +30,9 @@ def store(name: str, provider: str, settings: dict[str, Any]) -> dict[str, Any]:
 
 def calls(operator: OperatorProcess, service: str) -> dict[str, float]:
     """operation -> AWS calls made so far for `service`, from one scrape."""
-    text = operator.scrape()
     counts: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("stashsync_aws_calls_total{") and f'service="{service}"' in line:
-            operation = line.split('operation="')[1].split('"')[0]
-            counts[operation] = counts.get(operation, 0.0) + float(line.rsplit(" ", 1)[1])
+    for sample in samples(operator.scrape(), "stashsync_aws_calls_total", service=service):
+        counts[sample.labels["operation"]] = counts.get(sample.labels["operation"], 0.0) + sample.value
     return counts
 
 
@@ -196,3 +194,30 @@ def test_s3_lazycred_objects_written_by_the_cli_are_read_and_followed(
     kube.apply(synced_secret("found", "lazy", [], dataFrom=[{"find": "svc[0-2]"}]), namespace)
     wait_ready(kube, namespace, "found")
     assert set(kube.secret_data(namespace, "found") or {}) == {"svc0", "svc1", "svc2"}
+
+
+def test_kubectl_get_shows_every_store_s_provider_and_location(kube: Kube, operator: OperatorProcess,
+                                                               namespace: str) -> None:
+    stores = {"sm": ("secretsManager", {}, "every secret (us-east-1)"),
+              "ssm": ("parameterStore", {"path": "/app"}, "path /app (us-east-1)"),
+              "lazy": ("s3", {"bucket": "bkt", "prefix": "creds/"}, "s3://bkt/creds/ (us-east-1)"),
+              "cs": ("credstash", {"table": "tbl"}, "table tbl (us-east-1)")}
+    for name, (provider, settings, _) in stores.items():
+        kube.apply(store(name, provider, settings), namespace)
+    # The rows `kubectl get credentialstores` prints: the server renders the CRD's printer columns.
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/credentialstores"
+
+    def rows() -> dict[str, dict[str, str]]:
+        table = kube.api_client.call_api(path, "GET", header_params={
+            "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}, response_type="object",
+            auth_settings=["BearerToken"], _return_http_data_only=True)
+        names = [c["name"] for c in table["columnDefinitions"]]
+        return {r["cells"][0]: dict(zip(names, r["cells"], strict=True)) for r in table["rows"]}
+
+    def complete() -> dict[str, dict[str, str]] | None:
+        found = rows()
+        return found if all(found.get(n, {}).get("Location") for n in stores) else None
+
+    shown = wait_for(complete, 60, "every store's provider and location")
+    for name, (provider, _, location) in stores.items():
+        assert (shown[name]["Provider"], shown[name]["Location"]) == (provider, location)

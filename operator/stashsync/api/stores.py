@@ -126,6 +126,23 @@ class StoreSpec:
         return self.backend.region
 
     @property
+    def location(self) -> str:
+        """Where its credentials are, for people (`kubectl get` shows it): the table, bucket and prefix,
+        path or function, and the region."""
+        b = self.backend
+        if isinstance(b, CredstashProvider):
+            where = f"table {b.table}"
+        elif isinstance(b, WrapProvider):
+            where = f"table {b.table}" if b.mode == "direct" else f"function {b.function_name}"
+        elif isinstance(b, S3Provider):
+            where = f"s3://{b.bucket}/{b.prefix}"
+        elif isinstance(b, ParameterStoreProvider):
+            where = f"path {b.path or '/'}"
+        else:
+            where = "every secret"
+        return f"{where} ({b.region})"
+
+    @property
     def credstash(self) -> CredstashProvider | None:
         return self.backend if isinstance(self.backend, CredstashProvider) else None
 

@@ -54,8 +54,10 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMem
     raw = {"kind": body["kind"], "metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
     generation = int(body.metadata.get("generation", 0))
     memo.store_checked[body.metadata["uid"]] = time.monotonic()
+    shown: dict[str, str] = {}  # the provider and location printer columns
     try:
         store = parse_store(raw)
+        shown = {"provider": store.provider, "location": store.location}
         check_store(store, memo.settings.tenancy)
         uid = body.metadata["uid"]
         handle = await memo.resolver.build(store, uid, generation)
@@ -64,8 +66,9 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMem
         ok, reason, message = True, "Valid", f"{store.provider} store is reachable"
     except StashError as exc:
         ok, reason, message = False, exc.reason, exc.message
-    if cond.says_something_new(cond.ready_condition(raw["status"]), ok, reason, message):
-        await write_ready(memo.api, PLURALS[body["kind"]], raw, ok, reason, message)
+    stale = any(raw["status"].get(k) != v for k, v in shown.items())
+    if cond.says_something_new(cond.ready_condition(raw["status"]), ok, reason, message) or stale:
+        await write_ready(memo.api, PLURALS[body["kind"]], raw, ok, reason, message, shown)
         (events.normal if ok else events.warning)(body, reason, message)
         logger.info("store validated", extra={"ready": ok, "reason": reason})
 
