@@ -16,9 +16,9 @@ from stashsync.api import GROUP, VERSION
 from stashsync.api.conditions import ready_condition
 from stashsync.cli.errors import CliError
 from stashsync.kube import client as kube_client
-from stashsync.kube.client import is_status
+from stashsync.kube.client import api_error, is_status
 from stashsync.kube.labels import FORCE_SYNC_ANNOTATION
-from stashsync.kube.status import MERGE_PATCH
+from stashsync.kube.status import MERGE_PATCH, get_object
 
 PLURAL = "syncedsecrets"
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -66,7 +66,9 @@ async def _refresh(name: str, namespace: str | None, wait: float) -> int:
             return 0
         deadline = time.monotonic() + wait
         while True:
-            body = await _call(what, custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+            body = await _call(what, get_object(api, PLURAL, namespace, name))
+            if body is None:
+                raise CliError(f"{what} not found")
             status = body.get("status") or {}
             ready = ready_condition(status) or {}
             if status.get("forcedSync") == value:
@@ -86,4 +88,4 @@ async def _call(what: str, call: Any) -> Any:
     except client.ApiException as exc:
         if is_status(exc, 404):
             raise CliError(f"{what} not found") from None
-        raise CliError(f"{what}: Kubernetes API answered {exc.status} {exc.reason}") from None
+        raise CliError(f"{what}: {api_error(exc).message}") from None
