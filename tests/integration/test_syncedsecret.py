@@ -85,6 +85,39 @@ def test_steady_refresh_costs_one_query_per_credential_and_no_kms(
     assert operator.metric("stashsync_kms_decrypts_total") - decrypts0 == 1
 
 
+def test_many_objects_on_one_credential_share_one_version_check_per_interval(
+        kube: Kube, operator: OperatorProcess, namespace: str, table: str) -> None:
+    """The shared version index: 20 objects reading one credential every second make about one
+    version query per second between them, not 20; a new version found by one reaches all 20."""
+    objects = 20
+    assert cli(["put", "-t", table, "shared.key", plaintext("shared-v1")]) == 0
+    kube.apply(credstash_store("main", table), namespace)
+    for i in range(objects):
+        kube.apply(synced_secret(f"app-{i}", "main", [{"key": "k", "name": "shared.key"}], refreshInterval="1s"),
+                   namespace)
+    for i in range(objects):
+        wait_ready(kube, namespace, f"app-{i}")
+
+    def counts() -> tuple[float, float]:
+        text = operator.scrape()
+        return (operator.metric("stashsync_syncs_total", text, kind="SyncedSecret", reason="Synced"),
+                operator.metric("stashsync_aws_calls_total", text, service="dynamodb", operation="Query"))
+
+    syncs0, queries0 = counts()
+    wait_for(lambda: counts()[0] - syncs0 >= 5 * objects, 60, "five refreshes of every object")
+    syncs1, queries1 = counts()
+    syncs, queries = syncs1 - syncs0, queries1 - queries0
+    rounds = syncs / objects
+    # One query per round; a round's objects spread over the jitter (10%), so a round may now and
+    # then take two checks; without the index it would be `syncs` queries.
+    assert 1 <= queries <= 1.5 * rounds + 2, (queries, syncs)
+
+    assert cli(["put", "-a", "-t", table, "shared.key", plaintext("shared-v2")]) == 0
+    for i in range(objects):
+        wait_for(lambda i=i: (kube.secret_data(namespace, f"app-{i}") or {}).get("k") == "shared-v2", 20,
+                 f"app-{i} has the new version")
+
+
 def test_missing_credential_is_not_ready_with_a_warning_and_writes_nothing(
         kube: Kube, operator: OperatorProcess, namespace: str, table: str) -> None:
     kube.apply(credstash_store("main", table), namespace)

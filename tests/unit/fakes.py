@@ -11,6 +11,7 @@ from typing import Any, TypeVar, cast
 from stashsync import errors
 from stashsync.api.stores import parse_store
 from stashsync.aws.clients import AwsClients
+from stashsync.controllers.version_index import Subscription, VersionIndex
 from stashsync.kube import secrets
 from stashsync.sources.base import CredentialRef
 from stashsync.sources.registry import StoreHandle
@@ -66,6 +67,11 @@ class InlineClients:
 def handle(source: FakeSource) -> StoreHandle:
     spec = parse_store(credstash_store("main", "table") | {"metadata": {"name": "main", "namespace": "ns"}})
     return StoreHandle(spec, cast(AwsClients, InlineClients()), source=source)
+
+
+def unshared() -> Subscription:
+    """A sync's view of a version index of its own, which checks anew every time (max_age 0)."""
+    return Subscription(VersionIndex(lambda _: None), ("ns", "app"), 0.0)
 
 
 class FakeSecrets:

@@ -13,7 +13,7 @@ from stashsync.controllers.memo import WrittenSecrets
 from stashsync.crypto import mac
 from stashsync.errors import StashError
 from tests.objects import synced_secret
-from tests.unit.fakes import FakeCurrentReader, FakeSecrets, FakeSource, handle
+from tests.unit.fakes import FakeCurrentReader, FakeSecrets, FakeSource, handle, unshared
 
 KEY = b"k" * 32
 DATA = [{"key": "user", "name": "db.user"}, {"key": "password", "name": "db.password"}]
@@ -34,9 +34,9 @@ def run(coro: Any) -> Any:
 async def read_step(p: flow.Plan, source: FakeSource, secrets: FakeSecrets) -> tuple[flow.TargetState, Any]:
     """The sync up to its is_unchanged decision: (our Secret as found, what read_values returned)."""
     store = handle(source)
-    wanted = await flow.resolve_refs(p.spec, store)
+    wanted = await flow.resolve_refs(p.spec, store, unshared())
     target = await flow.read_target(secrets.as_secrets(), p, flow.output_keys(p.spec, wanted.refs), KEY)
-    return target, await flow.read_values(p, store, wanted, target)
+    return target, await flow.read_values(p, store, wanted, target, unshared())
 
 
 async def first_sync(source: FakeSource, secrets: FakeSecrets, **spec: Any) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def test_two_found_credentials_that_become_one_key_are_refused() -> None:
     source = FakeSource({"app/db.user": ("1", b"a"), "app:db.user": ("1", b"b")})  # both key app_db.user
     p = flow.plan(body(data=[], dataFrom=[{"find": "app*"}]))
     with pytest.raises(flow.KeyCollision):
-        run(flow.resolve_refs(p.spec, handle(source)))
+        run(flow.resolve_refs(p.spec, handle(source), unshared()))
 
 
 def test_a_refused_write_forgets_what_was_to_be_written() -> None:

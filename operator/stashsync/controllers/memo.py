@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from kubernetes_asyncio import client
 
 from stashsync.controllers.store_resolver import StoreResolver
+from stashsync.controllers.version_index import VersionIndex
 from stashsync.controllers.wakers import Wakers
 from stashsync.kube.secrets import Secrets
 from stashsync.sandbox import TemplateSandbox
@@ -49,6 +50,10 @@ class OperatorMemo:
     store_checked: dict[str, float] = field(default_factory=dict)  # store uid -> monotonic time of last validation
     force_seen: dict[Key, str] = field(default_factory=dict)  # SyncedSecret -> force-sync value already woken for
     mac_key: bytes = b""  # loaded (or created) by the startup handler
+    versions: VersionIndex = field(init=False)  # version checks shared by the objects reading a credential
+
+    def __post_init__(self) -> None:
+        self.versions = VersionIndex(self.wakers.wake)
 
     @classmethod
     def from_settings(cls, settings: Settings, api: client.ApiClient) -> OperatorMemo:

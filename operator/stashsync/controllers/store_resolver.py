@@ -96,7 +96,10 @@ class StoreResolver:
                 if found is None:
                     auth = await aws_auth(self.api, self.secrets, store, consumer, self.limiter(store, uid))
                     cached = self._built.get(key)
-                    found = cached.value if cached is not None and cached.auth == auth else build_store(store, auth)
+                    if cached is not None and cached.auth == auth:
+                        found = cached.value
+                    else:
+                        found = build_store(store, auth, identity=f"{uid}/{generation}")
                     self.forget(uid, keep_generation=generation)
                     self._keep(key, _Built(time.monotonic(), auth, found))
         return found

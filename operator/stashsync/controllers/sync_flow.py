@@ -21,6 +21,7 @@ from stashsync.api import conditions as cond
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
 from stashsync.controllers.generate import ensure_generated, generator_of, next_rotation_seconds
 from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
+from stashsync.controllers.version_index import Subscription
 from stashsync.crypto import mac
 from stashsync.errors import StashError
 from stashsync.kube import limits, rollout, secrets
@@ -75,11 +76,16 @@ class Refs:
         return extract(value, prop, f"credential {self.refs[key].name!r}") if prop else value
 
 
-async def resolve_refs(spec: SyncedSecretSpec, store: StoreHandle) -> Refs:
+async def resolve_refs(spec: SyncedSecretSpec, store: StoreHandle, shared: Subscription) -> Refs:
     source = store.reader()
     refs: dict[str, base.CredentialRef] = {}
     known: dict[str, str] = {}
-    found = await _first_error([store.clients.run(source.find, f.pattern, f.tags) for f in spec.data_from])
+
+    async def find_each(keys: list[Any]) -> list[dict[str, str | None]]:
+        return await _first_error([store.clients.run(source.find, k[2], dict(k[3])) for k in keys])
+
+    found = await shared.get([(store.identity, "find", f.pattern, tuple(sorted(f.tags.items())))
+                              for f in spec.data_from], find_each)
     for entry, names in zip(spec.data_from, found, strict=True):
         for name, version in names.items():
             key = key_for_name(name)
@@ -95,18 +101,25 @@ async def resolve_refs(spec: SyncedSecretSpec, store: StoreHandle) -> Refs:
     return Refs(refs, {d.key: d.property for d in spec.data if d.property}, known)
 
 
-async def current_versions(store: StoreHandle, wanted: Refs) -> dict[str, str]:
-    """Each key's version: what finding reported, else one check per distinct credential (batched
-    where the backend's API takes many names per call)."""
+def _version_key(store: StoreHandle, ref: base.CredentialRef) -> tuple[str, str, base.CredentialRef]:
+    return (store.identity, "version", ref)
+
+
+async def current_versions(store: StoreHandle, wanted: Refs, shared: Subscription) -> dict[str, str]:
+    """Each key's version: what finding reported, else from the shared version index, which checks
+    each distinct credential once for all the objects reading it (batched where the backend's API
+    takes many names per call)."""
     source = store.reader()
     unique = sorted({r for k, r in wanted.refs.items() if k not in wanted.known_versions},
                     key=lambda r: (r.name, r.version or "", r.context_key()))
-    if not unique:
-        checked: list[str] = []
-    elif isinstance(source, base.BatchSource):
-        checked = await store.clients.run(source.current_versions, unique)
-    else:
-        checked = await _first_error([store.clients.run(source.current_version, r) for r in unique])
+
+    async def check(keys: list[Any]) -> list[str]:
+        refs = [k[2] for k in keys]
+        if isinstance(source, base.BatchSource):
+            return await store.clients.run(source.current_versions, refs)
+        return await _first_error([store.clients.run(source.current_version, r) for r in refs])
+
+    checked = await shared.get([_version_key(store, r) for r in unique], check) if unique else []
     by_ref = dict(zip(unique, checked, strict=True))
     return {k: wanted.known_versions.get(k) or by_ref[r] for k, r in wanted.refs.items()}
 
@@ -127,12 +140,16 @@ async def fetch_values(store: StoreHandle, wanted: Refs, keys: list[str],
     return {key: wanted.value_of(key, by_ref[(wanted.refs[key], versions[key])]) for key in keys}
 
 
-async def read_current(store: StoreHandle, wanted: Refs) -> tuple[dict[str, str], dict[str, bytes]]:
-    """Versions and values of every key in one pass (each distinct credential read once)."""
+async def read_current(store: StoreHandle, wanted: Refs,
+                       shared: Subscription) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Versions and values of every key in one pass (each distinct credential read once); the
+    versions read go to the shared index as a check would."""
     source = store.reader()
     assert isinstance(source, base.CurrentReader)
     unique = sorted(set(wanted.refs.values()), key=lambda r: (r.name, r.version or "", r.context_key()))
-    by_ref = dict(zip(unique, await store.clients.run(source.read_current, unique), strict=True))
+    read = await store.clients.run(source.read_current, unique)
+    shared.record([_version_key(store, r) for r in unique], [version for version, _ in read])
+    by_ref = dict(zip(unique, read, strict=True))
     versions = {key: by_ref[ref][0] for key, ref in wanted.refs.items()}
     values = {key: wanted.value_of(key, by_ref[ref][1]) for key, ref in wanted.refs.items()}
     return versions, values
@@ -158,6 +175,10 @@ class Plan:
     @property
     def namespace(self) -> str:
         return str(self.body["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
 
     @property
     def uid(self) -> str:
@@ -234,13 +255,13 @@ def reusable_values(p: Plan, target: TargetState, versions: dict[str, str]) -> d
     return {k: v for k, v in target.ours.items() if k in versions and p.previous_versions.get(k) == versions[k]}
 
 
-async def read_values(p: Plan, store: StoreHandle, wanted: Refs,
-                      target: TargetState) -> tuple[dict[str, str], dict[str, bytes]] | None:
+async def read_values(p: Plan, store: StoreHandle, wanted: Refs, target: TargetState,
+                      shared: Subscription) -> tuple[dict[str, str], dict[str, bytes]] | None:
     """Versions and values to write; None when nothing changed. Where every value is needed anyway
     and the backend can, one read gives versions and values together."""
     if needs_every_value(p, target) and isinstance(store.reader(), base.CurrentReader):
-        return await read_current(store, wanted)
-    versions = await current_versions(store, wanted)
+        return await read_current(store, wanted, shared)
+    versions = await current_versions(store, wanted, shared)
     if is_unchanged(p, target, versions):
         return None
     values = reusable_values(p, target, versions)
@@ -326,11 +347,12 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, memo: Op
         p = plan(body)
         refresh = p.refresh_seconds
         store = await memo.resolver.resolve(store_body, p.spec.store_kind, p.spec.store_name, namespace=p.namespace)
-        generator = generator_of(p.namespace, body["metadata"]["name"])
+        generator = generator_of(p.namespace, p.name)
         generated_at = await ensure_generated(p.spec, store, p.status, generator)
-        wanted = await resolve_refs(p.spec, store)
+        shared = Subscription(memo.versions, (p.namespace, p.name), p.spec.refresh_seconds)
+        wanted = await resolve_refs(p.spec, store, shared)
         target = await read_target(memo.secrets, p, output_keys(p.spec, wanted.refs), mac_key)
-        read = await read_values(p, store, wanted, target)
+        read = await read_values(p, store, wanted, target, shared)
         if read is None:
             message = _synced_message(p.previous_versions, p.spec.target.name)
             unchanged = {"generatedAt": generated_at} if generated_at else {}

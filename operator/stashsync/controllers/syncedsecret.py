@@ -77,6 +77,7 @@ async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: 
             await _wait(stopped, wake, delay)
     finally:
         memo.wakers.unregister(key)
+        memo.versions.unsubscribe(key)
 
 
 def _announce(body: dict[str, Any], previous: dict[str, Any] | None, ok: bool, reason: str, message: str,

@@ -33,6 +33,9 @@ class StoreHandle:
     clients: AwsClients
     source: Source | None = None
     wrap: WrapService | None = None
+    # Which store this is (uid and generation), whatever namespace uses it: what the shared version
+    # index keys checks by.
+    identity: str = ""
 
     def reader(self) -> Source:
         """The source a SyncedSecret reads."""
@@ -47,14 +50,14 @@ class StoreHandle:
         return self.wrap
 
 
-def build_store(store: StoreSpec, auth: AwsAuth) -> StoreHandle:
+def build_store(store: StoreSpec, auth: AwsAuth, identity: str = "") -> StoreHandle:
     clients = AwsClients(auth)
     backend = store.backend
     if isinstance(backend, WrapProvider):
         wrap: WrapService = (LambdaWrapService(clients, backend.function_name) if backend.mode == "lambda"
                              else DirectWrapService(clients, backend.table, backend.kms_key_id))
-        return StoreHandle(store, clients, wrap=wrap)
-    return StoreHandle(store, clients, source=_source(backend, clients))
+        return StoreHandle(store, clients, wrap=wrap, identity=identity)
+    return StoreHandle(store, clients, source=_source(backend, clients), identity=identity)
 
 
 def _source(backend: CredstashProvider | S3Provider | SecretsManagerProvider | ParameterStoreProvider,

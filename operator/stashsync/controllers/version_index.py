@@ -1,0 +1,164 @@
+"""The shared version index: version checks (and dataFrom listings) made once per credential, not
+once per object that reads it.
+
+Every SyncedSecret that reads a credential subscribes to it. When a sync needs the credential's
+version, it reuses the last check if that check was made after this object's previous sync (and
+within its refresh interval); otherwise it checks, and every other subscriber arriving later reuses
+that check. N objects on one credential therefore make one check per (shortest) interval instead of
+N. A check that finds a new version wakes the other subscribers at once, so none waits for its own
+timer to notice. Identical checks in flight at the same moment are made once.
+
+A credential is keyed by the store's identity (uid and generation), not by the namespace using it:
+a cluster store serves many namespaces with the same AWS identity, and whether a namespace may use
+the store at all (its `conditions`) is decided before the index is asked. Values are never kept
+here; only versions and names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Subscriber = tuple[str, str]  # (namespace, name) of the object
+CheckKey = Hashable
+Checker = Callable[[list[Any]], Awaitable[list[Any]]]
+
+
+@dataclass
+class _Entry:
+    result: Any
+    seq: int  # which check produced `result`; checks are numbered in the order they finish
+    checked_at: float  # monotonic
+    used: dict[Subscriber, int] = field(default_factory=dict)  # subscriber -> seq of the result it last used
+
+
+class VersionIndex:
+    def __init__(self, wake: Callable[[Subscriber], None]) -> None:
+        self._wake = wake
+        self._entries: dict[CheckKey, _Entry] = {}
+        self._inflight: dict[CheckKey, asyncio.Future[Any]] = {}
+        self._keys_of: dict[Subscriber, set[CheckKey]] = {}
+        self._seq = itertools.count(1)
+        self.checks = 0  # keys checked at the source, for tests and benchmarks
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def subscribers(self, key: CheckKey) -> set[Subscriber]:
+        entry = self._entries.get(key)
+        return set(entry.used) if entry is not None else set()
+
+    def _usable(self, subscriber: Subscriber, key: CheckKey, max_age: float) -> bool:
+        entry = self._entries.get(key)
+        return (entry is not None and entry.seq > entry.used.get(subscriber, 0)
+                and time.monotonic() - entry.checked_at <= max_age)
+
+    def _use(self, subscriber: Subscriber, key: CheckKey) -> Any:
+        entry = self._entries[key]
+        entry.used[subscriber] = entry.seq
+        self._keys_of.setdefault(subscriber, set()).add(key)
+        return entry.result
+
+    def record(self, subscriber: Subscriber, keys: Sequence[CheckKey], results: Sequence[Any]) -> None:
+        """Results read at the source just now (by a check, or by a read of every value): a result
+        that differs from the last one wakes the other subscribers."""
+        for key, result in zip(keys, results, strict=True):
+            entry = self._entries.get(key)
+            seq = next(self._seq)
+            if entry is None:
+                self._entries[key] = _Entry(result, seq, time.monotonic())
+            else:
+                changed = entry.result != result
+                entry.result, entry.seq, entry.checked_at = result, seq, time.monotonic()
+                if changed:
+                    for other in entry.used:
+                        if other != subscriber:
+                            self._wake(other)
+            self._use(subscriber, key)
+
+    async def get(self, subscriber: Subscriber, keys: Sequence[CheckKey], check: Checker,
+                  max_age: float) -> list[Any]:
+        """The result for each key: reused when checked since this subscriber's previous use and at
+        most `max_age` seconds ago, else taken from a check already in flight, else checked (all
+        such keys in one `check` call)."""
+        found: dict[CheckKey, Any] = {}
+        wanted = list(dict.fromkeys(keys))
+        while len(found) < len(wanted):
+            for key in wanted:
+                if key not in found and self._usable(subscriber, key, max_age):
+                    found[key] = self._use(subscriber, key)
+            mine = [k for k in wanted if k not in found and k not in self._inflight]
+            if mine:
+                found.update(zip(mine, await self._check(subscriber, mine, check), strict=True))
+            waiting = {k: self._inflight[k] for k in wanted if k not in found and k in self._inflight}
+            if waiting:
+                await asyncio.wait(waiting.values())
+            for key, future in waiting.items():
+                if future.cancelled():
+                    continue  # its object was stopped mid-check: the next round checks again
+                error = future.exception()
+                if error is not None:
+                    raise error
+                found[key] = future.result()
+                entry = self._entries.get(key)
+                if entry is not None:
+                    self._use(subscriber, key)
+        return [found[k] for k in keys]
+
+    async def _check(self, subscriber: Subscriber, keys: list[CheckKey], check: Checker) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        futures = {k: loop.create_future() for k in keys}
+        for future in futures.values():
+            future.add_done_callback(_consume)
+        self._inflight.update(futures)
+        try:
+            results = await check(keys)
+        except BaseException as exc:
+            for key, future in futures.items():
+                self._inflight.pop(key, None)
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+            raise
+        self.checks += len(keys)
+        self.record(subscriber, keys, results)
+        for (key, future), result in zip(futures.items(), results, strict=True):
+            self._inflight.pop(key, None)
+            future.set_result(result)
+        return list(results)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """The object is gone: forget it, and every entry nobody reads any more."""
+        for key in self._keys_of.pop(subscriber, set()):
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            entry.used.pop(subscriber, None)
+            if not entry.used:
+                del self._entries[key]
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Mark a failed check's error as seen, so asyncio does not log it when no other object waited."""
+    if not future.cancelled():
+        future.exception()
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One object's view of the index during one sync."""
+
+    index: VersionIndex
+    subscriber: Subscriber
+    max_age: float  # the object's refresh interval; 0: every check is its own
+
+    async def get(self, keys: Sequence[CheckKey], check: Checker) -> list[Any]:
+        return await self.index.get(self.subscriber, keys, check, self.max_age)
+
+    def record(self, keys: Sequence[CheckKey], results: Sequence[Any]) -> None:
+        self.index.record(self.subscriber, keys, results)

@@ -1,0 +1,162 @@
+"""The shared version index: one check per credential for all the objects reading it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from stashsync.controllers.version_index import Subscriber, VersionIndex
+from stashsync.errors import CredentialNotFound
+
+HOUR = 3600.0
+
+
+class Source:
+    def __init__(self, versions: dict[str, str]) -> None:
+        self.versions = versions
+        self.calls: list[list[str]] = []
+        self.gate: asyncio.Event | None = None  # when set, checks wait for it
+
+    async def check(self, keys: list[Any]) -> list[str]:
+        self.calls.append(list(keys))
+        if self.gate is not None:
+            await self.gate.wait()
+        missing = [k for k in keys if k not in self.versions]
+        if missing:
+            raise CredentialNotFound(f"credential {missing[0]!r} not found")
+        return [self.versions[k] for k in keys]
+
+
+def index() -> tuple[VersionIndex, list[Subscriber]]:
+    woken: list[Subscriber] = []
+    return VersionIndex(woken.append), woken
+
+
+def objects(n: int) -> list[Subscriber]:
+    return [(f"ns-{i}", "app") for i in range(n)]
+
+
+def test_many_objects_on_one_credential_make_one_check_per_round() -> None:
+    async def scenario() -> None:
+        versions, _ = index()
+        source = Source({"db": "1"})
+        subscribers = objects(200)
+        for _round in range(3):  # each object syncs once per round, as its own interval comes round
+            for who in subscribers:
+                assert await versions.get(who, ["db"], source.check, HOUR) == ["1"]
+        assert len(source.calls) == 3  # the first object to come round again checks; the 199 others reuse
+        assert versions.checks == 3
+    asyncio.run(scenario())
+
+
+def test_an_object_alone_checks_every_time() -> None:
+    async def scenario() -> None:
+        versions, _ = index()
+        source = Source({"db": "1"})
+        for _ in range(4):
+            await versions.get(("ns", "app"), ["db"], source.check, HOUR)
+        assert len(source.calls) == 4
+    asyncio.run(scenario())
+
+
+def test_a_check_older_than_the_objects_interval_is_not_reused() -> None:
+    async def scenario() -> None:
+        versions, _ = index()
+        source = Source({"db": "1"})
+        await versions.get(("a", "x"), ["db"], source.check, HOUR)
+        await versions.get(("b", "x"), ["db"], source.check, 0.0)  # interval 0: every check is its own
+        assert len(source.calls) == 2
+    asyncio.run(scenario())
+
+
+def test_a_new_version_wakes_the_other_readers_but_not_the_one_that_found_it() -> None:
+    async def scenario() -> None:
+        versions, woken = index()
+        source = Source({"db": "1", "other": "7"})
+        a, b, c = objects(3)
+        await versions.get(a, ["db"], source.check, HOUR)
+        await versions.get(b, ["db"], source.check, HOUR)
+        await versions.get(c, ["other"], source.check, HOUR)
+        source.versions["db"] = "2"
+        assert await versions.get(a, ["db"], source.check, HOUR) == ["2"]
+        assert woken == [b]  # c reads another credential
+        assert await versions.get(b, ["db"], source.check, HOUR) == ["2"]  # the wake-up costs no check
+        assert len(source.calls) == 3
+    asyncio.run(scenario())
+
+
+def test_a_recorded_read_counts_as_a_check() -> None:
+    async def scenario() -> None:
+        versions, woken = index()
+        source = Source({"db": "1"})
+        a, b = objects(2)
+        await versions.get(b, ["db"], source.check, HOUR)
+        versions.record(a, ["db"], ["2"])  # a read every value (its first sync) and saw a new version
+        assert woken == [b]
+        assert await versions.get(b, ["db"], source.check, HOUR) == ["2"]
+        assert len(source.calls) == 1
+    asyncio.run(scenario())
+
+
+def test_simultaneous_checks_of_one_credential_are_made_once() -> None:
+    async def scenario() -> None:
+        versions, _ = index()
+        source = Source({"db": "1", "api": "3"})
+        source.gate = asyncio.Event()
+        tasks = [asyncio.create_task(versions.get(who, ["db", "api"], source.check, HOUR)) for who in objects(50)]
+        await asyncio.sleep(0)
+        source.gate.set()
+        assert {tuple(r) for r in await asyncio.gather(*tasks)} == {("1", "3")}
+        assert source.calls == [["db", "api"]]
+    asyncio.run(scenario())
+
+
+def test_a_failed_check_fails_every_object_waiting_for_it_and_is_not_kept() -> None:
+    async def scenario() -> None:
+        versions, _ = index()
+        source = Source({})
+        source.gate = asyncio.Event()
+        tasks = [asyncio.create_task(versions.get(who, ["db"], source.check, HOUR)) for who in objects(3)]
+        await asyncio.sleep(0)
+        source.gate.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(r, CredentialNotFound) for r in results)
+        assert len(source.calls) == 1 and len(versions) == 0
+        source.versions["db"] = "1"
+        assert await versions.get(objects(1)[0], ["db"], source.check, HOUR) == ["1"]
+    asyncio.run(scenario())
+
+
+def test_a_check_cut_off_by_its_objects_deletion_is_made_again_by_a_waiting_object() -> None:
+    async def scenario() -> None:
+        versions, _ = index()
+        source = Source({"db": "1"})
+        source.gate = asyncio.Event()
+        a, b = objects(2)
+        first = asyncio.create_task(versions.get(a, ["db"], source.check, HOUR))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(versions.get(b, ["db"], source.check, HOUR))
+        await asyncio.sleep(0)
+        first.cancel()
+        source.gate.set()
+        assert await second == ["1"]
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert len(source.calls) == 2
+    asyncio.run(scenario())
+
+
+def test_unsubscribing_the_last_reader_forgets_the_credential() -> None:
+    async def scenario() -> None:
+        versions, woken = index()
+        source = Source({"db": "1"})
+        a, b = objects(2)
+        await versions.get(a, ["db"], source.check, HOUR)
+        await versions.get(b, ["db"], source.check, HOUR)
+        versions.unsubscribe(a)
+        assert versions.subscribers("db") == {b}
+        versions.unsubscribe(b)
+        assert len(versions) == 0 and not woken
+    asyncio.run(scenario())
