@@ -24,3 +24,13 @@ def warning_reasons(kube: Kube, namespace: str, name: str) -> set[str]:
 def wait_warning(kube: Kube, namespace: str, name: str, reason: str, timeout: float = 15) -> None:
     """Events are posted asynchronously (kopf's posting queue): wait for the Warning, don't peek."""
     wait_for(lambda: reason in warning_reasons(kube, namespace, name), timeout, f"Warning event {reason} on {name}")
+
+
+def printed_rows(kube: Kube, path: str) -> dict[str, dict[str, Any]]:
+    """The rows `kubectl get` prints for the objects at `path`, by name: the server renders the CRD's
+    printer columns when asked for a Table."""
+    table = kube.api_client.call_api(path, "GET", header_params={
+        "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}, response_type="object",
+        auth_settings=["BearerToken"], _return_http_data_only=True)
+    names = [c["name"] for c in table["columnDefinitions"]]
+    return {r["cells"][0]: dict(zip(names, r["cells"], strict=True)) for r in table["rows"]}

@@ -17,7 +17,7 @@ from tests.harness.kube import Kube, wait_for
 from tests.harness.leaks import plaintext
 from tests.harness.metrics import samples
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.helpers import wait_ready, wait_warning
+from tests.integration.helpers import printed_rows, wait_ready, wait_warning
 from tests.objects import TENANT_AUTH, synced_secret
 
 pytestmark = pytest.mark.integration
@@ -207,15 +207,8 @@ def test_kubectl_get_shows_every_store_s_provider_and_location(kube: Kube, opera
     # The rows `kubectl get credentialstores` prints: the server renders the CRD's printer columns.
     path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/credentialstores"
 
-    def rows() -> dict[str, dict[str, str]]:
-        table = kube.api_client.call_api(path, "GET", header_params={
-            "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}, response_type="object",
-            auth_settings=["BearerToken"], _return_http_data_only=True)
-        names = [c["name"] for c in table["columnDefinitions"]]
-        return {r["cells"][0]: dict(zip(names, r["cells"], strict=True)) for r in table["rows"]}
-
     def complete() -> dict[str, dict[str, str]] | None:
-        found = rows()
+        found = printed_rows(kube, path)
         return found if all(found.get(n, {}).get("Location") for n in stores) else None
 
     shown = wait_for(complete, 60, "every store's provider and location")

@@ -8,8 +8,10 @@ from typing import Any
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
+def now(after_seconds: float = 0.0) -> str:
+    """A status timestamp: now, or `after_seconds` from now."""
+    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=after_seconds)
+    return when.strftime(TIME_FORMAT)
 
 
 def seconds_since(stamp: str | None) -> float | None:

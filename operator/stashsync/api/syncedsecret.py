@@ -15,6 +15,10 @@ from stashsync.errors import SpecError
 
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 DEFAULT_REFRESH = "1h"
+# As External Secrets Operator defines them: Periodic refreshes every refreshInterval; OnChange syncs
+# when the spec changes; CreatedOnce syncs once per object. All three restore an edited or deleted
+# Secret, and a stashsync.dev/force-sync annotation syncs any of them.
+REFRESH_POLICIES = ("Periodic", "OnChange", "CreatedOnce")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Target:
     merge_template: bool = False  # keep the source keys beside the rendered ones
     creation_policy: str = "Owner"
     deletion_policy: str = "Delete"
+    immutable: bool = False  # an immutable Secret, replaced (deleted and created) when its content changes
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,13 @@ class SyncedSecretSpec:
     data_from: tuple[FindEntry, ...]
     refresh_seconds: float
     restart_targets: tuple[RestartTarget, ...] = ()
+    refresh_policy: str = "Periodic"
     encryption: EncryptionSpec | None = None  # values written as envelopes (crypto.envelope)
+
+    @property
+    def periodic_seconds(self) -> float:
+        """How often the source is checked on a timer: refreshInterval under Periodic, never otherwise."""
+        return self.refresh_seconds if self.refresh_policy == "Periodic" else 0.0
 
 
 def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
@@ -101,14 +112,27 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
                     template=dict(template) if template is not None else None,
                     merge_template=(t.get("template") or {}).get("mergePolicy", "Replace") == "Merge",
                     creation_policy=t.get("creationPolicy", "Owner"),
-                    deletion_policy=t.get("deletionPolicy", "Delete"))
+                    deletion_policy=t.get("deletionPolicy", "Delete"),
+                    immutable=bool(t.get("immutable", False)))
+    if target.immutable and target.creation_policy == "Merge":
+        raise SpecError("target.immutable needs creationPolicy Owner or Orphan: keys merged into someone "
+                        "else's Secret cannot make it immutable")
+    policy = spec.get("refreshPolicy", "Periodic")
+    if policy not in REFRESH_POLICIES:
+        raise SpecError(f"refreshPolicy {policy!r} must be one of {', '.join(REFRESH_POLICIES)}")
     restart_targets = tuple(_restart_target(t) for t in spec.get("rolloutRestartTargets") or [])
-    return SyncedSecretSpec(store_kind=store_kind, store_name=store_name, target=target,
+    parsed = SyncedSecretSpec(store_kind=store_kind, store_name=store_name, target=target,
                             data=data, data_from=data_from,
                             refresh_seconds=parse_duration(spec.get("refreshInterval", DEFAULT_REFRESH),
                                                            "refreshInterval"),
                             restart_targets=restart_targets,
-                            encryption=parse_encryption(spec))
+                            encryption=parse_encryption(spec),
+                            refresh_policy=policy)
+    if policy == "CreatedOnce" and (any(d.generate and d.generate.rotate_seconds for d in data)
+                                    or (parsed.encryption is not None and parsed.encryption.rotate_seconds)):
+        raise SpecError("refreshPolicy CreatedOnce never rewrites the Secret: it cannot rotate "
+                        "(generate.rotateEvery, encryption.rotateEvery)")
+    return parsed
 
 
 def _generate(entry: dict[str, Any]) -> Generate | None:

@@ -10,8 +10,9 @@ of one sync; nothing secret is logged or kept.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kubernetes_asyncio import client
@@ -21,6 +22,7 @@ from stashsync.api import conditions as cond
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
 from stashsync.controllers.generate import ensure_generated, generator_of, next_rotation_seconds
 from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
+from stashsync.controllers.schedule import next_delay
 from stashsync.controllers.version_index import Subscription
 from stashsync.crypto import mac
 from stashsync.errors import StashError
@@ -44,8 +46,9 @@ class SyncOutcome:
     reason: str
     message: str
     wrote: bool = False
-    refresh_seconds: float = 0.0
     restarted: tuple[str, ...] = ()
+    status: dict[str, Any] = field(default_factory=dict)  # status fields the report writes besides Ready
+    next_seconds: float | None = None  # when the next sync is due; None: only when woken
 
 
 async def _first_error(tasks: list[Awaitable[T]]) -> list[T]:
@@ -200,7 +203,7 @@ class Plan:
 def plan(body: dict[str, Any]) -> Plan:
     spec = parse_synced_secret(body)
     status = body.get("status") or {}
-    refresh = spec.refresh_seconds
+    refresh = spec.periodic_seconds
     rotate = spec.encryption.rotate_seconds if spec.encryption is not None else 0.0
     for period in (rotate, next_rotation_seconds(spec)):  # the loop must also wake for these
         if period > 0:
@@ -234,6 +237,15 @@ async def read_target(kube_secrets: secrets.Secrets, p: Plan, keys: set[str], ma
     intact = (existing is not None and set(ours) == keys and mac.matches(mac_key, p.uid, ours, p.status.get("dataMAC"))
               and (p.spec.target.creation_policy == "Merge" or set(data) == keys))
     return TargetState(existing, ours, intact)
+
+
+CREATED_ONCE = "the Secret was created once and is left as it is (refreshPolicy CreatedOnce)"
+
+
+def created_once(p: Plan, target: TargetState) -> bool:
+    """CreatedOnce, and our Secret is there as we wrote it: nothing to read or write. A missing or
+    edited Secret is written again (from the current values), as is one a force-sync asks for."""
+    return p.spec.refresh_policy == "CreatedOnce" and target.intact and p.force is None
 
 
 def needs_every_value(p: Plan, target: TargetState) -> bool:
@@ -292,7 +304,8 @@ async def write_secret(kube_secrets: secrets.Secrets, p: Plan, data: dict[str, b
     our own write from someone else's edit."""
     spec_target = p.spec.target
     desired = secrets.DesiredSecret(namespace=p.namespace, name=spec_target.name, type=spec_target.type, data=data,
-                                    labels=spec_target.labels, annotations=spec_target.annotations)
+                                    labels=spec_target.labels, annotations=spec_target.annotations,
+                                    immutable=spec_target.immutable)
     written.remember((p.namespace, spec_target.name), p.uid, data_mac)
     try:
         wrote = await kube_secrets.write(desired, secrets.Owner.of(p.body), spec_target.creation_policy,
@@ -340,48 +353,56 @@ def synced_status(p: Plan, versions: dict[str, str], data_mac: str, content_mac:
     return status
 
 
-async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, memo: OperatorMemo) -> SyncOutcome:
-    mac_key = memo.mac_key
+async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, memo: OperatorMemo,
+               failures: int = 0) -> SyncOutcome:
+    """One sync and its one report. `failures`: how many syncs in a row failed before this one (the
+    retry backoff); the report says when the next sync is due."""
     refresh = 0.0
     try:
         p = plan(body)
         refresh = p.refresh_seconds
-        store = await memo.resolver.resolve(store_body, p.spec.store_kind, p.spec.store_name, namespace=p.namespace)
-        generator = generator_of(p.namespace, p.name)
-        generated_at = await ensure_generated(p.spec, store, p.status, generator)
-        shared = Subscription(memo.versions, (p.namespace, p.name), p.spec.refresh_seconds)
-        wanted = await resolve_refs(p.spec, store, shared)
-        target = await read_target(memo.secrets, p, output_keys(p.spec, wanted.refs), mac_key)
-        read = await read_values(p, store, wanted, target, shared)
-        if read is None:
-            message = _synced_message(p.previous_versions, p.spec.target.name)
-            unchanged = {"generatedAt": generated_at} if generated_at else {}
-            await _report(memo.api, body, True, "Synced", message, extra=unchanged)
-            return SyncOutcome(True, "Synced", "unchanged", refresh_seconds=refresh)
-        versions, values = read
-        plain, data = await build_data(p, store, values, memo.sandbox)
-        data_mac, content_mac = mac.data_mac(mac_key, p.uid, data), mac.data_mac(mac_key, p.uid, plain)
-        wrote = await write_secret(memo.secrets, p, data, data_mac, target, memo.written)
-        restarted = await restart_workloads(memo.api, p, content_mac, mac_key, plain)
-        message = _synced_message(versions, p.spec.target.name)
-        status = synced_status(p, versions, data_mac, content_mac, generated_at)
-        await _report(memo.api, body, True, "Synced", message, extra=status)
-        return SyncOutcome(True, "Synced", message, wrote=wrote, refresh_seconds=refresh, restarted=tuple(restarted))
+        done = await _steps(p, store_body, memo)
     except (StashError, client.ApiException) as exc:
         failure = exc if isinstance(exc, StashError) else api_error(exc)
-        await _report(memo.api, body, False, failure.reason, failure.message, extra={})
-        return SyncOutcome(False, failure.reason, failure.message, refresh_seconds=refresh)
+        done = SyncOutcome(False, failure.reason, failure.message)
+    delay = next_delay(done.ok, done.reason, refresh, 0 if done.ok else failures + 1, memo.settings.refresh_jitter)
+    await _report(memo.api, body, done, delay)
+    return dataclasses.replace(done, next_seconds=delay)
+
+
+async def _steps(p: Plan, store_body: dict[str, Any] | None, memo: OperatorMemo) -> SyncOutcome:
+    mac_key = memo.mac_key
+    store = await memo.resolver.resolve(store_body, p.spec.store_kind, p.spec.store_name, namespace=p.namespace)
+    generated_at = await ensure_generated(p.spec, store, p.status, generator_of(p.namespace, p.name))
+    shared = Subscription(memo.versions, (p.namespace, p.name), p.spec.periodic_seconds)
+    wanted = await resolve_refs(p.spec, store, shared)
+    target = await read_target(memo.secrets, p, output_keys(p.spec, wanted.refs), mac_key)
+    if created_once(p, target):
+        return SyncOutcome(True, "Synced", CREATED_ONCE)
+    read = await read_values(p, store, wanted, target, shared)
+    if read is None:
+        return SyncOutcome(True, "Synced", _synced_message(p.previous_versions, p.spec.target.name),
+                           status={"generatedAt": generated_at} if generated_at else {})
+    versions, values = read
+    plain, data = await build_data(p, store, values, memo.sandbox)
+    data_mac, content_mac = mac.data_mac(mac_key, p.uid, data), mac.data_mac(mac_key, p.uid, plain)
+    wrote = await write_secret(memo.secrets, p, data, data_mac, target, memo.written)
+    restarted = await restart_workloads(memo.api, p, content_mac, mac_key, plain)
+    return SyncOutcome(True, "Synced", _synced_message(versions, p.spec.target.name), wrote=wrote,
+                       restarted=tuple(restarted),
+                       status=synced_status(p, versions, data_mac, content_mac, generated_at))
 
 
 def _synced_message(versions: dict[str, str], secret_name: str) -> str:
     return f"Secret {secret_name!r} holds {len(versions)} credential(s) at their current versions"
 
 
-async def _report(api: client.ApiClient, body: dict[str, Any], ok: bool, reason: str, message: str,
-                  extra: dict[str, Any]) -> None:
+async def _report(api: client.ApiClient, body: dict[str, Any], done: SyncOutcome, delay: float | None) -> None:
     meta = body["metadata"]
-    if ok:
-        extra = {**extra, "lastSyncTime": cond.now()}
+    extra = dict(done.status)
+    if done.ok:
+        extra["lastSyncTime"] = cond.now()
         metrics.LAST_SUCCESS.labels(kind=KIND, namespace=meta["namespace"], name=meta["name"]).set_to_current_time()
-    metrics.SYNCS.labels(kind=KIND, reason=reason).inc()
-    await write_ready(api, PLURAL, body, ok, reason, message, extra, observed=ok)
+    extra["nextSyncTime"] = cond.now(delay) if delay is not None else None
+    metrics.SYNCS.labels(kind=KIND, reason=done.reason).inc()
+    await write_ready(api, PLURAL, body, done.ok, done.reason, done.message, extra, observed=done.ok)

@@ -3,10 +3,8 @@ one writer per Secret; spec changes and Secret edits only wake it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
-import random
 import time
 from typing import Any
 
@@ -20,36 +18,10 @@ from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
 from stashsync.controllers.stores import StoreIndexes
 from stashsync.controllers.sync_flow import KIND, forced_sync, sync
+from stashsync.controllers.wakers import wait_for_wake
 from stashsync.crypto import mac
 from stashsync.errors import SpecError
 from stashsync.kube import secrets
-from stashsync.reasons import Retry, retry_of
-
-RETRY_FIRST_SECONDS = 5.0
-RETRY_MAX_SECONDS = 300.0
-
-
-def next_delay(ok: bool, reason: str, refresh: float, failures: int, jitter: float) -> float | None:
-    """Seconds until the next sync; None waits only for a wake-up (refreshInterval 0)."""
-    if ok:
-        if refresh <= 0:
-            return None
-        return refresh * (1 + random.uniform(-jitter, jitter))  # noqa: S311 - spreading load, not security
-    backoff = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * float(2 ** min(failures, 10)))
-    if retry_of(reason) != Retry.BACKOFF:  # waits for a fix elsewhere: poll at the slowest pace
-        backoff = RETRY_MAX_SECONDS
-    if refresh > 0:
-        backoff = min(backoff, refresh)
-    return backoff * random.uniform(0.8, 1.2)  # noqa: S311
-
-
-async def _wait(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float | None) -> None:
-    waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str,
@@ -66,15 +38,14 @@ async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: 
             snapshot = copy.deepcopy(dict(body))  # the live body changes under us; sync one version of it
             previous = cond.ready_condition(snapshot.get("status"))
             started = time.monotonic()
-            outcome = await sync(snapshot, indexes.store_body_for(snapshot.get("spec") or {}, namespace), memo)
+            outcome = await sync(snapshot, indexes.store_body_for(snapshot.get("spec") or {}, namespace), memo,
+                                 failures)
             metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
             failures = 0 if outcome.ok else failures + 1
             _announce(snapshot, previous, outcome.ok, outcome.reason, outcome.message, outcome.wrote, logger)
             if outcome.restarted:
                 events.normal(snapshot, "RolloutRestarted", f"restarted {', '.join(outcome.restarted)}")
-            delay = next_delay(outcome.ok, outcome.reason, outcome.refresh_seconds, failures,
-                               memo.settings.refresh_jitter)
-            await _wait(stopped, wake, delay)
+            await wait_for_wake(stopped, wake, outcome.next_seconds)
     finally:
         memo.wakers.unregister(key)
         memo.versions.unsubscribe(key)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import kopf
+
 Key = tuple[str, str]  # (namespace, name)
 
 
@@ -23,3 +25,17 @@ class Wakers:
         event = self._events.get(key)
         if event is not None:
             event.set()
+
+    def wake_all(self) -> None:
+        for event in self._events.values():
+            event.set()
+
+
+async def wait_for_wake(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float | None) -> None:
+    """Until the daemon is stopped, `wake` is set, or `delay` seconds pass (None: no time limit)."""
+    waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -57,6 +57,7 @@ class DesiredSecret:
     data: dict[str, bytes]
     labels: dict[str, str]
     annotations: dict[str, str]
+    immutable: bool = False
 
 
 def encode(data: dict[str, bytes]) -> dict[str, str]:
@@ -116,8 +117,11 @@ def build_owned(desired: DesiredSecret, owner: Owner, with_owner_reference: bool
     }
     if with_owner_reference:
         meta["ownerReferences"] = [owner.reference()]
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": desired.type,
-            "data": encode(desired.data)}
+    secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": desired.type,
+              "data": encode(desired.data)}
+    if desired.immutable:
+        secret["immutable"] = True
+    return secret
 
 
 def build_merged(existing: dict[str, Any], desired: DesiredSecret, owner: Owner) -> dict[str, Any]:
@@ -139,6 +143,7 @@ def same_content(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
     owner_refs_match = "ownerReferences" not in wm or em.get("ownerReferences") == wm["ownerReferences"]
     return bool((existing.get("data") or {}) == (wanted.get("data") or {})
                 and existing.get("type", "Opaque") == wanted.get("type", "Opaque")
+                and bool(existing.get("immutable")) == bool(wanted.get("immutable"))
                 and _contains(em.get("labels") or {}, wm.get("labels") or {})
                 and _contains(em.get("annotations") or {}, wm.get("annotations") or {})
                 and owner_refs_match)
@@ -224,8 +229,9 @@ class Secrets:
             return True
         if same_content(existing, wanted):
             return False
-        if existing.get("type", "Opaque") != wanted.get("type", "Opaque"):
-            # A Secret's type is immutable: replace it, preconditioned on the version we read.
+        if existing.get("type", "Opaque") != wanted.get("type", "Opaque") or existing.get("immutable"):
+            # A Secret's type cannot change, nor anything of an immutable Secret: replace it,
+            # preconditioned on the version we read.
             await core.delete_namespaced_secret(desired.name, desired.namespace, body=client.V1DeleteOptions(
                 preconditions=client.V1Preconditions(resource_version=existing["metadata"]["resourceVersion"])))
             wanted["metadata"].pop("resourceVersion", None)
