@@ -70,9 +70,11 @@ image:
 manifests: $(STAMP) controlplane
 	$(BIN)/python -m hack.render_manifests
 
-# Regenerate README.md's reasons table from operator/stashsync/reasons.py (a test checks it is current).
+# Regenerate README.md's reasons table from operator/stashsync/reasons.py and the ClusterSyncedSecret
+# CRD from the SyncedSecret one (tests check both are current).
 docs: $(STAMP)
 	$(BIN)/python -m hack.render_docs
+	$(BIN)/python -m hack.render_crds
 
 # Benchmarks write their figures to docs/benchmarks/.
 bench: $(BENCH_STAMP) controlplane eso
@@ -81,6 +83,7 @@ bench: $(BENCH_STAMP) controlplane eso
 	$(BIN)/python -m bench.bench_reencrypt
 	$(BIN)/python -m bench.bench_store_memory
 	$(BIN)/python -m bench.bench_refresh_cost
+	$(BIN)/python -m bench.bench_fanout
 	$(BIN)/python -m bench.bench_convergence
 	$(BIN)/python -m bench.bench_eso
 

@@ -59,3 +59,19 @@ def wrapped_secret(name: str, store: str, token: str | None = None, **spec: Any)
 def synced_secret(name: str, store: str, data: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": name},
             "spec": {"storeRef": {"name": store}, "data": data, **spec}}
+
+
+def cluster_synced_secret(name: str, store: str, data: list[dict[str, Any]], selector: dict[str, str] | None = None,
+                          namespaces: list[str] | None = None, child_name: str | None = None,
+                          **spec: Any) -> dict[str, Any]:
+    """A SyncedSecret spec (`data` and `spec`) reading a ClusterCredentialStore, kept in the namespaces
+    selected by labels (`selector`: matchLabels) and/or by name, under `child_name` (default: `name`)."""
+    body: dict[str, Any] = {"syncedSecretSpec": {"storeRef": {"name": store, "kind": "ClusterCredentialStore"},
+                                                 "data": data, **spec}}
+    if child_name is not None:
+        body["syncedSecretName"] = child_name
+    if selector is not None:
+        body["namespaceSelector"] = {"matchLabels": selector}
+    if namespaces is not None:
+        body["namespaces"] = namespaces
+    return {"apiVersion": API_VERSION, "kind": "ClusterSyncedSecret", "metadata": {"name": name}, "spec": body}

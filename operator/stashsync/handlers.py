@@ -14,9 +14,11 @@ import kopf
 
 from stashsync import startup
 from stashsync.api import GROUP, VERSION
+from stashsync.api import clustersyncedsecret as css_api
 from stashsync.api.stores import PLURALS
 from stashsync.controllers import (
     admission,
+    clustersyncedsecret,
     managed_secrets,
     stores,
     sync_flow,
@@ -60,6 +62,19 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     kopf.on.event(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.spec_changed)
     kopf.on.delete(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.release_target)
 
+    # ClusterSyncedSecret: one loop per object keeps its SyncedSecrets in the namespaces it selects;
+    # woken by a new generation, by its SyncedSecrets' changes, and by any namespace change. Its
+    # shard is chosen by its own labels (give it the shard's); its SyncedSecrets carry
+    # syncedSecretMetadata.labels.
+    css = css_api.PLURAL
+    kopf.daemon(GROUP, VERSION, css, labels=shard, cancellation_backoff=5, cancellation_timeout=10,
+                registry=registry)(clustersyncedsecret.fan_out_loop)  # type: ignore[arg-type]
+    kopf.on.event(GROUP, VERSION, css, labels=shard, registry=registry)(clustersyncedsecret.spec_changed)
+    kopf.on.delete(GROUP, VERSION, css, labels=shard, registry=registry)(clustersyncedsecret.remove_children)
+    kopf.on.event(GROUP, VERSION, SYNCED, labels={css_api.PARENT_LABEL: kopf.PRESENT}, id="parent",
+                  registry=registry)(clustersyncedsecret.child_changed)
+    kopf.on.event("", "v1", "namespaces", registry=registry)(clustersyncedsecret.namespace_changed)
+
     # WrappedSecret: unwrap once, on whichever of these comes first; afterwards only watch the Secret.
     for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
         on(GROUP, VERSION, WRAPPED, labels=shard, id="unwrap", registry=registry)(
@@ -77,6 +92,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
             admission.refuse_synced_secret)
         kopf.on.validate(GROUP, VERSION, WRAPPED, operations=operations, id="wrappedsecret", registry=registry)(
             admission.refuse_wrapped_secret)
+        kopf.on.validate(GROUP, VERSION, css_api.PLURAL, operations=operations, id="clustersyncedsecret",
+                         registry=registry)(admission.refuse_cluster_synced_secret)
         refuse_store = admission.store_refuser(settings.tenancy)
         for plural in PLURALS.values():
             kopf.on.validate(GROUP, VERSION, plural, operations=operations, id=plural, registry=registry)(refuse_store)

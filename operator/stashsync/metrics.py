@@ -16,3 +16,8 @@ RECONCILE_SECONDS = Histogram("stashsync_reconcile_duration_seconds", "Time to r
 LAST_SUCCESS = Gauge("stashsync_last_success_timestamp_seconds", "Unix time of the last successful sync",
                      ["kind", "namespace", "name"])
 WRAP_TOKENS_CONSUMED = Counter("stashsync_wrap_tokens_consumed_total", "Wrap tokens unwrapped into a Secret")
+RESTART_REQUESTS = Counter("stashsync_restart_requests_total",
+                           "Workload restarts asked for by rotations, before coalescing")
+RESTARTS = Counter("stashsync_restarts_total", "Workload pod-template patches made (after coalescing)", ["kind"])
+RESTARTS_IN_PROGRESS = Gauge("stashsync_restarts_in_progress",
+                             "Rollouts started by a restart and not yet done (at most the configured cap)")

@@ -21,7 +21,7 @@ class Retry(StrEnum):
 @dataclass(frozen=True)
 class Reason:
     name: str
-    objects: str  # which objects show it: S SyncedSecret, W WrappedSecret, C stores
+    objects: str  # which objects show it: S SyncedSecret, W WrappedSecret, C stores, K ClusterSyncedSecret
     retry: Retry
     when: str
 
@@ -30,14 +30,22 @@ _ALL = [
     Reason("Synced", "S", Retry.NONE, "the Secret holds the current versions"),
     Reason("Unwrapped", "W", Retry.NONE, "the token's value is in the Secret (consumed once, for good)"),
     Reason("Valid", "C", Retry.NONE, "the store is reachable with its credentials"),
-    Reason("InvalidSpec", "SWC", Retry.ON_CHANGE, "the spec cannot be used; the message says which field and why"),
+    Reason("Provisioned", "K", Retry.NONE, "every selected namespace has the SyncedSecret, and each is Ready"),
+    Reason("Provisioning", "K", Retry.NONE, "its SyncedSecrets are made; some have not synced yet (Ready=False, "
+           "no Warning)"),
+    Reason("NamespacesFailed", "K", Retry.BACKOFF,
+           "some selected namespaces have no SyncedSecret or one that is not Ready; `status.failedNamespaces` "
+           "names each with its own reason"),
+    Reason("SyncedSecretConflict", "K", Retry.SLOW,
+           "(per namespace) a SyncedSecret of that name exists there and is not this ClusterSyncedSecret's"),
+    Reason("InvalidSpec", "SWCK", Retry.ON_CHANGE, "the spec cannot be used; the message says which field and why"),
     Reason("InvalidAuth", "C", Retry.ON_CHANGE, "the store's auth names a Secret or account it may not use"),
     Reason("OperatorIdentityNotAllowed", "C", Retry.ON_CHANGE,
            "a namespaced store would use the operator's own AWS identity or an unlisted role"),
     Reason("EndpointNotAllowed", "C", Retry.ON_CHANGE, "the store's endpoint is not in the admin's allowed list"),
     Reason("AudienceNotAllowed", "C", Retry.ON_CHANGE, "a service-account token audience the admin does not allow"),
-    Reason("StoreNotReady", "SW", Retry.BACKOFF, "the store is missing, invalid, not ready, or in another namespace"),
-    Reason("StoreNotAllowed", "SW", Retry.SLOW, "a cluster store whose `conditions` do not admit this namespace"),
+    Reason("StoreNotReady", "SWK", Retry.BACKOFF, "the store is missing, invalid, not ready, or in another namespace"),
+    Reason("StoreNotAllowed", "SWK", Retry.SLOW, "a cluster store whose `conditions` do not admit this namespace"),
     Reason("CredentialNotFound", "S", Retry.BACKOFF, "no such credential or version"),
     Reason("ContextMismatch", "S", Retry.BACKOFF, "KMS refused the data key: wrong encryption context (or key)"),
     Reason("IntegrityError", "SW", Retry.ON_CHANGE,
@@ -59,7 +67,7 @@ _ALL = [
     Reason("SecretConflict", "SW", Retry.SLOW,
            "the target Secret exists and belongs to someone else (use `creationPolicy: Merge`)"),
     Reason("TargetMissing", "S", Retry.BACKOFF, "`Merge` but the Secret does not exist"),
-    Reason("KubernetesError", "SWC", Retry.BACKOFF,
+    Reason("KubernetesError", "SWCK", Retry.BACKOFF,
            "the API server refused a write (status code and reason only)"),
     Reason("NotFound", "W", Retry.NEVER, "no wrapped secret for this token: never issued, expired and pruned, "
            "or unwrapped by another tool"),
@@ -83,7 +91,7 @@ def retry_of(reason: str) -> Retry:
 
 def markdown_table() -> str:
     """The README's reasons table."""
-    kinds = {"S": "SyncedSecret", "W": "WrappedSecret", "C": "stores"}
+    kinds = {"S": "SyncedSecret", "W": "WrappedSecret", "C": "stores", "K": "ClusterSyncedSecret"}
     lines = ["| Ready reason | on | retried | when |", "|---|---|---|---|"]
     for r in _ALL:
         on = ", ".join(kinds[k] for k in r.objects)

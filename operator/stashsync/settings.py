@@ -65,6 +65,13 @@ class Settings:
     peering_lifetime: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_PEERING_LIFETIME", "20")))
     # What namespaced stores may do beyond their own identity (api/tenancy.py); the chart writes it.
     tenancy: TenantPolicy = field(default_factory=lambda: parse_tenant_policy(os.environ.get("STASHSYNC_TENANCY", "")))
+    # Rotation restarts: a workload's restarts within this many seconds are made as one; at most
+    # restart_max_concurrent rollouts run at a time (each until done, or restart_progress_timeout).
+    restart_window: float = field(default_factory=lambda: float(os.environ.get("STASHSYNC_RESTART_WINDOW", "10")))
+    restart_max_concurrent: int = field(
+        default_factory=lambda: int(os.environ.get("STASHSYNC_RESTART_MAX_CONCURRENT", "10")))
+    restart_progress_timeout: float = field(
+        default_factory=lambda: float(os.environ.get("STASHSYNC_RESTART_PROGRESS_TIMEOUT", "300")))
     # Sharding for very large clusters: serve only the SyncedSecrets and WrappedSecrets whose labels
     # match (`key=value`, `key`, `!key`, comma-separated), so several Deployments split the objects;
     # stores are served by every shard. A kopf label filter, fixed when the handlers are registered.

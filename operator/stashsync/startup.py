@@ -74,4 +74,5 @@ async def start(settings: kopf.OperatorSettings, logger: kopf.Logger, memo: Oper
 
 
 async def stop(memo: OperatorMemo, **_: Any) -> None:
+    await memo.restarts.stop()  # a restart cut off here is asked for again by its owner's next sync
     await memo.sandbox.close()  # the API client is closed by whoever opened it, after kopf returns

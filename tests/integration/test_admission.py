@@ -16,7 +16,7 @@ from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
 from tests.harness.ports import free_port
 from tests.integration.helpers import wait_ready
-from tests.objects import credstash_store, synced_secret
+from tests.objects import cluster_synced_secret, credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
 WEBHOOK = "test-validation.stashsync.dev"  # webhook names are <id>.<this>: a domain
@@ -70,6 +70,14 @@ def test_the_webhook_refuses_what_the_schema_cannot_and_admits_the_rest(
     with pytest.raises(ApiException) as caught:
         kube.apply(store, namespace)
     assert "roleArn" in str(caught.value.body)
+
+    # A ClusterSyncedSecret's SyncedSecret spec gets the same checks, named as its field.
+    fan_out = cluster_synced_secret(f"refused-{namespace}", "shared",
+                                    [{"key": "k", "name": "x", "generate": {"rotateEvery": "1h"}}],
+                                    namespaces=[namespace], refreshPolicy="CreatedOnce")
+    with pytest.raises(ApiException) as caught:
+        kube.apply(fan_out)
+    assert caught.value.status == 422 and "syncedSecretSpec: refreshPolicy CreatedOnce" in str(caught.value.body)
 
     # What is valid goes through and syncs as usual.
     assert cli(["put", "-t", table, "db.user", plaintext("webhook-user")]) == 0

@@ -113,9 +113,8 @@ def test_many_objects_on_one_credential_share_one_version_check_per_interval(
     assert 1 <= queries <= 1.5 * rounds + 2, (queries, syncs)
 
     assert cli(["put", "-a", "-t", table, "shared.key", plaintext("shared-v2")]) == 0
-    for i in range(objects):
-        wait_for(lambda i=i: (kube.secret_data(namespace, f"app-{i}") or {}).get("k") == "shared-v2", 20,
-                 f"app-{i} has the new version")
+    wait_for(lambda: all((kube.secret_data(namespace, f"app-{i}") or {}).get("k") == "shared-v2"
+                         for i in range(objects)), 20, "every object has the new version")
 
 
 def test_missing_credential_is_not_ready_with_a_warning_and_writes_nothing(

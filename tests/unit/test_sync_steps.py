@@ -134,6 +134,17 @@ def test_restarts_follow_the_plaintext_content_and_never_the_first_sync() -> Non
     assert not flow.needs_restart(flow.plan(body({"rolloutMAC": recorded})), KEY, {"user": b"changed"})
 
 
+def test_a_restart_is_owed_until_the_coordinator_records_it() -> None:
+    targets = [{"kind": "Deployment", "name": "web"}]
+    p = flow.plan(body({"rolloutMAC": "old"}, rolloutRestartTargets=targets))
+    asked = flow.synced_status(p, {"user": "2"}, "data-mac", "new", {}, restart=True)
+    assert asked["pendingRolloutMAC"] == "new" and "rolloutMAC" not in asked  # not done yet
+    owed = flow.plan(body({"rolloutMAC": "old", "pendingRolloutMAC": "new"}, rolloutRestartTargets=targets))
+    assert flow.restart_owed(owed) == "new"  # e.g. the operator stopped within the window: ask again
+    done = flow.plan(body({"rolloutMAC": "new", "pendingRolloutMAC": "new"}, rolloutRestartTargets=targets))
+    assert flow.restart_owed(done) is None
+
+
 def test_a_secret_over_one_mebibyte_is_refused_before_it_is_written() -> None:
     p = flow.plan(body())
     with pytest.raises(StashError) as refused:
@@ -151,7 +162,7 @@ def test_a_new_force_sync_value_reads_every_value_once() -> None:
     target, (versions, _) = run(read_step(p, source, secrets))
     assert p.force == "2026-11-23T10:00:00Z" and flow.needs_every_value(p, target)
     assert source.calls == {"current_version": 2, "fetch": 2}  # read anew, nothing reused from the Secret
-    recorded = flow.synced_status(p, versions, "mac", "mac", {})
+    recorded = flow.synced_status(p, versions, "mac", "mac", {}, restart=False)
     assert recorded["forcedSync"] == "2026-11-23T10:00:00Z"
     done = body({**status, "forcedSync": recorded["forcedSync"]})
     done["metadata"]["annotations"] = forced["metadata"]["annotations"]

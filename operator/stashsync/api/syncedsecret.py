@@ -61,7 +61,7 @@ class Target:
 
 @dataclass(frozen=True)
 class RestartTarget:
-    kind: str  # Deployment, StatefulSet or DaemonSet
+    kind: str  # Deployment, StatefulSet, DaemonSet or (Argo Rollouts) Rollout
     name: str | None
     match_labels: dict[str, str] | None
 
@@ -153,8 +153,8 @@ def _generate(entry: dict[str, Any]) -> Generate | None:
 
 def _restart_target(raw: dict[str, Any]) -> RestartTarget:
     kind = raw.get("kind", "Deployment")
-    if kind not in ("Deployment", "StatefulSet", "DaemonSet"):
-        raise SpecError(f"rolloutRestartTargets: kind {kind!r} must be Deployment, StatefulSet or DaemonSet")
+    if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Rollout"):
+        raise SpecError(f"rolloutRestartTargets: kind {kind!r} must be Deployment, StatefulSet, DaemonSet or Rollout")
     labels = (raw.get("selector") or {}).get("matchLabels")
     if bool(raw.get("name")) == bool(labels):
         raise SpecError("rolloutRestartTargets: give each target either a name or selector.matchLabels")

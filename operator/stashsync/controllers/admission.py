@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import kopf
 
+from stashsync.api.clustersyncedsecret import parse_cluster_synced_secret
 from stashsync.api.stores import parse_store
 from stashsync.api.syncedsecret import parse_synced_secret
 from stashsync.api.tenancy import TenantPolicy, check_store
@@ -35,6 +36,15 @@ def check_synced_secret(body: dict[str, Any]) -> None:
                         reason="TemplateError")
 
 
+def check_cluster_synced_secret(body: dict[str, Any]) -> None:
+    """Its own fields, then its SyncedSecret spec as each namespace will get it."""
+    spec = parse_cluster_synced_secret(body)
+    try:
+        check_synced_secret({"metadata": {"name": spec.child_name}, "spec": spec.child_spec})
+    except SpecError as exc:
+        raise SpecError(f"syncedSecretSpec: {exc.message}", reason=exc.reason) from None
+
+
 def store_checker(policy: TenantPolicy) -> Any:
     """A store must parse and ask for no more than its tenant is entitled to."""
     def check(body: dict[str, Any]) -> None:
@@ -51,6 +61,10 @@ def _refuse(check: Any, body: kopf.Body) -> None:
 
 def refuse_synced_secret(body: kopf.Body, **_: Any) -> None:
     _refuse(check_synced_secret, body)
+
+
+def refuse_cluster_synced_secret(body: kopf.Body, **_: Any) -> None:
+    _refuse(check_cluster_synced_secret, body)
 
 
 def refuse_wrapped_secret(body: kopf.Body, **_: Any) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from kubernetes_asyncio import client
 
+from stashsync.controllers.restarts import RestartCoordinator
 from stashsync.controllers.store_resolver import StoreResolver
 from stashsync.controllers.version_index import VersionIndex
 from stashsync.controllers.wakers import Wakers
@@ -46,14 +47,21 @@ class OperatorMemo:
     resolver: StoreResolver
     sandbox: TemplateSandbox = field(default_factory=TemplateSandbox)
     written: WrittenSecrets = field(default_factory=WrittenSecrets)
-    wakers: Wakers = field(default_factory=Wakers)
+    wakers: Wakers = field(default_factory=Wakers)  # SyncedSecret refresh loops, by (namespace, name)
+    fan_outs: Wakers = field(default_factory=Wakers)  # ClusterSyncedSecret loops, by ("", name)
+    # A ClusterSyncedSecret's SyncedSecrets as last seen: (generation, Ready status, reason); a change wakes it.
+    child_states: dict[Key, tuple[object, object, object]] = field(default_factory=dict)
     store_checked: dict[str, float] = field(default_factory=dict)  # store uid -> monotonic time of last validation
     force_seen: dict[Key, str] = field(default_factory=dict)  # SyncedSecret -> force-sync value already woken for
     mac_key: bytes = b""  # loaded (or created) by the startup handler
     versions: VersionIndex = field(init=False)  # version checks shared by the objects reading a credential
+    restarts: RestartCoordinator = field(init=False)  # rotation restarts, coalesced per workload and capped
 
     def __post_init__(self) -> None:
         self.versions = VersionIndex(self.wakers.wake)
+        s = self.settings
+        self.restarts = RestartCoordinator(self.api, s.restart_window, s.restart_max_concurrent,
+                                           s.restart_progress_timeout, lambda: self.mac_key)
 
     @classmethod
     def from_settings(cls, settings: Settings, api: client.ApiClient) -> OperatorMemo:

@@ -1,7 +1,7 @@
 """One SyncedSecret sync, in named steps (the shape of External Secrets Operator's reconcile):
 
     plan -> open the store -> generate what is due -> resolve refs -> read the target
-    -> read values (versions first: is_unchanged? done) -> build data -> write -> restart workloads -> report
+    -> read values (versions first: is_unchanged? done) -> build data -> write -> request restarts -> report
 
 Every failure is a StashError, reported once by the same path. Values live only in local variables
 of one sync; nothing secret is logged or kept.
@@ -22,6 +22,7 @@ from stashsync.api import conditions as cond
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
 from stashsync.controllers.generate import ensure_generated, generator_of, next_rotation_seconds
 from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
+from stashsync.controllers.restarts import OwnerRef
 from stashsync.controllers.schedule import next_delay
 from stashsync.controllers.version_index import Subscription
 from stashsync.crypto import mac
@@ -46,7 +47,6 @@ class SyncOutcome:
     reason: str
     message: str
     wrote: bool = False
-    restarted: tuple[str, ...] = ()
     status: dict[str, Any] = field(default_factory=dict)  # status fields the report writes besides Ready
     next_seconds: float | None = None  # when the next sync is due; None: only when woken
 
@@ -327,17 +327,26 @@ def needs_restart(p: Plan, mac_key: bytes, plain: dict[str, bytes]) -> bool:
         mac_key, p.uid, plain, previous_mac)
 
 
-async def restart_workloads(api: client.ApiClient, p: Plan, content_mac: str, mac_key: bytes,
-                            plain: dict[str, bytes]) -> list[str]:
-    """Patch each target once (rollout.restart skips a target whose pods already carry the MAC)."""
-    if not needs_restart(p, mac_key, plain):
-        return []
-    return await rollout.restart(api, p.namespace, [
-        rollout.Target(kind=t.kind, name=t.name, selector=t.match_labels) for t in p.spec.restart_targets], content_mac)
+def restart_owed(p: Plan) -> str | None:
+    """The content MAC a restart was asked for and not yet done (the operator stopped meanwhile)."""
+    pending = p.status.get("pendingRolloutMAC")
+    if p.spec.restart_targets and pending and pending != p.status.get("rolloutMAC"):
+        return str(pending)
+    return None
+
+
+async def request_restarts(memo: OperatorMemo, p: Plan, content_mac: str) -> None:
+    """Hand the targets to the restart coordinator, which restarts each workload once per window."""
+    workloads: list[rollout.Workload] = []
+    for t in p.spec.restart_targets:
+        workloads += await rollout.resolve(memo.api, p.namespace, rollout.Target(t.kind, t.name, t.match_labels))
+    meta = p.body["metadata"]
+    owner = OwnerRef(p.body["apiVersion"], KIND, PLURAL, p.namespace, p.name, str(meta["uid"]))
+    memo.restarts.request(owner, content_mac, sorted(set(workloads), key=str))
 
 
 def synced_status(p: Plan, versions: dict[str, str], data_mac: str, content_mac: str,
-                  generated_at: dict[str, str]) -> dict[str, Any]:
+                  generated_at: dict[str, str], restart: bool) -> dict[str, Any]:
     # A merge patch keeps keys it does not name: null the ones the spec no longer has.
     dropped = {k: None for k in p.previous_versions if k not in versions}
     status: dict[str, Any] = {"syncedVersions": {**dropped, **versions}, "dataMAC": data_mac,
@@ -346,7 +355,9 @@ def synced_status(p: Plan, versions: dict[str, str], data_mac: str, content_mac:
         status["encryptedAt"] = cond.now()
     if generated_at:
         status["generatedAt"] = generated_at
-    if p.spec.restart_targets:
+    if restart:
+        status["pendingRolloutMAC"] = content_mac  # rolloutMAC follows once the coordinator restarted them
+    elif p.spec.restart_targets:
         status["rolloutMAC"] = content_mac
     if p.force is not None:
         status["forcedSync"] = p.force
@@ -381,16 +392,19 @@ async def _steps(p: Plan, store_body: dict[str, Any] | None, memo: OperatorMemo)
         return SyncOutcome(True, "Synced", CREATED_ONCE)
     read = await read_values(p, store, wanted, target, shared)
     if read is None:
+        if (owed := restart_owed(p)) is not None:
+            await request_restarts(memo, p, owed)
         return SyncOutcome(True, "Synced", _synced_message(p.previous_versions, p.spec.target.name),
                            status={"generatedAt": generated_at} if generated_at else {})
     versions, values = read
     plain, data = await build_data(p, store, values, memo.sandbox)
     data_mac, content_mac = mac.data_mac(mac_key, p.uid, data), mac.data_mac(mac_key, p.uid, plain)
     wrote = await write_secret(memo.secrets, p, data, data_mac, target, memo.written)
-    restarted = await restart_workloads(memo.api, p, content_mac, mac_key, plain)
+    restart = needs_restart(p, mac_key, plain)
+    if restart:
+        await request_restarts(memo, p, content_mac)
     return SyncOutcome(True, "Synced", _synced_message(versions, p.spec.target.name), wrote=wrote,
-                       restarted=tuple(restarted),
-                       status=synced_status(p, versions, data_mac, content_mac, generated_at))
+                       status=synced_status(p, versions, data_mac, content_mac, generated_at, restart))
 
 
 def _synced_message(versions: dict[str, str], secret_name: str) -> str:

@@ -43,8 +43,6 @@ async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: 
             metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
             failures = 0 if outcome.ok else failures + 1
             _announce(snapshot, previous, outcome.ok, outcome.reason, outcome.message, outcome.wrote, logger)
-            if outcome.restarted:
-                events.normal(snapshot, "RolloutRestarted", f"restarted {', '.join(outcome.restarted)}")
             await wait_for_wake(stopped, wake, outcome.next_seconds)
     finally:
         memo.wakers.unregister(key)
@@ -105,6 +103,7 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, memo
     namespace = str(namespace)
     raw = copy.deepcopy(dict(body))
     memo.force_seen.pop((namespace, name), None)
+    memo.restarts.forget((namespace, name))
     try:
         target = parse_synced_secret(raw).target
     except SpecError:

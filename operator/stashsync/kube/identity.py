@@ -34,6 +34,10 @@ class NamespaceLabels:
         self._cached[name] = (time.monotonic(), labels)
         return labels
 
+    def forget(self, name: str) -> None:
+        """The namespace changed (a watch said so): read its labels anew next time."""
+        self._cached.pop(name, None)
+
 
 async def service_account_token(api: client.ApiClient, namespace: str, name: str, audiences: list[str]) -> str:
     """A short-lived token for a service account, bound to nothing but its audiences."""
