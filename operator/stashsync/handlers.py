@@ -23,6 +23,7 @@ from stashsync.controllers import (
     stores,
     sync_flow,
     syncedsecret,
+    templates,
     unwrap_flow,
     wrappedsecret,
 )
@@ -61,6 +62,10 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
                 registry=registry)(syncedsecret.refresh_loop)  # type: ignore[arg-type]
     kopf.on.event(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.spec_changed)
     kopf.on.delete(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.release_target)
+    # target.template.templateFrom: an edit of the ConfigMap (or labelled Secret) re-renders at once.
+    kopf.on.event("", "v1", "configmaps", registry=registry)(syncedsecret.configmap_changed)
+    kopf.on.event("", "v1", "secrets", labels={templates.TEMPLATE_LABEL: kopf.PRESENT}, id="template",
+                  registry=registry)(syncedsecret.template_secret_changed)
 
     # ClusterSyncedSecret: one loop per object keeps its SyncedSecrets in the namespaces it selects;
     # woken by a new generation, by its SyncedSecrets' changes, and by any namespace change. Its

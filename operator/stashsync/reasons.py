@@ -54,6 +54,8 @@ _ALL = [
            "`property` names a field the JSON value does not have (or the value is not JSON)"),
     Reason("KeyCollision", "S", Retry.SLOW, "two credentials found by `dataFrom` become the same Secret key"),
     Reason("TemplateError", "S", Retry.SLOW, "the template cannot be rendered (key, line and error class only)"),
+    Reason("TemplateNotFound", "S", Retry.SLOW, "a `templateFrom` ConfigMap or Secret, or its key, is missing (or "
+           "not text); creating or editing it syncs at once"),
     Reason("TooLarge", "SW", Retry.ON_CHANGE, "over 1 MiB"),
     Reason("AccessDenied", "SWC", Retry.BACKOFF, "AWS said no (or a store's auth Secret is missing)"),
     Reason("Throttled", "SWC", Retry.BACKOFF, "AWS said slow down"),

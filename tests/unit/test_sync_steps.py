@@ -10,6 +10,7 @@ import pytest
 
 from stashsync.controllers import sync_flow as flow
 from stashsync.controllers.memo import WrittenSecrets
+from stashsync.controllers.templates import Templates
 from stashsync.crypto import mac
 from stashsync.errors import StashError
 from tests.objects import synced_secret
@@ -36,7 +37,7 @@ async def read_step(p: flow.Plan, source: FakeSource, secrets: FakeSecrets) -> t
     store = handle(source)
     wanted = await flow.resolve_refs(p.spec, store, unshared())
     target = await flow.read_target(secrets.as_secrets(), p, flow.output_keys(p.spec, wanted.refs), KEY)
-    return target, await flow.read_values(p, store, wanted, target, unshared())
+    return target, await flow.read_values(p, store, wanted, target, unshared(), Templates(None, {}))
 
 
 async def first_sync(source: FakeSource, secrets: FakeSecrets, **spec: Any) -> dict[str, Any]:
@@ -148,7 +149,8 @@ def test_a_restart_is_owed_until_the_coordinator_records_it() -> None:
 def test_a_secret_over_one_mebibyte_is_refused_before_it_is_written() -> None:
     p = flow.plan(body())
     with pytest.raises(StashError) as refused:
-        run(flow.build_data(p, handle(FakeSource({})), {"big": b"x" * (1024 * 1024 + 1)}, sandbox=None))  # type: ignore[arg-type]
+        run(flow.build_data(p, handle(FakeSource({})), {"big": b"x" * (1024 * 1024 + 1)},
+                            sandbox=None, templates=None))  # type: ignore[arg-type]
     assert refused.value.reason == "TooLarge"
 
 

@@ -47,16 +47,40 @@ class FindEntry:
 
 
 @dataclass(frozen=True)
+class TemplateSource:
+    """A template kept in a ConfigMap or Secret key of the SyncedSecret's namespace (watched: an
+    edit re-renders), rendered into Secret key `output`."""
+
+    kind: str  # ConfigMap or Secret
+    name: str
+    key: str
+    output: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     type: str = "Opaque"
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
-    template: dict[str, str] | None = None  # output key -> template text
+    template: dict[str, str] | None = None  # output key -> template text, written in the spec
     merge_template: bool = False  # keep the source keys beside the rendered ones
+    template_from: tuple[TemplateSource, ...] = ()  # output keys whose template is kept elsewhere
     creation_policy: str = "Owner"
     deletion_policy: str = "Delete"
     immutable: bool = False  # an immutable Secret, replaced (deleted and created) when its content changes
+
+    @property
+    def templated(self) -> bool:
+        return self.template is not None or bool(self.template_from)
+
+    @property
+    def template_keys(self) -> set[str]:
+        return set(self.template or {}) | {s.output for s in self.template_from}
 
 
 @dataclass(frozen=True)
@@ -107,9 +131,14 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
     if template is not None:
         for key in template:
             _check_key(key, "target.template.data")
+    template_from = tuple(_template_source(raw) for raw in (t.get("template") or {}).get("templateFrom") or [])
+    outputs = [s.output for s in template_from] + list(template or {})
+    repeated = sorted({k for k in outputs if outputs.count(k) > 1})
+    if repeated:
+        raise SpecError(f"target.template: each key is rendered once; repeated: {', '.join(repeated)}")
     target = Target(name=target_name(body), type=t.get("type", "Opaque"),
                     labels=dict(t.get("labels") or {}), annotations=dict(t.get("annotations") or {}),
-                    template=dict(template) if template is not None else None,
+                    template=dict(template) if template is not None else None, template_from=template_from,
                     merge_template=(t.get("template") or {}).get("mergePolicy", "Replace") == "Merge",
                     creation_policy=t.get("creationPolicy", "Owner"),
                     deletion_policy=t.get("deletionPolicy", "Delete"),
@@ -149,6 +178,19 @@ def _generate(entry: dict[str, Any]) -> Generate | None:
         raise SpecError("generate.length must be 8 to 4096 and generate.keep at least 1")
     return Generate(length=length, charset=charset, keep=keep,
                     rotate_seconds=parse_duration(raw.get("rotateEvery", "0"), "generate.rotateEvery"))
+
+
+def _template_source(raw: dict[str, Any]) -> TemplateSource:
+    kinds = [k for k in ("configMap", "secret") if raw.get(k)]
+    if len(kinds) != 1:
+        raise SpecError("target.template.templateFrom: give each entry either a configMap or a secret")
+    ref = raw[kinds[0]]
+    name, key = str(ref.get("name") or ""), str(ref.get("key") or "")
+    if not name or not key:
+        raise SpecError(f"target.template.templateFrom.{kinds[0]}: name and key are required")
+    output = str(raw.get("as") or key)
+    _check_key(output, "target.template.templateFrom[].as")
+    return TemplateSource("ConfigMap" if kinds[0] == "configMap" else "Secret", name, key, output)
 
 
 def _restart_target(raw: dict[str, Any]) -> RestartTarget:

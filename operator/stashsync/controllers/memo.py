@@ -10,6 +10,7 @@ from kubernetes_asyncio import client
 
 from stashsync.controllers.restarts import RestartCoordinator
 from stashsync.controllers.store_resolver import StoreResolver
+from stashsync.controllers.templates import TemplateWatch
 from stashsync.controllers.version_index import VersionIndex
 from stashsync.controllers.wakers import Wakers
 from stashsync.kube.secrets import Secrets
@@ -56,9 +57,11 @@ class OperatorMemo:
     mac_key: bytes = b""  # loaded (or created) by the startup handler
     versions: VersionIndex = field(init=False)  # version checks shared by the objects reading a credential
     restarts: RestartCoordinator = field(init=False)  # rotation restarts, coalesced per workload and capped
+    templates: TemplateWatch = field(init=False)  # templateFrom ConfigMaps/Secrets, and who renders them
 
     def __post_init__(self) -> None:
         self.versions = VersionIndex(self.wakers.wake)
+        self.templates = TemplateWatch(self.wakers.wake)
         s = self.settings
         self.restarts = RestartCoordinator(self.api, s.restart_window, s.restart_max_concurrent,
                                            s.restart_progress_timeout, lambda: self.mac_key)

@@ -20,10 +20,12 @@ from kubernetes_asyncio import client
 from stashsync import errors, metrics
 from stashsync.api import conditions as cond
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
+from stashsync.controllers import templates
 from stashsync.controllers.generate import ensure_generated, generator_of, next_rotation_seconds
 from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
 from stashsync.controllers.restarts import OwnerRef
 from stashsync.controllers.schedule import next_delay
+from stashsync.controllers.templates import Templates
 from stashsync.controllers.version_index import Subscription
 from stashsync.crypto import mac
 from stashsync.errors import StashError
@@ -159,9 +161,9 @@ async def read_current(store: StoreHandle, wanted: Refs,
 
 
 def output_keys(spec: SyncedSecretSpec, refs: dict[str, Any]) -> set[str]:
-    if spec.target.template is None:
+    if not spec.target.templated:
         return set(refs)
-    return set(spec.target.template) | (set(refs) if spec.target.merge_template else set())
+    return spec.target.template_keys | (set(refs) if spec.target.merge_template else set())
 
 
 @dataclass(frozen=True)
@@ -253,41 +255,41 @@ def needs_every_value(p: Plan, target: TargetState) -> bool:
     return not target.intact or not p.previous_versions or p.spec_changed or p.force is not None
 
 
-def is_unchanged(p: Plan, target: TargetState, versions: dict[str, str]) -> bool:
+def is_unchanged(p: Plan, target: TargetState, versions: dict[str, str], templates: Templates) -> bool:
     return (target.intact and versions == p.previous_versions and not p.spec_changed and not p.rotation_due
-            and p.force is None)
+            and p.force is None and templates.versions == dict(p.status.get("templateVersions") or {}))
 
 
 def reusable_values(p: Plan, target: TargetState, versions: dict[str, str]) -> dict[str, bytes]:
     """Values whose version is unchanged, taken from our intact Secret instead of the source; only
     when the Secret holds them as they came (no template, no encryption) and no forced sync asks for
     them to be read anew."""
-    if not target.intact or p.spec.target.template is not None or p.spec.encryption is not None or p.force:
+    if not target.intact or p.spec.target.templated or p.spec.encryption is not None or p.force:
         return {}
     return {k: v for k, v in target.ours.items() if k in versions and p.previous_versions.get(k) == versions[k]}
 
 
-async def read_values(p: Plan, store: StoreHandle, wanted: Refs, target: TargetState,
-                      shared: Subscription) -> tuple[dict[str, str], dict[str, bytes]] | None:
+async def read_values(p: Plan, store: StoreHandle, wanted: Refs, target: TargetState, shared: Subscription,
+                      templates: Templates) -> tuple[dict[str, str], dict[str, bytes]] | None:
     """Versions and values to write; None when nothing changed. Where every value is needed anyway
     and the backend can, one read gives versions and values together."""
     if needs_every_value(p, target) and isinstance(store.reader(), base.CurrentReader):
         return await read_current(store, wanted, shared)
     versions = await current_versions(store, wanted, shared)
-    if is_unchanged(p, target, versions):
+    if is_unchanged(p, target, versions, templates):
         return None
     values = reusable_values(p, target, versions)
     values.update(await fetch_values(store, wanted, [k for k in wanted.refs if k not in values], versions))
     return versions, values
 
 
-async def build_data(p: Plan, store: StoreHandle, values: dict[str, bytes],
-                     sandbox: TemplateSandbox) -> tuple[dict[str, bytes], dict[str, bytes]]:
+async def build_data(p: Plan, store: StoreHandle, values: dict[str, bytes], sandbox: TemplateSandbox,
+                     templates: dict[str, str] | None) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """(the plaintext content, what the Secret holds): rendered, then re-encrypted if asked."""
     target = p.spec.target
     plain = values
-    if target.template is not None:
-        rendered = await sandbox.render(target.template, values, tenant=p.namespace)
+    if templates is not None:
+        rendered = await sandbox.render(templates, values, tenant=p.namespace)
         plain = {**values, **rendered} if target.merge_template else rendered
     data = plain
     if p.spec.encryption is not None:
@@ -346,7 +348,9 @@ async def request_restarts(memo: OperatorMemo, p: Plan, content_mac: str) -> Non
 
 
 def synced_status(p: Plan, versions: dict[str, str], data_mac: str, content_mac: str,
-                  generated_at: dict[str, str], restart: bool) -> dict[str, Any]:
+                  generated_at: dict[str, str], restart: bool,
+                  template_versions: dict[str, str] | None = None) -> dict[str, Any]:
+    template_versions = template_versions or {}
     # A merge patch keeps keys it does not name: null the ones the spec no longer has.
     dropped = {k: None for k in p.previous_versions if k not in versions}
     status: dict[str, Any] = {"syncedVersions": {**dropped, **versions}, "dataMAC": data_mac,
@@ -361,6 +365,9 @@ def synced_status(p: Plan, versions: dict[str, str], data_mac: str, content_mac:
         status["rolloutMAC"] = content_mac
     if p.force is not None:
         status["forcedSync"] = p.force
+    if template_versions or p.status.get("templateVersions"):
+        dropped_refs = {k: None for k in p.status.get("templateVersions") or {} if k not in template_versions}
+        status["templateVersions"] = {**dropped_refs, **template_versions}
     return status
 
 
@@ -390,21 +397,25 @@ async def _steps(p: Plan, store_body: dict[str, Any] | None, memo: OperatorMemo)
     target = await read_target(memo.secrets, p, output_keys(p.spec, wanted.refs), mac_key)
     if created_once(p, target):
         return SyncOutcome(True, "Synced", CREATED_ONCE)
-    read = await read_values(p, store, wanted, target, shared)
+    memo.templates.subscribe((p.namespace, p.name), templates.source_keys(p.namespace, p.spec.target.template_from))
+    loaded = await templates.load(memo.api, memo.secrets, p.namespace, p.spec.target.template,
+                                  p.spec.target.template_from)
+    read = await read_values(p, store, wanted, target, shared, loaded)
     if read is None:
         if (owed := restart_owed(p)) is not None:
             await request_restarts(memo, p, owed)
         return SyncOutcome(True, "Synced", _synced_message(p.previous_versions, p.spec.target.name),
                            status={"generatedAt": generated_at} if generated_at else {})
     versions, values = read
-    plain, data = await build_data(p, store, values, memo.sandbox)
+    plain, data = await build_data(p, store, values, memo.sandbox, loaded.texts)
     data_mac, content_mac = mac.data_mac(mac_key, p.uid, data), mac.data_mac(mac_key, p.uid, plain)
     wrote = await write_secret(memo.secrets, p, data, data_mac, target, memo.written)
     restart = needs_restart(p, mac_key, plain)
     if restart:
         await request_restarts(memo, p, content_mac)
     return SyncOutcome(True, "Synced", _synced_message(versions, p.spec.target.name), wrote=wrote,
-                       status=synced_status(p, versions, data_mac, content_mac, generated_at, restart))
+                       status=synced_status(p, versions, data_mac, content_mac, generated_at, restart,
+                                            loaded.versions))
 
 
 def _synced_message(versions: dict[str, str], secret_name: str) -> str:

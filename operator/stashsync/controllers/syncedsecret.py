@@ -47,6 +47,7 @@ async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: 
     finally:
         memo.wakers.unregister(key)
         memo.versions.unsubscribe(key)
+        memo.templates.unsubscribe(key)
 
 
 def _announce(body: dict[str, Any], previous: dict[str, Any] | None, ok: bool, reason: str, message: str,
@@ -113,3 +114,13 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, memo
     memo.written.forget((namespace, target.name))
     with contextlib.suppress(KeyError):  # never synced successfully: no series to drop
         metrics.LAST_SUCCESS.remove(KIND, namespace, name)
+
+
+def configmap_changed(namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
+    """A ConfigMap changed: wake the SyncedSecrets rendering a template from it."""
+    memo.templates.changed((str(namespace), "ConfigMap", name))
+
+
+def template_secret_changed(namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
+    """A Secret labelled as a template changed: wake the SyncedSecrets rendering it."""
+    memo.templates.changed((str(namespace), "Secret", name))
