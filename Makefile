@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test e2e up down lint typecheck unit integration controlplane manifests docs bench eso image clean
+.PHONY: demo test e2e up down lint typecheck unit integration controlplane tools manifests docs bench eso image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,12 @@ controlplane:
 demo: $(STAMP) controlplane
 	$(BIN)/python -m hack.demo
 
-test: $(STAMP) controlplane lint typecheck
+test: $(STAMP) controlplane tools lint typecheck
 	$(BIN)/python -m pytest
+
+# promtool (Debian's prometheus package), for the chart's alerting rules.
+tools:
+	@hack/test-tools.sh
 
 # The e2e suite on a real node (kubelet, containerd, the image built here); root on Linux.
 e2e: $(STAMP) controlplane
@@ -53,7 +57,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP) controlplane
+integration: $(STAMP) controlplane tools
 	$(BIN)/python -m pytest tests/integration
 
 # External Secrets Operator, built from the Go module proxy for bench/bench_eso.py; cached in .cache/.

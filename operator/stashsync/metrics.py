@@ -9,10 +9,14 @@ AWS_CALLS = Counter("stashsync_aws_calls_total",
                     "throttled, denied, not_found, client_error, server_error or unreachable",
                     ["service", "operation", "result"])
 KMS_DECRYPTS = Counter("stashsync_kms_decrypts_total", "KMS Decrypt calls made to open a credential")
-SYNCS = Counter("stashsync_syncs_total", "SyncedSecret reconciliations, by result reason",
-                ["kind", "reason"])
+SYNCS = Counter("stashsync_syncs_total", "Syncs of SyncedSecrets and unwraps of WrappedSecrets, by kind and "
+                "result reason (Synced, Unwrapped, or the failure's reason)", ["kind", "reason"])
 SECRET_WRITES = Counter("stashsync_secret_writes_total", "Secrets created or updated", ["kind"])
 RECONCILE_SECONDS = Histogram("stashsync_reconcile_duration_seconds", "Time to reconcile one object", ["kind"])
+REFRESH_INTERVAL = Gauge("stashsync_refresh_interval_seconds",
+                         "How often the object is synced on a timer (0: only on a change); with "
+                         "stashsync_last_success_timestamp_seconds it tells a stale object",
+                         ["kind", "namespace", "name"])
 LAST_SUCCESS = Gauge("stashsync_last_success_timestamp_seconds", "Unix time of the last successful sync",
                      ["kind", "namespace", "name"])
 WRAP_TOKENS_CONSUMED = Counter("stashsync_wrap_tokens_consumed_total", "Wrap tokens unwrapped into a Secret")

@@ -384,6 +384,8 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, memo: Op
         failure = exc if isinstance(exc, StashError) else api_error(exc)
         done = SyncOutcome(False, failure.reason, failure.message)
     delay = next_delay(done.ok, done.reason, refresh, 0 if done.ok else failures + 1, memo.settings.refresh_jitter)
+    meta = body["metadata"]
+    metrics.REFRESH_INTERVAL.labels(kind=KIND, namespace=meta["namespace"], name=meta["name"]).set(refresh)
     await _report(memo.api, body, done, delay)
     return dataclasses.replace(done, next_seconds=delay)
 

@@ -112,8 +112,9 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, memo
         return
     await memo.secrets.release(namespace, target.name, secrets.Owner.of(raw), target.deletion_policy)
     memo.written.forget((namespace, target.name))
-    with contextlib.suppress(KeyError):  # never synced successfully: no series to drop
-        metrics.LAST_SUCCESS.remove(KIND, namespace, name)
+    for series in (metrics.LAST_SUCCESS, metrics.REFRESH_INTERVAL):
+        with contextlib.suppress(KeyError):  # never synced (successfully): no series to drop
+            series.remove(KIND, namespace, name)
 
 
 def configmap_changed(namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:

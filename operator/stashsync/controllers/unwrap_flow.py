@@ -166,4 +166,5 @@ async def _report(api: client.ApiClient, body: dict[str, Any], prefix: str | Non
     if secret_name:
         extra["secretName"] = secret_name
     await write_ready(api, PLURAL, body, ok, reason, message, extra)
+    metrics.SYNCS.labels(kind="WrappedSecret", reason=reason).inc()
     return UnwrapOutcome(ok, reason, message)
