@@ -88,8 +88,9 @@ class RestartCoordinator:
         self.patches = 0  # workload patches made, for tests and benchmarks
 
     def request(self, owner: OwnerRef, content_mac: str, workloads: list[rollout.Workload]) -> None:
-        """`owner`'s Secret now has content `content_mac`: restart `workloads` for it. A newer request of
-        the same owner replaces an older one (its workloads restart once, for the newest content)."""
+        """`owner`'s Secret now has content `content_mac`: restart `workloads` (at least one) for it. A
+        newer request of the same owner replaces an older one (its workloads restart once, for the
+        newest content)."""
         previous = self._requests.get(owner.key)
         if (previous is not None and previous.content_mac == content_mac) or self._done.get(owner.key) == content_mac:
             return  # asked again by a sync that read the status before the restart was recorded
@@ -100,8 +101,6 @@ class RestartCoordinator:
             window = self._windows.setdefault(workload, _Window(opened=now, due=now))
             window.due = min(now + self.window_seconds, window.opened + MAX_WINDOWS * self.window_seconds)
             window.owners[owner.key] = content_mac
-        if not workloads:
-            self._finish(owner.key)
         self._changed.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="stashsync-restarts")

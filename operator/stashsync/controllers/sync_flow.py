@@ -337,14 +337,18 @@ def restart_owed(p: Plan) -> str | None:
     return None
 
 
-async def request_restarts(memo: OperatorMemo, p: Plan, content_mac: str) -> None:
-    """Hand the targets to the restart coordinator, which restarts each workload once per window."""
+async def request_restarts(memo: OperatorMemo, p: Plan, content_mac: str) -> bool:
+    """Hand the targets to the restart coordinator, which restarts each workload once per window.
+    False when no workload matches: nothing to restart, and nothing owed."""
     workloads: list[rollout.Workload] = []
     for t in p.spec.restart_targets:
         workloads += await rollout.resolve(memo.api, p.namespace, rollout.Target(t.kind, t.name, t.match_labels))
+    if not workloads:
+        return False
     meta = p.body["metadata"]
     owner = OwnerRef(p.body["apiVersion"], KIND, PLURAL, p.namespace, p.name, str(meta["uid"]))
     memo.restarts.request(owner, content_mac, sorted(set(workloads), key=str))
+    return True
 
 
 def synced_status(p: Plan, versions: dict[str, str], data_mac: str, content_mac: str,
@@ -404,17 +408,16 @@ async def _steps(p: Plan, store_body: dict[str, Any] | None, memo: OperatorMemo)
                                   p.spec.target.template_from)
     read = await read_values(p, store, wanted, target, shared, loaded)
     if read is None:
-        if (owed := restart_owed(p)) is not None:
-            await request_restarts(memo, p, owed)
+        unchanged: dict[str, Any] = {"generatedAt": generated_at} if generated_at else {}
+        if (owed := restart_owed(p)) is not None and not await request_restarts(memo, p, owed):
+            unchanged["rolloutMAC"] = owed  # its workloads are gone meanwhile: nothing is owed any more
         return SyncOutcome(True, "Synced", _synced_message(p.previous_versions, p.spec.target.name),
-                           status={"generatedAt": generated_at} if generated_at else {})
+                           status=unchanged)
     versions, values = read
     plain, data = await build_data(p, store, values, memo.sandbox, loaded.texts)
     data_mac, content_mac = mac.data_mac(mac_key, p.uid, data), mac.data_mac(mac_key, p.uid, plain)
     wrote = await write_secret(memo.secrets, p, data, data_mac, target, memo.written)
-    restart = needs_restart(p, mac_key, plain)
-    if restart:
-        await request_restarts(memo, p, content_mac)
+    restart = needs_restart(p, mac_key, plain) and await request_restarts(memo, p, content_mac)
     return SyncOutcome(True, "Synced", _synced_message(versions, p.spec.target.name), wrote=wrote,
                        status=synced_status(p, versions, data_mac, content_mac, generated_at, restart,
                                             loaded.versions))
