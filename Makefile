@@ -88,6 +88,7 @@ bench: $(BENCH_STAMP) controlplane eso
 	$(BIN)/python -m bench.bench_store_memory
 	$(BIN)/python -m bench.bench_refresh_cost
 	$(BIN)/python -m bench.bench_fanout
+	$(BIN)/python -m bench.bench_feeds
 	$(BIN)/python -m bench.bench_convergence
 	$(BIN)/python -m bench.bench_eso
 

@@ -19,6 +19,7 @@ from stashsync.api.stores import PLURALS
 from stashsync.controllers import (
     admission,
     clustersyncedsecret,
+    feeds,
     managed_secrets,
     stores,
     sync_flow,
@@ -55,6 +56,9 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
                    initial_delay=stores.RECHECK_NOT_READY_SECONDS, id="revalidate", registry=registry)(
             stores.revalidate_store)
         kopf.on.delete(GROUP, VERSION, plural, optional=True, registry=registry)(stores.forget_store)
+        # changeFeed: one reader per store (only while the spec has one), waking the objects it names.
+        kopf.daemon(GROUP, VERSION, plural, id="change-feed", when=feeds.has_change_feed, cancellation_timeout=30,
+                    registry=registry)(feeds.feed_loop)
 
     # SyncedSecret: one refresh loop per object does every sync (one writer per Secret); a graceful
     # exit first (the loop watches `stopped`), so no sync is cut off mid-way, cancelled after that.

@@ -25,3 +25,12 @@ RESTART_REQUESTS = Counter("stashsync_restart_requests_total",
 RESTARTS = Counter("stashsync_restarts_total", "Workload pod-template patches made (after coalescing)", ["kind"])
 RESTARTS_IN_PROGRESS = Gauge("stashsync_restarts_in_progress",
                              "Rollouts started by a restart and not yet done (at most the configured cap)")
+FEED_EVENTS_RECEIVED = Counter("stashsync_feed_events_received_total",
+                               "Change feed records and messages received", ["feed"])
+FEED_EVENTS_MATCHED = Counter("stashsync_feed_events_matched_total",
+                              "Change feed events that woke at least one SyncedSecret", ["feed"])
+FEED_LAG = Gauge("stashsync_feed_lag_seconds", "Age of the newest change a store's feed delivered, when it arrived",
+                 ["store"])
+FEED_ERRORS = Counter("stashsync_feed_errors_total",
+                      "Change feed failures (the feed is then polled around) and dropped foreign messages",
+                      ["feed", "reason"])

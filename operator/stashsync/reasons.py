@@ -38,6 +38,10 @@ _ALL = [
            "names each with its own reason"),
     Reason("SyncedSecretConflict", "K", Retry.SLOW,
            "(per namespace) a SyncedSecret of that name exists there and is not this ClusterSyncedSecret's"),
+    Reason("FeedReading", "C", Retry.NONE, "(condition FeedReady) the store's changeFeed is read: changes wake "
+           "their SyncedSecrets at once"),
+    Reason("FeedBroken", "C", Retry.BACKOFF, "(condition FeedReady) the changeFeed cannot be read (no stream, no "
+           "permission, no queue): objects poll at their own refreshInterval; tried again every 30 s"),
     Reason("InvalidSpec", "SWCK", Retry.ON_CHANGE, "the spec cannot be used; the message says which field and why"),
     Reason("InvalidAuth", "C", Retry.ON_CHANGE, "the store's auth names a Secret or account it may not use"),
     Reason("OperatorIdentityNotAllowed", "C", Retry.ON_CHANGE,

@@ -103,7 +103,8 @@ def test_the_charts_identity_is_refused_what_the_chart_does_not_grant(chart_iden
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     refused: list[Callable[[], object]] = [
         lambda: core.list_namespaced_pod(namespace),
-        lambda: core.list_namespaced_config_map(namespace),
+        # ConfigMaps are read (templateFrom templates), never written.
+        lambda: core.create_namespaced_config_map(namespace, {"metadata": {"name": "not-allowed"}}),
         lambda: core.create_namespace({"metadata": {"name": "not-allowed"}}),
         lambda: rbac.list_cluster_role(),
         lambda: core.create_namespaced_service_account_token("stashsync", RELEASE_NS, {"spec": {}}),

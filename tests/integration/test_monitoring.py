@@ -68,6 +68,10 @@ def test_the_rules_fire_when_they_should(tmp_path: Path) -> None:
             {"series": 'stashsync_aws_calls_total{service="ssm",operation="GetParameters",result="throttled"}',
              "values": "0+2x30"},
             {"series": 'stashsync_syncs_total{kind="WrappedSecret",reason="SecretLost"}', "values": "0 0 1x28"},
+            {"series": 'stashsync_feed_lag_seconds{store="team/main"}', "values": "600x30"},
+            {"series": 'stashsync_feed_lag_seconds{store="team/quick"}', "values": "2x30"},
+            {"series": 'stashsync_feed_errors_total{feed="sqs",reason="AccessDenied"}', "values": "0+1x30"},
+            {"series": 'stashsync_feed_errors_total{feed="sqs",reason="ForeignEvent"}', "values": "0+1x30"},
         ],
         "alert_rule_test": [
             {"eval_time": "20m", "alertname": "StashsyncSyncStale", "exp_alerts": [{
@@ -96,6 +100,20 @@ def test_the_rules_fire_when_they_should(tmp_path: Path) -> None:
                     "summary": "A Secret holding an unwrapped one-time token value was deleted",
                     "description": "The token was single-use: its value cannot be unwrapped again. Wrap a new "
                                    "one for the WrappedSecret showing reason SecretLost (`kubectl get wsec -A`)."}}]},
+            {"eval_time": "20m", "alertname": "StashsyncFeedLagging", "exp_alerts": [{
+                "exp_labels": {"severity": "warning", "store": "team/main"},
+                "exp_annotations": {
+                    "summary": "The change feed of store team/main delivers changes over 5 minutes late",
+                    "description": "Changes reach the Secrets late (objects still poll at the store's "
+                                   "backstopInterval). Check the EventBridge rule and the queue's backlog, or the "
+                                   "DynamoDB stream's readers."}}]},
+            {"eval_time": "20m", "alertname": "StashsyncFeedBroken", "exp_alerts": [{  # dropped messages: no alert
+                "exp_labels": {"severity": "warning", "feed": "sqs", "reason": "AccessDenied"},
+                "exp_annotations": {
+                    "summary": "A stashsync sqs change feed cannot be read (AccessDenied)",
+                    "description": "Its store shows FeedReady=False with the cause (`kubectl get cstore,ccstore "
+                                   "-A`, the Feed column); its SyncedSecrets poll at their own refreshInterval "
+                                   "meanwhile."}}]},
         ]}]}
     test_file = tmp_path / "rules_test.yaml"
     test_file.write_text(yaml.safe_dump(cases))

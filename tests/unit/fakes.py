@@ -43,6 +43,9 @@ class FakeSource:
         prefix = pattern.rstrip("*")
         return {name: version for name, (version, _) in self.credentials.items() if name.startswith(prefix)}
 
+    def feed_name(self, name: str) -> str:
+        return name
+
     def _get(self, ref: CredentialRef) -> tuple[str, bytes]:
         if ref.name not in self.credentials:
             raise errors.CredentialNotFound(f"credential {ref.name!r} not found")

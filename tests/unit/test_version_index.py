@@ -14,19 +14,21 @@ HOUR = 3600.0
 
 
 class Source:
-    def __init__(self, versions: dict[str, str]) -> None:
+    def __init__(self, versions: dict[Any, str]) -> None:
         self.versions = versions
-        self.calls: list[list[str]] = []
-        self.gate: asyncio.Event | None = None  # when set, checks wait for it
+        self.calls: list[list[Any]] = []
+        self.gate: asyncio.Event | None = None  # when set, checks wait for it before answering
 
     async def check(self, keys: list[Any]) -> list[str]:
+        """Reads when called (what AWS holds then), answers when the gate opens."""
         self.calls.append(list(keys))
+        missing = [k for k in keys if k not in self.versions]
+        found = [self.versions[k] for k in keys if k in self.versions]
         if self.gate is not None:
             await self.gate.wait()
-        missing = [k for k in keys if k not in self.versions]
         if missing:
             raise CredentialNotFound(f"credential {missing[0]!r} not found")
-        return [self.versions[k] for k in keys]
+        return found
 
 
 def index() -> tuple[VersionIndex, list[Subscriber]]:
@@ -93,7 +95,7 @@ def test_a_recorded_read_counts_as_a_check() -> None:
         source = Source({"db": "1"})
         a, b = objects(2)
         await versions.get(b, ["db"], source.check, HOUR)
-        versions.record(a, ["db"], ["2"])  # a read every value (its first sync) and saw a new version
+        versions.record(a, ["db"], ["2"], versions.begin())  # a read every value and saw a new version
         assert woken == [b]
         assert await versions.get(b, ["db"], source.check, HOUR) == ["2"]
         assert len(source.calls) == 1
@@ -159,4 +161,41 @@ def test_unsubscribing_the_last_reader_forgets_the_credential() -> None:
         assert versions.subscribers("db") == {b}
         versions.unsubscribe(b)
         assert len(versions) == 0 and not woken
+    asyncio.run(scenario())
+
+
+def test_a_feed_wakes_the_readers_of_what_changed_and_their_next_sync_checks_anew() -> None:
+    async def scenario() -> None:
+        versions, woken = index()
+        source = Source({("s1", "version", "db"): "1", ("s1", "version", "api"): "1", ("s2", "version", "db"): "1"})
+        a, b, c = objects(3)
+        await versions.get(a, [("s1", "version", "db")], source.check, HOUR)
+        await versions.get(b, [("s1", "version", "api")], source.check, HOUR)
+        await versions.get(c, [("s2", "version", "db")], source.check, HOUR)  # another store
+        source.versions[("s1", "version", "db")] = "2"
+        assert versions.wake_matching("s1", lambda name: name == "db") == 1
+        assert woken == [a]
+        assert await versions.get(a, [("s1", "version", "db")], source.check, HOUR) == ["2"]
+        assert len(source.calls) == 4
+    asyncio.run(scenario())
+
+
+def test_a_check_begun_before_a_feed_event_is_not_taken_as_current() -> None:
+    async def scenario() -> None:
+        versions, _ = index()
+        key = ("s1", "version", "db")
+        source = Source({key: "1"})
+        a, b = objects(2)
+        await versions.get(b, [key], source.check, HOUR)
+        source.gate = asyncio.Event()
+        early = asyncio.create_task(versions.get(b, [key], source.check, HOUR))  # in flight, reads "1"
+        await asyncio.sleep(0)
+        source.versions[key] = "2"
+        versions.wake_matching("s1", lambda name: name == "db")
+        late = asyncio.create_task(versions.get(a, [key], source.check, HOUR))  # must not join the early one
+        await asyncio.sleep(0)
+        source.gate.set()
+        assert await late == ["2"] and await early == ["1"]
+        assert len(source.calls) == 3
+        assert await versions.get(b, [key], source.check, HOUR) == ["2"]  # the older result was not kept
     asyncio.run(scenario())

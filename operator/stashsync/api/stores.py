@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from stashsync.api.durations import parse_duration
 from stashsync.api.selectors import LabelSelector, parse_label_selector
 from stashsync.errors import SpecError
 
@@ -104,6 +105,17 @@ Provider = CredstashProvider | WrapProvider | S3Provider | SecretsManagerProvide
 
 
 @dataclass(frozen=True)
+class ChangeFeed:
+    """Where the store learns of changes without polling: its credstash table's DynamoDB stream, or an
+    SQS queue fed by EventBridge or S3 notifications. While the feed is read, the SyncedSecrets using
+    the store poll every `backstop_seconds` at most often (their refreshInterval if that is longer)."""
+
+    kind: str  # dynamodbStream or sqs
+    queue_url: str = ""
+    backstop_seconds: float = 0.0  # 0: objects keep their own refreshInterval
+
+
+@dataclass(frozen=True)
 class StoreSpec:
     kind: str
     name: str
@@ -116,6 +128,7 @@ class StoreSpec:
     rate_limit: RateLimit = field(default_factory=RateLimit)
     # Per-service endpoints (e.g. VPC endpoints differ for sts, kms and dynamodb): service -> URL.
     endpoints: tuple[tuple[str, str], ...] = ()
+    change_feed: ChangeFeed | None = None
 
     def all_endpoints(self) -> list[tuple[str, str]]:
         """("", endpoint) and (service, url) for every override the store names."""
@@ -180,10 +193,32 @@ def parse_store(body: dict[str, Any]) -> StoreSpec:
     return StoreSpec(kind=kind, name=meta.get("name", ""), namespace=namespace, provider=provider,
                      backend=_parse_provider(provider, spec[provider]), endpoint=spec.get("endpoint"),
                      auth=_parse_auth(spec.get("auth") or {}, namespace), conditions=conditions,
-                     rate_limit=rate_limit, endpoints=_parse_endpoints(spec.get("endpoints") or {}))
+                     rate_limit=rate_limit, endpoints=_parse_endpoints(spec.get("endpoints") or {}),
+                     change_feed=_parse_change_feed(provider, spec.get("changeFeed")))
 
 
-ENDPOINT_SERVICES = ("sts", "kms", "dynamodb", "s3", "secretsmanager", "ssm", "lambda")
+def _parse_change_feed(provider: str, raw: dict[str, Any] | None) -> ChangeFeed | None:
+    if raw is None:
+        return None
+    kinds = [k for k in ("dynamodbStream", "sqs") if raw.get(k) is not None]
+    if len(kinds) != 1:
+        raise SpecError("changeFeed needs exactly one of dynamodbStream or sqs")
+    backstop = parse_duration(str(raw.get("backstopInterval", "0")), "changeFeed.backstopInterval")
+    if kinds[0] == "dynamodbStream":
+        if provider != "credstash":
+            raise SpecError("changeFeed.dynamodbStream reads a credstash table's stream; for other providers "
+                            "use changeFeed.sqs")
+        return ChangeFeed("dynamodbStream", backstop_seconds=backstop)
+    if provider not in ("secretsManager", "parameterStore", "s3"):
+        raise SpecError("changeFeed.sqs carries Secrets Manager, Parameter Store and S3 events; a credstash "
+                        "table uses changeFeed.dynamodbStream")
+    url = str((raw.get("sqs") or {}).get("queueUrl") or "")
+    if not url.startswith(("https://", "http://")):
+        raise SpecError("changeFeed.sqs.queueUrl must be the queue's URL")
+    return ChangeFeed("sqs", queue_url=url, backstop_seconds=backstop)
+
+
+ENDPOINT_SERVICES = ("sts", "kms", "dynamodb", "s3", "secretsmanager", "ssm", "lambda", "dynamodbstreams", "sqs")
 
 
 def _parse_endpoints(raw: dict[str, Any]) -> tuple[tuple[str, str], ...]:

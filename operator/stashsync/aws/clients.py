@@ -99,6 +99,8 @@ _CLIENT_CONFIG = botocore.config.Config(
     retries={"mode": "standard", "max_attempts": 3},  # bounded, jittered by botocore
     connect_timeout=5, read_timeout=20, max_pool_connections=50,
 )
+# An SQS change feed long-polls for 20 s: its reads may take that long before an answer.
+_LONG_POLL_CONFIG = _CLIENT_CONFIG.merge(botocore.config.Config(read_timeout=30))
 
 
 # Every session reads botocore's service models, endpoint rules and partitions through one loader,
@@ -148,8 +150,9 @@ class AwsClients:
         with self._lock:
             existing = self._clients.get(service)
             if existing is None:
+                config = _LONG_POLL_CONFIG if service == "sqs" else _CLIENT_CONFIG
                 existing = self._session.client(service, endpoint_url=self._endpoint_for(service),
-                                                config=_CLIENT_CONFIG, region_name=self.auth.region)
+                                                config=config, region_name=self.auth.region)
                 _instrument(existing, self.auth.limiter)
                 self._clients[service] = existing
             return existing

@@ -32,6 +32,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p = cmd("setup", "create the credential table (with --wrap: a wrap-token table) if it does not exist")
     p.add_argument("--wrap", action="store_true",
                    help=f"create an aws-secrets-wrapper table (pk, sk, TTL on ttl; default name {DEFAULT_WRAP_TABLE})")
+    p.add_argument("--stream", action="store_true",
+                   help="also give the credential table a DynamoDB stream, for a store's changeFeed.dynamodbStream")
     p.set_defaults(func=setup)
 
     p = cmd("put", "store a new version of a credential")
@@ -102,6 +104,8 @@ def progress(items: Iterable[T], total: int | None, what: str) -> Iterator[T]:
 
 
 def setup(args: argparse.Namespace) -> int:
+    if args.wrap and args.stream:
+        raise CliError("--stream is for a credential table; a wrap-token table has no change feed")
     if args.wrap:
         table = args.table or DEFAULT_WRAP_TABLE
         created = DirectWrapService(inputs.clients(args.region), table, service_kms_key=None).create_table()
@@ -109,6 +113,9 @@ def setup(args: argparse.Namespace) -> int:
         table = args.table or DEFAULT_TABLE
         created = source(args).create_table()
     print(f"table {table} {'created' if created else 'already exists'}")
+    if args.stream:
+        streamed = source(args).enable_stream()
+        print(f"table {table}: stream {'enabled' if streamed else 'already enabled'} (changeFeed.dynamodbStream)")
     return 0
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from kubernetes_asyncio import client
 
+from stashsync.controllers.feed_health import FeedHealth
 from stashsync.controllers.restarts import RestartCoordinator
 from stashsync.controllers.store_resolver import StoreResolver
 from stashsync.controllers.templates import TemplateWatch
@@ -58,6 +59,7 @@ class OperatorMemo:
     versions: VersionIndex = field(init=False)  # version checks shared by the objects reading a credential
     restarts: RestartCoordinator = field(init=False)  # rotation restarts, coalesced per workload and capped
     templates: TemplateWatch = field(init=False)  # templateFrom ConfigMaps/Secrets, and who renders them
+    feeds: FeedHealth = field(default_factory=FeedHealth)  # stores whose change feed is read (the backstop)
 
     def __post_init__(self) -> None:
         self.versions = VersionIndex(self.wakers.wake)

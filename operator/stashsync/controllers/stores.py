@@ -14,7 +14,7 @@ from stashsync.api.tenancy import check_store
 from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo
 from stashsync.errors import StashError
-from stashsync.kube.status import write_ready
+from stashsync.kube.status import set_condition
 
 REVALIDATE_SECONDS = 300.0  # a Ready store is checked again this often
 RECHECK_NOT_READY_SECONDS = 15.0  # a store that is not Ready (e.g. its auth Secret is missing) sooner
@@ -68,7 +68,10 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMem
         ok, reason, message = False, exc.reason, exc.message
     stale = any(raw["status"].get(k) != v for k, v in shown.items())
     if cond.says_something_new(cond.ready_condition(raw["status"]), ok, reason, message) or stale:
-        await write_ready(memo.api, PLURALS[body["kind"]], raw, ok, reason, message, shown)
+        # Through set_condition: the store's change feed writes FeedReady beside Ready.
+        meta = body.metadata
+        await set_condition(memo.api, PLURALS[body["kind"]], meta.get("namespace"), meta["name"], "Ready", ok, reason,
+                            message, extra=shown, generation=generation)
         (events.normal if ok else events.warning)(body, reason, message)
         logger.info("store validated", extra={"ready": ok, "reason": reason})
 

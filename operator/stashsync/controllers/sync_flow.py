@@ -51,6 +51,7 @@ class SyncOutcome:
     wrote: bool = False
     status: dict[str, Any] = field(default_factory=dict)  # status fields the report writes besides Ready
     next_seconds: float | None = None  # when the next sync is due; None: only when woken
+    store_identity: str = ""  # the store read (its change feed may stretch the timer)
 
 
 async def _first_error(tasks: list[Awaitable[T]]) -> list[T]:
@@ -152,8 +153,9 @@ async def read_current(store: StoreHandle, wanted: Refs,
     source = store.reader()
     assert isinstance(source, base.CurrentReader)
     unique = sorted(set(wanted.refs.values()), key=lambda r: (r.name, r.version or "", r.context_key()))
+    started = shared.begin()
     read = await store.clients.run(source.read_current, unique)
-    shared.record([_version_key(store, r) for r in unique], [version for version, _ in read])
+    shared.record([_version_key(store, r) for r in unique], [version for version, _ in read], started)
     by_ref = dict(zip(unique, read, strict=True))
     versions = {key: by_ref[ref][0] for key, ref in wanted.refs.items()}
     values = {key: wanted.value_of(key, by_ref[ref][1]) for key, ref in wanted.refs.items()}
@@ -387,6 +389,8 @@ async def sync(body: dict[str, Any], store_body: dict[str, Any] | None, memo: Op
     except (StashError, client.ApiException) as exc:
         failure = exc if isinstance(exc, StashError) else api_error(exc)
         done = SyncOutcome(False, failure.reason, failure.message)
+    if done.ok and done.store_identity:
+        refresh = memo.feeds.stretch(done.store_identity, refresh)  # a change feed wakes it meanwhile
     delay = next_delay(done.ok, done.reason, refresh, 0 if done.ok else failures + 1, memo.settings.refresh_jitter)
     meta = body["metadata"]
     metrics.REFRESH_INTERVAL.labels(kind=KIND, namespace=meta["namespace"], name=meta["name"]).set(refresh)
@@ -402,7 +406,7 @@ async def _steps(p: Plan, store_body: dict[str, Any] | None, memo: OperatorMemo)
     wanted = await resolve_refs(p.spec, store, shared)
     target = await read_target(memo.secrets, p, output_keys(p.spec, wanted.refs), mac_key)
     if created_once(p, target):
-        return SyncOutcome(True, "Synced", CREATED_ONCE)
+        return SyncOutcome(True, "Synced", CREATED_ONCE, store_identity=store.identity)
     memo.templates.subscribe((p.namespace, p.name), templates.source_keys(p.namespace, p.spec.target.template_from))
     loaded = await templates.load(memo.api, memo.secrets, p.namespace, p.spec.target.template,
                                   p.spec.target.template_from)
@@ -412,15 +416,15 @@ async def _steps(p: Plan, store_body: dict[str, Any] | None, memo: OperatorMemo)
         if (owed := restart_owed(p)) is not None and not await request_restarts(memo, p, owed):
             unchanged["rolloutMAC"] = owed  # its workloads are gone meanwhile: nothing is owed any more
         return SyncOutcome(True, "Synced", _synced_message(p.previous_versions, p.spec.target.name),
-                           status=unchanged)
+                           status=unchanged, store_identity=store.identity)
     versions, values = read
     plain, data = await build_data(p, store, values, memo.sandbox, loaded.texts)
     data_mac, content_mac = mac.data_mac(mac_key, p.uid, data), mac.data_mac(mac_key, p.uid, plain)
     wrote = await write_secret(memo.secrets, p, data, data_mac, target, memo.written)
     restart = needs_restart(p, mac_key, plain) and await request_restarts(memo, p, content_mac)
+    status = synced_status(p, versions, data_mac, content_mac, generated_at, restart, loaded.versions)
     return SyncOutcome(True, "Synced", _synced_message(versions, p.spec.target.name), wrote=wrote,
-                       status=synced_status(p, versions, data_mac, content_mac, generated_at, restart,
-                                            loaded.versions))
+                       store_identity=store.identity, status=status)
 
 
 def _synced_message(versions: dict[str, str], secret_name: str) -> str:

@@ -33,7 +33,9 @@ class _Entry:
     result: Any
     seq: int  # which check produced `result`; checks are numbered in the order they finish
     checked_at: float  # monotonic
+    started: int  # when the check that produced `result` began (same numbering)
     used: dict[Subscriber, int] = field(default_factory=dict)  # subscriber -> seq of the result it last used
+    fresh_after: int = 0  # a change feed said it changed then: only a check begun later is current
 
 
 class VersionIndex:
@@ -54,8 +56,12 @@ class VersionIndex:
 
     def _usable(self, subscriber: Subscriber, key: CheckKey, max_age: float) -> bool:
         entry = self._entries.get(key)
-        return (entry is not None and entry.seq > entry.used.get(subscriber, 0)
+        return (entry is not None and entry.seq > entry.used.get(subscriber, 0) and entry.started > entry.fresh_after
                 and time.monotonic() - entry.checked_at <= max_age)
+
+    def begin(self) -> int:
+        """A number for a read about to start (see `record`)."""
+        return next(self._seq)
 
     def _use(self, subscriber: Subscriber, key: CheckKey) -> Any:
         entry = self._entries[key]
@@ -63,17 +69,21 @@ class VersionIndex:
         self._keys_of.setdefault(subscriber, set()).add(key)
         return entry.result
 
-    def record(self, subscriber: Subscriber, keys: Sequence[CheckKey], results: Sequence[Any]) -> None:
-        """Results read at the source just now (by a check, or by a read of every value): a result
-        that differs from the last one wakes the other subscribers."""
+    def record(self, subscriber: Subscriber, keys: Sequence[CheckKey], results: Sequence[Any],
+               started: int) -> None:
+        """Results of a read begun at `started` (a check, or a read of every value): a result that
+        differs from the last one wakes the other subscribers. A read that began before the one
+        already recorded is older news and is not kept."""
         for key, result in zip(keys, results, strict=True):
             entry = self._entries.get(key)
             seq = next(self._seq)
             if entry is None:
-                self._entries[key] = _Entry(result, seq, time.monotonic())
+                self._entries[key] = _Entry(result, seq, time.monotonic(), started)
+            elif started < entry.started:
+                pass
             else:
                 changed = entry.result != result
-                entry.result, entry.seq, entry.checked_at = result, seq, time.monotonic()
+                entry.result, entry.seq, entry.checked_at, entry.started = result, seq, time.monotonic(), started
                 if changed:
                     for other in entry.used:
                         if other != subscriber:
@@ -115,22 +125,47 @@ class VersionIndex:
         for future in futures.values():
             future.add_done_callback(_consume)
         self._inflight.update(futures)
+        started = self.begin()
         try:
             results = await check(keys)
         except BaseException as exc:
             for key, future in futures.items():
-                self._inflight.pop(key, None)
+                if self._inflight.get(key) is future:
+                    del self._inflight[key]
                 if isinstance(exc, asyncio.CancelledError):
                     future.cancel()
                 else:
                     future.set_exception(exc)
             raise
         self.checks += len(keys)
-        self.record(subscriber, keys, results)
+        self.record(subscriber, keys, results, started)
         for (key, future), result in zip(futures.items(), results, strict=True):
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
             future.set_result(result)
         return list(results)
+
+    def wake_matching(self, identity: str, changed: Callable[[Any], bool]) -> int:
+        """A change feed says credentials changed in the store `identity`: wake every subscriber of a
+        version key whose credential `changed(ref)` matches, and every dataFrom listing of the store
+        (a new name may match it). Returns how many were woken. Their syncs check anew (the checks
+        they hold are the ones they already used), once for all of them."""
+        woken: set[Subscriber] = set()
+        mark = self.begin()
+        for key, entry in self._entries.items():
+            if not (isinstance(key, tuple) and len(key) >= 3 and key[0] == identity):
+                continue
+            if key[1] == "find" or (key[1] == "version" and changed(key[2])):
+                woken.update(entry.used)
+                entry.fresh_after = mark
+                self._inflight.pop(key, None)  # a check begun before the change may not see it
+        for subscriber in woken:
+            self._wake(subscriber)
+        return len(woken)
+
+    def wake_store(self, identity: str) -> int:
+        """Wake every subscriber of the store (a feed that may have missed changes)."""
+        return self.wake_matching(identity, lambda _: True)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """The object is gone: forget it, and every entry nobody reads any more."""
@@ -160,5 +195,8 @@ class Subscription:
     async def get(self, keys: Sequence[CheckKey], check: Checker) -> list[Any]:
         return await self.index.get(self.subscriber, keys, check, self.max_age)
 
-    def record(self, keys: Sequence[CheckKey], results: Sequence[Any]) -> None:
-        self.index.record(self.subscriber, keys, results)
+    def begin(self) -> int:
+        return self.index.begin()
+
+    def record(self, keys: Sequence[CheckKey], results: Sequence[Any], started: int) -> None:
+        self.index.record(self.subscriber, keys, results, started)

@@ -45,6 +45,10 @@ class Source(Protocol):
         """Names matching `pattern` (glob, or a regex when written as /regex/) and, where the backend
         supports them, `tags`; each with its current version when the listing gives it for free."""
 
+    def feed_name(self, name: str) -> str:
+        """How a change feed names credential `name` (feeds.events.Change.key): so a feed event
+        wakes exactly the objects reading what changed."""
+
 
 @runtime_checkable
 class BatchSource(Source, Protocol):

@@ -59,6 +59,9 @@ class CredstashSource(DynamoTable):
             raise errors.CredentialNotFound(f"credential {ref.name!r} not found in table {self.table!r}")
         return str(int(items[0].version))
 
+    def feed_name(self, name: str) -> str:
+        return name  # the item's partition key, as its DynamoDB stream record carries it
+
     def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
         what = f"credential {ref.name!r} version {int(version)}"
         with translate_errors(what, not_found=errors.StoreNotReady):

@@ -53,6 +53,18 @@ class DynamoTable:
                     "Enabled": True, "AttributeName": ttl_attribute})
         return True
 
+    def enable_stream(self) -> bool:
+        """Give the table a DynamoDB stream of its keys (a store's changeFeed.dynamodbStream reads it),
+        unless it has one; True when one was enabled."""
+        ddb = self._ddb
+        with translate_errors(f"enable the stream of {self.kind} {self.table!r}", not_found=errors.StoreNotReady):
+            spec = ddb.describe_table(TableName=self.table)["Table"].get("StreamSpecification") or {}
+            if spec.get("StreamEnabled"):
+                return False
+            ddb.update_table(TableName=self.table,
+                             StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+        return True
+
     def validate(self) -> None:
         """Cheap: one DescribeTable."""
         what = f"{self.kind} {self.table!r}"

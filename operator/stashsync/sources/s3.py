@@ -37,6 +37,9 @@ class S3Source:
     def _key(self, name: str) -> str:
         return self.prefix + name
 
+    def feed_name(self, name: str) -> str:
+        return f"{self.bucket}/{self._key(name)}"  # S3 events carry the bucket and the object key
+
     def validate(self) -> None:
         with translate_errors(f"bucket {self.bucket!r}", not_found=errors.StoreNotReady):
             self._s3.head_bucket(Bucket=self.bucket)

@@ -13,6 +13,7 @@ from typing import Any
 
 from stashsync import errors
 from stashsync.aws.clients import AwsClients, translate_errors
+from stashsync.feeds.events import secret_name
 from stashsync.kube import limits
 from stashsync.sources import base, names
 
@@ -58,6 +59,9 @@ class SecretsManagerSource:
     @property
     def _sm(self) -> Any:
         return self.clients.client("secretsmanager")
+
+    def feed_name(self, name: str) -> str:
+        return secret_name(name)  # an ARN and the name it ends in are the same secret
 
     def validate(self) -> None:
         with translate_errors("Secrets Manager", not_found=errors.StoreNotReady):

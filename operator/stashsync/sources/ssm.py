@@ -46,6 +46,9 @@ class ParameterStoreSource:
             return name
         return f"{self.path}/{name}"
 
+    def feed_name(self, name: str) -> str:
+        return self.full_name(name)  # Parameter Store Change events carry the full name
+
     def validate(self) -> None:
         with translate_errors("Parameter Store", not_found=errors.StoreNotReady):
             self._ssm.describe_parameters(MaxResults=1)
