@@ -99,6 +99,33 @@ def test_an_sqs_queue_of_eventbridge_events_brings_a_new_secrets_manager_version
     wait_for(queue_empty, 30, "both messages deleted once handled")
 
 
+def test_a_parameter_store_change_event_wakes_the_reader_of_that_parameter_only(
+        kube: Kube, operator: OperatorProcess, namespace: str) -> None:
+    ssm, sqs = boto3.client("ssm"), boto3.client("sqs")
+    path = f"/feed-{uuid.uuid4().hex[:8]}"
+    for name in ("db", "other"):
+        ssm.put_parameter(Name=f"{path}/{name}", Value=plaintext(f"ssm-{name}-v1"), Type="SecureString")
+    queue = sqs.create_queue(QueueName=f"ssm-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    kube.apply({"apiVersion": API_VERSION, "kind": "CredentialStore", "metadata": {"name": "ssm"},
+                "spec": {"parameterStore": {"region": "us-east-1", "path": path}, "auth": TENANT_AUTH,
+                         "changeFeed": {"sqs": {"queueUrl": queue}}}}, namespace)
+    kube.apply(synced_secret("app", "ssm", [{"key": "k", "name": "db"}], refreshInterval="1h"), namespace)
+    kube.apply(synced_secret("bystander", "ssm", [{"key": "k", "name": "other"}], refreshInterval="1h"), namespace)
+    wait_ready(kube, namespace, "app")
+    wait_ready(kube, namespace, "bystander")
+    wait_feed(kube, namespace, "ssm")
+    bystander_synced = kube.read(API_VERSION, "SyncedSecret", "bystander", namespace)["status"]["lastSyncTime"]
+
+    ssm.put_parameter(Name=f"{path}/db", Value=plaintext("ssm-db-v2"), Type="SecureString", Overwrite=True)
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Parameter Store Change", "source": "aws.ssm",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": "us-east-1", "resources": [],
+        "detail": {"operation": "Update", "name": f"{path}/db", "type": "SecureString"}}))
+    wait_for(lambda: value(kube, namespace) == "ssm-db-v2", 40, "the changed parameter synced")
+    # The other parameter's reader was not woken (its last sync is the one before the event).
+    assert kube.read(API_VERSION, "SyncedSecret", "bystander", namespace)["status"]["lastSyncTime"] == bystander_synced
+
+
 def test_a_feed_that_cannot_be_read_is_reported_and_polling_takes_over(
         kube: Kube, operator: OperatorProcess, namespace: str, table: str) -> None:
     assert cli(["put", "-t", table, "poll.pass", plaintext("broken-feed-v1")]) == 0

@@ -75,6 +75,8 @@ async def fan_out_loop(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, 
 
 
 async def reconcile(body: dict[str, Any], indexes: StoreIndexes, memo: OperatorMemo) -> None:
+    if body["metadata"].get("deletionTimestamp"):
+        return  # being deleted: remove_children undoes it, nothing may be made again
     try:
         spec = parse_cluster_synced_secret(body)
         namespaces = await _namespaces(memo)

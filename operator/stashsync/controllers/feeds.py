@@ -56,12 +56,14 @@ async def feed_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: Operator
             store = parse_store(raw)
             check_store(store, memo.settings.tenancy)
             handle = await memo.resolver.build(store, raw["metadata"]["uid"], int(generation or 0))
+            if identity and identity != handle.identity:
+                memo.feeds.broken(identity)  # the store's previous generation
             identity = handle.identity
             reader = _reader(store, handle)
             await handle.clients.run(reader.open)
             previous = await _report(memo, raw, True, "FeedReading", _describe(store), previous)
+            # Objects stretch their timers to the backstop from their next sync on.
             memo.feeds.reading(identity, store.change_feed.backstop_seconds if store.change_feed else 0.0)
-            memo.versions.wake_store(identity)  # objects re-arm their timers for the backstop
             await _read(stopped, body, generation, store, handle, reader, memo)
         except StashError as exc:
             metrics.FEED_ERRORS.labels(feed=_kind(raw), reason=exc.reason).inc()
