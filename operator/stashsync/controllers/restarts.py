@@ -145,9 +145,9 @@ class RestartCoordinator:
                 str(i): m.encode() for i, m in enumerate(macs)})
             try:
                 generation = await rollout.restart(self.api, workload, value)
-            except client.ApiException as exc:
-                error = api_error(exc)
-                logger.warning("restart of %s in %s failed: %s", workload, workload.namespace, error.message)
+            except Exception as exc:  # any failure: forget them, so the owners ask again
+                why = api_error(exc).message if isinstance(exc, client.ApiException) else type(exc).__name__
+                logger.warning("restart of %s in %s failed: %s", workload, workload.namespace, why)
                 for owner, content_mac in window.owners.items():  # forgotten, so their next sync asks again
                     if (request := self._requests.get(owner)) is not None and request.content_mac == content_mac:
                         self._finish(owner)
@@ -192,9 +192,10 @@ class RestartCoordinator:
         ref = request.owner
         try:
             await patch_status(self.api, ref.plural, ref.namespace, ref.name, {"rolloutMAC": request.content_mac})
-        except client.ApiException as exc:
-            logger.warning("could not record the restart of %s/%s: %s", ref.namespace, ref.name,
-                           api_error(exc).message)
+        except Exception as exc:  # rolloutMAC stays behind: the next sync asks again
+            self._done.pop(owner, None)
+            why = api_error(exc).message if isinstance(exc, client.ApiException) else type(exc).__name__
+            logger.warning("could not record the restart of %s/%s: %s", ref.namespace, ref.name, why)
             return
         if request.restarted:
             events.normal(ref.body(), "RolloutRestarted", f"restarted {', '.join(sorted(request.restarted))}")
