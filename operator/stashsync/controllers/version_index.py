@@ -79,9 +79,7 @@ class VersionIndex:
             seq = next(self._seq)
             if entry is None:
                 self._entries[key] = _Entry(result, seq, time.monotonic(), started)
-            elif started < entry.started:
-                pass
-            else:
+            elif started >= entry.started:  # else older news than the result recorded: not kept
                 changed = entry.result != result
                 entry.result, entry.seq, entry.checked_at, entry.started = result, seq, time.monotonic(), started
                 if changed:
