@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import boto3
-from bench.local_stack import Stack, aws_calls, local_stack, stamp
+from bench.local_stack import Stack, aws_calls, delta, local_stack, stamp
 from bench.report import write_report
 from tests.harness.kube import ready_condition, wait_for
 from tests.objects import cluster_credstash_store, cluster_synced_secret
@@ -27,10 +27,6 @@ CREDENTIALS = 2
 INTERVAL = 10.0
 ROUNDS = int(os.environ.get("BENCH_FANOUT_ROUNDS", "6"))
 TABLE = "fanout-creds"
-
-
-def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
-    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
 
 
 def syncs(stack: Stack) -> float:

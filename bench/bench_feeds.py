@@ -22,7 +22,7 @@ import uuid
 from typing import Any
 
 import boto3
-from bench.local_stack import Stack, aws_calls, local_stack, stamp
+from bench.local_stack import Stack, aws_calls, delta, local_stack, stamp
 from bench.report import write_report
 from tests.harness.kube import ready_condition, wait_for
 from tests.objects import TENANT_AUTH
@@ -130,8 +130,7 @@ def at_rest(stack: Stack, source: CredstashSource, label: str, feed: dict[str, A
     for name in names:
         stack.kube.custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "syncedsecrets", name)
     stack.kube.custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "credentialstores", store_name)
-    return {k: round((v - before.get(k, 0.0)) * 3600 / elapsed) for k, v in after.items()
-            if v - before.get(k, 0.0) > 0}
+    return {k: round(v * 3600 / elapsed) for k, v in delta(after, before).items()}
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
-from bench.local_stack import Stack, aws_calls, local_stack, stamp
+from bench.local_stack import Stack, aws_calls, delta, local_stack, stamp
 from bench.report import write_report
 from tests.harness.kube import ready_condition, wait_for
 from tests.objects import TENANT_AUTH
@@ -34,10 +34,6 @@ REGION = "us-east-1"
 def syncs(stack: Stack) -> float:
     assert stack.operator is not None
     return stack.operator.metric("stashsync_syncs_total", kind="SyncedSecret")
-
-
-def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
-    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
 
 
 class Case:

@@ -67,6 +67,11 @@ def aws_calls(stack: Stack) -> dict[str, float]:
     return counts
 
 
+def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """What changed between two aws_calls() readings (calls made in between), leaving out zeros."""
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
+
+
 def proc_figures(pid: int) -> tuple[float, float]:
     """(peak RSS in MiB, CPU seconds so far) of a process, from /proc."""
     proc = Path(f"/proc/{pid}")

@@ -27,16 +27,23 @@ def seconds_since(stamp: str | None) -> float | None:
 
 def ready(status: bool, reason: str, message: str, generation: int | None,
           previous: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The conditions list with Ready set; lastTransitionTime only moves when the status flips."""
-    old = next((c for c in previous or [] if c.get("type") == "Ready"), None)
+    """The conditions list with Ready set."""
+    return with_condition("Ready", status, reason, message, generation, previous)
+
+
+def with_condition(kind: str, status: bool, reason: str, message: str, generation: int | None,
+                   previous: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The conditions list with condition `kind` set, the others kept; lastTransitionTime only moves
+    when its status flips."""
+    old = next((c for c in previous or [] if c.get("type") == kind), None)
     value = "True" if status else "False"
     transition = old["lastTransitionTime"] if old and old.get("status") == value and old.get(
         "lastTransitionTime") else now()
-    condition: dict[str, Any] = {"type": "Ready", "status": value, "reason": reason, "message": message,
+    condition: dict[str, Any] = {"type": kind, "status": value, "reason": reason, "message": message,
                                  "lastTransitionTime": transition}
     if generation is not None:
         condition["observedGeneration"] = generation
-    others = [c for c in previous or [] if c.get("type") != "Ready"]
+    others = [c for c in previous or [] if c.get("type") != kind]
     return [*others, condition]
 
 

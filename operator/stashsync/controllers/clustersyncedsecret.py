@@ -30,10 +30,10 @@ from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo
 from stashsync.controllers.stores import StoreIndexes
 from stashsync.controllers.sync_flow import PLURAL as SYNCED_PLURAL
-from stashsync.controllers.wakers import wait_for_wake
+from stashsync.controllers.wakers import sleep_unless_stopped, wait_for_wake
 from stashsync.errors import SpecError, StashError
 from stashsync.kube.client import api_error, is_status
-from stashsync.kube.status import MERGE_PATCH, write_ready
+from stashsync.kube.status import MERGE_PATCH, get_object, write_ready
 
 RECHECK_SECONDS = 30.0  # also catches what no event announced (e.g. a store's conditions changed)
 SETTLE_SECONDS = 1.0  # after a wake-up, let a burst of changes (200 children syncing) arrive first
@@ -69,7 +69,7 @@ async def fan_out_loop(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, 
             await reconcile(copy.deepcopy(dict(body)), indexes, memo)
             await wait_for_wake(stopped, wake, RECHECK_SECONDS)
             if wake.is_set():
-                await wait_for_wake(stopped, asyncio.Event(), SETTLE_SECONDS)
+                await sleep_unless_stopped(stopped, SETTLE_SECONDS)
     finally:
         memo.fan_outs.unregister(_key(name))
 
@@ -87,12 +87,9 @@ async def reconcile(body: dict[str, Any], indexes: StoreIndexes, memo: OperatorM
         stale = [c for c in owned if _namespace(c) not in admitted or c["metadata"]["name"] != spec.child_name]
         failures += await _converge(memo.api, spec, admitted, current, stale)
         failures += [f for ns in sorted(admitted) if (f := _child_failure(ns, current.get(ns))) is not None]
-    except StashError as exc:
-        await _report(memo, body, False, exc.reason, exc.message, {})
-        return
-    except client.ApiException as exc:
-        error = api_error(exc)
-        await _report(memo, body, False, error.reason, error.message, {})
+    except (StashError, client.ApiException) as exc:
+        failure = exc if isinstance(exc, StashError) else api_error(exc)
+        await _report(memo, body, False, failure.reason, failure.message, {})
         return
     failures.sort(key=lambda f: f.namespace)
     failed = {f.namespace for f in failures}
@@ -224,7 +221,9 @@ async def _create(custom: client.CustomObjectsApi, spec: ClusterSyncedSecretSpec
         if not is_status(exc, 409):
             raise
     # The name is taken: by our own child that lost its label (restored next round), or by another object.
-    existing = await custom.get_namespaced_custom_object(GROUP, VERSION, namespace, SYNCED_PLURAL, spec.child_name)
+    existing = await get_object(custom.api_client, SYNCED_PLURAL, namespace, spec.child_name)
+    if existing is None:
+        return None  # deleted meanwhile: made again next round
     if _owned_by(existing, spec.uid):
         await custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, SYNCED_PLURAL, spec.child_name,
                                                     {"metadata": {"labels": desired["metadata"]["labels"]}},

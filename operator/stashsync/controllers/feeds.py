@@ -11,7 +11,6 @@ its loop starts, before any feed is needed."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import time
@@ -25,7 +24,7 @@ from stashsync.api.stores import PLURALS, StoreSpec, parse_store
 from stashsync.api.tenancy import check_store
 from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo
-from stashsync.controllers.wakers import wait_for_wake
+from stashsync.controllers.wakers import sleep_unless_stopped
 from stashsync.errors import StashError
 from stashsync.feeds.dynamodb_stream import StreamReader
 from stashsync.feeds.events import Change, ForeignEvent, from_message
@@ -72,10 +71,10 @@ async def feed_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: Operator
                 memo.versions.wake_store(identity)  # back to their own refreshInterval now
             previous = await _report(memo, raw, False, "FeedBroken", f"change feed not read, polling instead "
                                      f"({exc.reason}): {exc.message}", previous)
-            await wait_for_wake(stopped, asyncio.Event(), RETRY_SECONDS)
+            await sleep_unless_stopped(stopped, RETRY_SECONDS)
         except client.ApiException as exc:
             logger.warning("change feed status not written: %s", api_error(exc).message)
-            await wait_for_wake(stopped, asyncio.Event(), RETRY_SECONDS)
+            await sleep_unless_stopped(stopped, RETRY_SECONDS)
     if identity:
         memo.feeds.broken(identity)
 
@@ -120,7 +119,7 @@ async def _read(stopped: kopf.DaemonStopped, body: kopf.Body, generation: Any, s
             if poll.gap:  # records may have been missed: every reader checks
                 memo.versions.wake_store(handle.identity)
             _wake(memo, handle.identity, source, poll.changes, feed, where)
-            await wait_for_wake(stopped, asyncio.Event(), STREAM_POLL_SECONDS)
+            await sleep_unless_stopped(stopped, STREAM_POLL_SECONDS)
 
 
 def _changes(message: Message, feed: str) -> list[Change]:

@@ -39,3 +39,8 @@ async def wait_for_wake(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay:
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+async def sleep_unless_stopped(stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Wait `seconds`, or less if the daemon is stopped meanwhile."""
+    await wait_for_wake(stopped, asyncio.Event(), seconds)

@@ -14,9 +14,13 @@ MERGE_PATCH = "application/merge-patch+json"  # the client would pick JSON-patch
 
 
 async def patch_status(api: client.ApiClient, plural: str, namespace: str | None, name: str,
-                       status: dict[str, Any]) -> None:
+                       status: dict[str, Any], resource_version: str | None = None) -> None:
+    """A merge patch of `status`; with `resource_version`, only onto that version of the object
+    (else the apiserver answers 409, which is raised)."""
     custom = client.CustomObjectsApi(api)
-    body = {"status": status}
+    body: dict[str, Any] = {"status": status}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
     try:
         if namespace is None:
             await custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body,
@@ -42,10 +46,15 @@ async def write_ready(api: client.ApiClient, plural: str, body: dict[str, Any], 
     await patch_status(api, plural, meta.get("namespace"), meta["name"], status)
 
 
-async def get_object(api: client.ApiClient, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+async def get_object(api: client.ApiClient, plural: str, namespace: str | None,
+                     name: str) -> dict[str, Any] | None:
+    """One of our objects (namespace None: a cluster-scoped one), or None when it does not exist."""
     custom = client.CustomObjectsApi(api)
     try:
-        body: dict[str, Any] = await custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        if namespace is None:
+            body: dict[str, Any] = await custom.get_cluster_custom_object(GROUP, VERSION, plural, name)
+        else:
+            body = await custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
     except client.ApiException as exc:
         if is_status(exc, 404):
             return None
@@ -60,40 +69,18 @@ async def set_condition(api: client.ApiClient, plural: str, namespace: str | Non
     the live object and patch the whole list with its resourceVersion, again on a conflict, so one
     writer never undoes another's condition (a merge patch replaces the list). `extra`: status fields
     written with it; `generation`: the condition's observedGeneration."""
-    custom = client.CustomObjectsApi(api)
     for _ in range(attempts):
-        try:
-            if namespace is None:
-                live = await custom.get_cluster_custom_object(GROUP, VERSION, plural, name)
-            else:
-                live = await custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
-        except client.ApiException as exc:
-            if is_status(exc, 404):
-                return
-            raise
-        conditions = [c for c in (live.get("status") or {}).get("conditions") or [] if c.get("type") != kind]
-        old = next((c for c in (live.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None)
-        value = "True" if ok else "False"
-        since = old["lastTransitionTime"] if old and old.get("status") == value else cond.now()
-        condition: dict[str, Any] = {"type": kind, "status": value, "reason": reason, "message": message,
-                                     "lastTransitionTime": since}
-        if generation is not None:
-            condition["observedGeneration"] = generation
-        conditions.append(condition)
-        status: dict[str, Any] = {**(extra or {}), "conditions": conditions}
+        live = await get_object(api, plural, namespace, name)
+        if live is None:
+            return
+        previous = (live.get("status") or {}).get("conditions")
+        status: dict[str, Any] = {**(extra or {}),
+                                  "conditions": cond.with_condition(kind, ok, reason, message, generation, previous)}
         if generation is not None:
             status["observedGeneration"] = generation
-        body = {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]}, "status": status}
         try:
-            if namespace is None:
-                await custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body,
-                                                                _content_type=MERGE_PATCH)
-            else:
-                await custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body,
-                                                                   _content_type=MERGE_PATCH)
+            await patch_status(api, plural, namespace, name, status, live["metadata"]["resourceVersion"])
             return
         except client.ApiException as exc:
-            if is_status(exc, 404):
-                return
-            if not is_status(exc, 409):
+            if not is_status(exc, 409):  # a conflict: someone wrote meanwhile, read again
                 raise
