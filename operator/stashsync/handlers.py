@@ -60,11 +60,10 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         kopf.daemon(GROUP, VERSION, plural, id="change-feed", when=feeds.has_change_feed, cancellation_timeout=30,
                     registry=registry)(feeds.feed_loop)
 
-    # SyncedSecret: one refresh loop per object does every sync (one writer per Secret); a graceful
-    # exit first (the loop watches `stopped`), so no sync is cut off mid-way, cancelled after that.
-    kopf.daemon(GROUP, VERSION, SYNCED, labels=shard, cancellation_backoff=5, cancellation_timeout=10,
-                registry=registry)(syncedsecret.refresh_loop)  # type: ignore[arg-type]
-    kopf.on.event(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.spec_changed)
+    # SyncedSecret: the scheduler runs every sync (one at a time per object: one writer per Secret);
+    # every watch event (of any shard: one that leaves ours is dropped) keeps its copy of the object.
+    kopf.on.event(GROUP, VERSION, SYNCED, registry=registry)(
+        syncedsecret.synced_secret_event)  # type: ignore[arg-type]
     kopf.on.delete(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.release_target)
     # target.template.templateFrom: an edit of the ConfigMap (or labelled Secret) re-renders at once.
     kopf.on.event("", "v1", "configmaps", registry=registry)(syncedsecret.configmap_changed)

@@ -47,6 +47,10 @@ class Settings:
     refresh_jitter: float = field(default_factory=lambda: float(os.environ.get("STASHSYNC_REFRESH_JITTER", "0.1")))
     # Worker threads for blocking AWS calls.
     aws_workers: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_AWS_WORKERS", "32")))
+    # SyncedSecret syncs running at once, and at most this many of them for one namespace (a tenant's
+    # share: its many or slow objects never take every slot).
+    sync_concurrency: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_SYNC_CONCURRENCY", "32")))
+    sync_per_namespace: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_SYNC_PER_NAMESPACE", "8")))
     metrics_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_METRICS_PORT", "0")))
     # Address the metrics server binds; a hostNetwork pod binds its pod IP, not every host interface.
     metrics_addr: str = field(default_factory=lambda: os.environ.get("STASHSYNC_METRICS_ADDR", "0.0.0.0"))  # noqa: S104
@@ -77,3 +81,24 @@ class Settings:
     # stores are served by every shard. A kopf label filter, fixed when the handlers are registered.
     shard_labels: dict[str, Any] | None = field(
         default_factory=lambda: parse_shard_selector(os.environ.get(SHARD_SELECTOR, "")))
+
+    @property
+    def shard_selector(self) -> str:
+        """The shard as a Kubernetes label selector, for watches filtered by the apiserver."""
+        parts = []
+        for key, wanted in (self.shard_labels or {}).items():
+            parts.append(key if wanted is kopf.PRESENT else f"!{key}" if wanted is kopf.ABSENT else f"{key}={wanted}")
+        return ",".join(parts)
+
+    def in_shard(self, labels: dict[str, str]) -> bool:
+        """Whether an object with these labels is this operator's (kopf's label filter semantics)."""
+        for key, wanted in (self.shard_labels or {}).items():
+            if wanted is kopf.PRESENT:
+                if key not in labels:
+                    return False
+            elif wanted is kopf.ABSENT:
+                if key in labels:
+                    return False
+            elif labels.get(key) != wanted:
+                return False
+        return True

@@ -15,11 +15,14 @@ from prometheus_client import start_http_server
 from stashsync.api import GROUP
 from stashsync.controllers.admission import webhook_server
 from stashsync.controllers.memo import OperatorMemo
+from stashsync.controllers.sync_flow import PLURAL as SYNCED_PLURAL
 from stashsync.kube import mac_key as mac_key_store
 
-# SyncedSecrets have only a daemon, an event handler and a deletion handler: the refresh loop
+# SyncedSecrets have only an event handler and a deletion handler: the sync
 # compares metadata.generation with status.observedGeneration itself. Storing kopf's diff base
 # on them would cost one PATCH and one more watch event per object for nothing.
+SYNCS_STOP_SECONDS = 10.0  # running syncs end within this when the operator stops, or are cancelled
+
 WITHOUT_DIFF_BASE = frozenset({"SyncedSecret"})
 
 
@@ -51,12 +54,17 @@ def configure_persistence(settings: kopf.OperatorSettings) -> None:
 
 async def start(settings: kopf.OperatorSettings, logger: kopf.Logger, memo: OperatorMemo, **_: Any) -> None:
     ours = memo.settings
+    memo.kopf_settings = settings
     configure_persistence(settings)
     # kopf turns log lines into Events; only warnings and errors, we post our own state changes.
     settings.posting.level = logging.WARNING
     # Watches are re-opened every few minutes, so a silently dropped connection is noticed.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    if ours.shard_selector:
+        # Another shard's SyncedSecrets are not even streamed; one relabelled out of ours arrives as
+        # DELETED, which drops it from the scheduler.
+        settings.watching.label_selectors[GROUP, SYNCED_PLURAL] = ours.shard_selector
     # With replicas peering (--peering), a standby takes over this long after the active one vanished.
     settings.peering.lifetime = ours.peering_lifetime
     settings.execution.max_workers = ours.aws_workers
@@ -74,5 +82,6 @@ async def start(settings: kopf.OperatorSettings, logger: kopf.Logger, memo: Oper
 
 
 async def stop(memo: OperatorMemo, **_: Any) -> None:
+    await memo.stop_syncs(SYNCS_STOP_SECONDS)  # a sync cut off here runs again after the restart
     await memo.restarts.stop()  # a restart cut off here is asked for again by its owner's next sync
     await memo.sandbox.close()  # the API client is closed by whoever opened it, after kopf returns

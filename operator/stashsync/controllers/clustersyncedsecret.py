@@ -261,13 +261,13 @@ async def _report(memo: OperatorMemo, body: dict[str, Any], ok: bool, reason: st
         (events.normal if ok else events.warning)(body, reason, message)
 
 
-def spec_changed(event: kopf.RawEvent, name: str, body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
+async def spec_changed(event: kopf.RawEvent, name: str, body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
     """A new generation wakes the loop (its own status writes do not)."""
     if event.get("type") == "MODIFIED" and body.metadata.get("generation") != body.status.get("observedGeneration"):
         memo.fan_outs.wake(_key(name))
 
 
-def child_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: OperatorMemo,
+async def child_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: OperatorMemo,
                   **_: Any) -> None:
     """One of the SyncedSecrets it made was edited, deleted, or became Ready or not: look again. Its
     routine status writes (every refresh) change none of that and wake nothing."""
@@ -286,7 +286,7 @@ def child_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: 
     memo.fan_outs.wake(_key(parent))
 
 
-def namespace_changed(name: str, memo: OperatorMemo, **_: Any) -> None:
+async def namespace_changed(name: str, memo: OperatorMemo, **_: Any) -> None:
     """A namespace came, went or changed labels: every ClusterSyncedSecret looks again."""
     memo.resolver.namespace_labels.forget(name)
     memo.fan_outs.wake_all()

@@ -4,12 +4,15 @@ so all of them share these objects. Handlers take it as `memo: OperatorMemo`."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
+import kopf
 from kubernetes_asyncio import client
 
 from stashsync.controllers.feed_health import FeedHealth
 from stashsync.controllers.restarts import RestartCoordinator
+from stashsync.controllers.scheduler import RunSync, SyncScheduler
 from stashsync.controllers.store_resolver import StoreResolver
 from stashsync.controllers.templates import TemplateWatch
 from stashsync.controllers.version_index import VersionIndex
@@ -49,7 +52,7 @@ class OperatorMemo:
     resolver: StoreResolver
     sandbox: TemplateSandbox = field(default_factory=TemplateSandbox)
     written: WrittenSecrets = field(default_factory=WrittenSecrets)
-    wakers: Wakers = field(default_factory=Wakers)  # SyncedSecret refresh loops, by (namespace, name)
+    syncs: SyncScheduler = field(init=False)  # every SyncedSecret's next sync, by (namespace, name)
     fan_outs: Wakers = field(default_factory=Wakers)  # ClusterSyncedSecret loops, by ("", name)
     # A ClusterSyncedSecret's SyncedSecrets as last seen: (generation, Ready status, reason); a change wakes it.
     child_states: dict[Key, tuple[object, object, object]] = field(default_factory=dict)
@@ -60,13 +63,26 @@ class OperatorMemo:
     restarts: RestartCoordinator = field(init=False)  # rotation restarts, coalesced per workload and capped
     templates: TemplateWatch = field(init=False)  # templateFrom ConfigMaps/Secrets, and who renders them
     feeds: FeedHealth = field(default_factory=FeedHealth)  # stores whose change feed is read (the backstop)
+    kopf_settings: kopf.OperatorSettings | None = None  # set at start-up, for the syncs' object loggers
+    serving: list[asyncio.Task[None]] = field(default_factory=list)  # the scheduler's task, once started
 
     def __post_init__(self) -> None:
-        self.versions = VersionIndex(self.wakers.wake)
-        self.templates = TemplateWatch(self.wakers.wake)
         s = self.settings
+        self.syncs = SyncScheduler(s.sync_concurrency, s.sync_per_namespace)
+        self.versions = VersionIndex(self.syncs.wake)
+        self.templates = TemplateWatch(self.syncs.wake)
         self.restarts = RestartCoordinator(self.api, s.restart_window, s.restart_max_concurrent,
                                            s.restart_progress_timeout, lambda: self.mac_key)
+
+    def start_syncs(self, run: RunSync) -> None:
+        """Start the scheduler once (kopf hands each object a copy of the memo; the list is shared)."""
+        if not self.serving:
+            self.serving.append(asyncio.create_task(self.syncs.serve(run)))
+
+    async def stop_syncs(self, grace: float) -> None:
+        await self.syncs.stop(grace)
+        for task in self.serving:
+            task.cancel()
 
     @classmethod
     def from_settings(cls, settings: Settings, api: client.ApiClient) -> OperatorMemo:

@@ -1,10 +1,11 @@
-"""SyncedSecret handlers. One refresh loop (a kopf daemon) per object does every sync, so there is
-one writer per Secret; spec changes and Secret edits only wake it."""
+"""SyncedSecret handlers. The scheduler (controllers/scheduler.py) runs every sync, one at a time per
+object, so there is one writer per Secret; watch events keep its copy of the object and wake it."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import time
 from typing import Any
 
@@ -18,40 +19,39 @@ from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
 from stashsync.controllers.stores import StoreIndexes
 from stashsync.controllers.sync_flow import KIND, forced_sync, sync
-from stashsync.controllers.wakers import wait_for_wake
 from stashsync.crypto import mac
 from stashsync.errors import SpecError
 from stashsync.kube import secrets
 
+Key = tuple[str, str]
 
-async def refresh_loop(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str,
-                       logger: kopf.Logger, memo: OperatorMemo, credentialstore_index: kopf.Index[Any, Any],
-                       clustercredentialstore_index: kopf.Index[Any, Any], **_: Any) -> None:
-    namespace = str(namespace)  # namespaced resource: always set
-    key = (namespace, name)
-    indexes = StoreIndexes(credentialstore_index, clustercredentialstore_index)
-    wake = memo.wakers.register(key)
-    failures = 0
-    try:
-        while not stopped:
-            wake.clear()
-            snapshot = copy.deepcopy(dict(body))  # the live body changes under us; sync one version of it
-            previous = cond.ready_condition(snapshot.get("status"))
-            started = time.monotonic()
-            outcome = await sync(snapshot, indexes.store_body_for(snapshot.get("spec") or {}, namespace), memo,
-                                 failures)
-            metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
-            failures = 0 if outcome.ok else failures + 1
-            _announce(snapshot, previous, outcome.ok, outcome.reason, outcome.message, outcome.wrote, logger)
-            await wait_for_wake(stopped, wake, outcome.next_seconds)
-    finally:
-        memo.wakers.unregister(key)
-        memo.versions.unsubscribe(key)
-        memo.templates.unsubscribe(key)
+
+def compact(body: kopf.Body) -> bytes:
+    """The object as the scheduler keeps it: JSON, without managedFields (nothing reads them)."""
+    raw = dict(body)
+    raw["metadata"] = {k: v for k, v in body.metadata.items() if k != "managedFields"}
+    return json.dumps(raw, separators=(",", ":")).encode()
+
+
+def sync_runner(memo: OperatorMemo, indexes: StoreIndexes) -> Any:
+    """The scheduler's RunSync: one sync of the body last seen, and its events and logs."""
+    settings = kopf.OperatorSettings()  # only until start-up has handed over kopf's own
+
+    async def run(key: Key, raw: bytes, failures: int) -> tuple[bool, float | None]:
+        snapshot = json.loads(raw)  # a private copy: the next watch event replaces the scheduler's
+        previous = cond.ready_condition(snapshot.get("status"))
+        started = time.monotonic()
+        outcome = await sync(snapshot, indexes.store_body_for(snapshot.get("spec") or {}, key[0]), memo, failures)
+        metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
+        logger = kopf.LocalObjectLogger(body=kopf.Body(snapshot), settings=memo.kopf_settings or settings)
+        _announce(snapshot, previous, outcome.ok, outcome.reason, outcome.message, outcome.wrote, logger)
+        return outcome.ok, outcome.next_seconds
+
+    return run
 
 
 def _announce(body: dict[str, Any], previous: dict[str, Any] | None, ok: bool, reason: str, message: str,
-              wrote: bool, logger: kopf.Logger) -> None:
+              wrote: bool, logger: kopf.LocalObjectLogger) -> None:
     """Events and logs on state changes only, so a failing object does not flood the cluster."""
     if ok and wrote:
         events.normal(body, "Synced", message)
@@ -70,7 +70,7 @@ def secret_changed(event: kopf.RawEvent, namespace: str, name: str, owner_name: 
     uid, written_mac = written
     if event.get("type") == "DELETED" or not mac.matches(memo.mac_key, uid, secrets.decode(body.get("data")),
                                                         written_mac):
-        memo.wakers.wake((namespace, owner_name))
+        memo.syncs.wake((namespace, owner_name))
 
 
 def _remember_written(namespace: str, uid: str | None, status: dict[str, Any], written: WrittenSecrets) -> None:
@@ -82,26 +82,39 @@ def _remember_written(namespace: str, uid: str | None, status: dict[str, Any], w
         written.remember_if_unknown((namespace, str(secret_name)), uid, str(data_mac))
 
 
-def spec_changed(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, memo: OperatorMemo,
-                 **_: Any) -> None:
-    """A new generation, or a new force-sync annotation, wakes the refresh loop at once instead of at
-    its next refresh or failure backoff, whether the object ever synced or not. The Ready condition
-    records the generation of the last attempt, failed or not, and each force-sync value wakes once,
-    so our own status patches wake nothing."""
+async def synced_secret_event(event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body,
+                              memo: OperatorMemo, credentialstore_index: kopf.Index[Any, Any],
+                              clustercredentialstore_index: kopf.Index[Any, Any], **_: Any) -> None:
+    """Every watch event of a SyncedSecret: the scheduler keeps the object as last seen (a new one
+    syncs at once) and forgets it when it is deleted or leaves this operator's shard. A new
+    generation, or a new force-sync annotation, wakes it at once instead of at its next refresh or
+    failure backoff. The Ready condition records the generation of the last attempt, failed or not,
+    and each force-sync value wakes once, so our own status patches wake nothing."""
+    if not memo.serving:  # kopf's indexes are live views: the same objects from now on
+        memo.start_syncs(sync_runner(memo, StoreIndexes(credentialstore_index, clustercredentialstore_index)))
     key = (str(namespace), name)
+    if (event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp")
+            or not memo.settings.in_shard(body.metadata.get("labels") or {})):
+        memo.syncs.discard(key)  # the deletion handler waits for a sync running now
+        return
     status = dict(body.status)
     _remember_written(str(namespace), body.metadata.get("uid"), status, memo.written)
+    if memo.syncs.track(key, compact(body)):
+        return  # new: due at once
     attempted = (cond.ready_condition(status) or {}).get("observedGeneration")
     if event.get("type") == "MODIFIED" and attempted is not None and body.metadata.get("generation") != attempted:
-        memo.wakers.wake(key)
+        memo.syncs.wake(key)
     forced = forced_sync(dict(body))
     if forced is not None and memo.force_seen.get(key) != forced:
         memo.force_seen[key] = forced
-        memo.wakers.wake(key)
+        memo.syncs.wake(key)
 
 
 async def release_target(body: kopf.Body, namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
     namespace = str(namespace)
+    await memo.syncs.remove((namespace, name))  # no sync of it runs from here on
+    memo.versions.unsubscribe((namespace, name))
+    memo.templates.unsubscribe((namespace, name))
     raw = copy.deepcopy(dict(body))
     memo.force_seen.pop((namespace, name), None)
     memo.restarts.forget((namespace, name))
@@ -117,11 +130,11 @@ async def release_target(body: kopf.Body, namespace: str | None, name: str, memo
             series.remove(KIND, namespace, name)
 
 
-def configmap_changed(namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
+async def configmap_changed(namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
     """A ConfigMap changed: wake the SyncedSecrets rendering a template from it."""
     memo.templates.changed((str(namespace), "ConfigMap", name))
 
 
-def template_secret_changed(namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
+async def template_secret_changed(namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
     """A Secret labelled as a template changed: wake the SyncedSecrets rendering it."""
     memo.templates.changed((str(namespace), "Secret", name))
