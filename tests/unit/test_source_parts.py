@@ -150,6 +150,9 @@ def test_store_providers_and_auth_rules() -> None:
     ssm = parse_store({"kind": "CredentialStore", "metadata": {"name": "s", "namespace": "n"},
                        "spec": {"parameterStore": {"region": "us-east-1", "path": "/prod"}}})
     assert ssm.provider == "parameterStore"
+    # Parameter Store's default budget stays under its 40/s account quota; the others default to 50/s.
+    assert (ssm.rate_limit.requests_per_second, ssm.rate_limit.burst) == (20.0, 40)
+    assert (s3.rate_limit.requests_per_second, s3.rate_limit.burst) == (50.0, 100)
     with pytest.raises(SpecError, match="roleArn"):
         parse_store(_store("CredentialStore", auth={"jwt": {"serviceAccountRef": {"name": "sa"}}}))
     with pytest.raises(SpecError, match="own namespace"):

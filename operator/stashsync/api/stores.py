@@ -16,6 +16,11 @@ PLURALS = {NAMESPACED_KIND: "credentialstores", CLUSTER_KIND: "clustercredential
 PROVIDERS = ("credstash", "wrap", "s3", "secretsManager", "parameterStore")
 DEFAULT_REQUESTS_PER_SECOND = 50.0
 DEFAULT_BURST = 100
+# A store's default budget, below the AWS quota its calls share with the account's other users:
+# Parameter Store allows 40 GetParameter(s)/GetParametersByPath per second per account and region
+# (standard throughput), so half of it; Secrets Manager's ListSecrets and BatchGetSecretValue allow
+# 100/s, DynamoDB on-demand, KMS (5,500+/s) and S3 (5,500 GET/s per prefix) far more than 50/s.
+PROVIDER_RATE_LIMITS = {"parameterStore": (20.0, 40)}
 
 
 @dataclass(frozen=True)
@@ -186,8 +191,8 @@ def parse_store(body: dict[str, Any]) -> StoreSpec:
     if conditions and kind != CLUSTER_KIND:
         raise SpecError("conditions apply to a ClusterCredentialStore only; a CredentialStore serves its own namespace")
     limit = spec.get("rateLimit") or {}
-    rate_limit = RateLimit(float(limit.get("requestsPerSecond", DEFAULT_REQUESTS_PER_SECOND)),
-                           int(limit.get("burst", DEFAULT_BURST)))
+    rate, burst = PROVIDER_RATE_LIMITS.get(provider, (DEFAULT_REQUESTS_PER_SECOND, DEFAULT_BURST))
+    rate_limit = RateLimit(float(limit.get("requestsPerSecond", rate)), int(limit.get("burst", burst)))
     if rate_limit.requests_per_second <= 0 or rate_limit.burst < 1:
         raise SpecError("rateLimit.requestsPerSecond must be above 0 and rateLimit.burst at least 1")
     return StoreSpec(kind=kind, name=meta.get("name", ""), namespace=namespace, provider=provider,
