@@ -61,6 +61,10 @@ async def start(settings: kopf.OperatorSettings, logger: kopf.Logger, memo: Oper
     # Watches are re-opened every few minutes, so a silently dropped connection is noticed.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # kopf keeps a worker (and the event it last handled) per object until it has been idle this long
+    # (5 s by default): while 10,000 objects converge that is thousands of them at once. Measured at
+    # 3,000 objects: peak RSS 235 -> 183 MiB, no more CPU.
+    settings.queueing.idle_timeout = 0.2
     if ours.shard_selector:
         # Another shard's SyncedSecrets are not even streamed; one relabelled out of ours arrives as
         # DELETED, which drops it from the scheduler.
