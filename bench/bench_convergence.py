@@ -226,8 +226,8 @@ def main() -> None:
                   "| p50 s | p99 s | min s | max s |", "|---:|---:|---:|---:|",
                   f"| {statistics.median(rot):.1f} | {percentile(rot, 0.99):.1f} | {min(rot):.1f} | {max(rot):.1f} |"]
     lines += ["", "Raw figures:", "", "```json", json.dumps(results, indent=1), "```", ""]
+    write_report("convergence", lines)  # first: the figures are kept whatever the plot does
     plot(results)
-    write_report("convergence", lines)
 
 
 if __name__ == "__main__":

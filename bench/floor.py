@@ -29,15 +29,21 @@ async def _write_all(kubeconfig: Path, namespace: str, n: int, concurrency: int,
     finished = asyncio.Event()
 
     async def watcher() -> None:
+        """Every object once, as it appears; a watch the apiserver ends or refuses (its cache still
+        starting: 429) is opened again, and what it lists again is skipped."""
         seen: set[str] = set()
-        stream = watch.Watch().stream(custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-                                      timeout_seconds=3600)
         ready.set()
-        async for event in stream:
-            meta = event["object"]["metadata"]
-            if meta["name"] not in seen:
-                seen.add(meta["name"])
-                queue.put_nowait((meta["name"], meta["uid"]))
+        while True:
+            try:
+                stream = watch.Watch().stream(custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                                              PLURAL, timeout_seconds=3600)
+                async for event in stream:
+                    meta = event["object"]["metadata"]
+                    if meta["name"] not in seen:
+                        seen.add(meta["name"])
+                        queue.put_nowait((meta["name"], meta["uid"]))
+            except client.ApiException:
+                await asyncio.sleep(0.5)
 
     async def worker() -> None:
         nonlocal done

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stashsync.cli.main import main as cli
-from tests.harness.kube import Kube
+from stashsync.kube.labels import FORCE_SYNC_ANNOTATION
+from tests.harness.kube import Kube, wait_for
 from tests.harness.leaks import plaintext
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.helpers import wait_ready
@@ -37,6 +38,20 @@ def test_two_shards_split_the_objects_by_label(kube: Kube, operator: OperatorPro
         a, rest = (shards[s].log.read_text() for s in ("stashsync.dev/shard=a", "!stashsync.dev/shard"))
         assert _handled(a, "in-a", namespace) and not _handled(a, "unlabelled", namespace)
         assert _handled(rest, "unlabelled", namespace) and not _handled(rest, "in-a", namespace)
+
+        # Relabelled out of shard a: the other shard takes it over, and shard a syncs it no more.
+        moved = synced_secret("in-a", "main", [{"key": "k", "name": "shard.key"}])
+        moved["metadata"]["labels"] = {}
+        kube.apply(moved, namespace)
+        a_log = shards["stashsync.dev/shard=a"].log
+        wait_for(lambda: _handled(shards["!stashsync.dev/shard"].log.read_text(), "in-a", namespace), 60,
+                 "the other shard to take in-a over")
+        seen_by_a = len(a_log.read_text())
+        assert cli(["put", "-a", "-t", table, "shard.key", plaintext("moved-value")]) == 0
+        moved["metadata"]["annotations"] = {FORCE_SYNC_ANNOTATION: "after-move"}
+        kube.apply(moved, namespace)
+        wait_for(lambda: kube.secret_data(namespace, "in-a") == {"k": "moved-value"}, 60, "the moved object synced")
+        assert not _handled(a_log.read_text()[seen_by_a:], "in-a", namespace)
     finally:
         for shard in shards.values():
             shard.stop()
