@@ -1,4 +1,4 @@
-"""Convergence, steady-state cost and rotation latency at scale. Writes docs/benchmarks/convergence.md
+"""Convergence and steady-state cost at scale. Writes docs/benchmarks/convergence.md
 and docs/benchmarks/convergence.png.
 
 For each N (100, 1,000, 10,000; BENCH_CONVERGENCE_NS to change): a fresh local stack, a credstash
@@ -7,8 +7,8 @@ threads. Measured: time until all are Ready, Secrets written per second, the ope
 (VmHWM) and CPU seconds (utime + stime). Up to N = 1,000 the objects carry the steady-state
 refreshInterval from the start (15 s for 100, 60 s for 1,000, so that N / interval stays within what
 2 cores sustain), and the AWS calls of the following quiet window become calls per hour per secret.
-Rotation latency (new version -> Secret updated -> restart annotation on the Deployment) is measured
-on 40 extra SyncedSecrets with refreshInterval 10s in the smallest run.
+The floor (bench/floor.py) runs the same N on a fresh stack without the operator. Rotation latency
+is bench/bench_rotation.py.
 
 The store's rateLimit is raised to 1,000 requests/s: with the default 50/s, a credstash first sync
 (one Query + one Decrypt) is capped at 25 objects/s per store, and that cap, not the operator, would
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,7 +31,6 @@ from tests.objects import TENANT_AUTH
 
 from stashsync.api import API_VERSION, GROUP, VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
-from stashsync.kube.rollout import RESTART_ANNOTATION
 from stashsync.sources.credstash import CredstashSource
 
 NS_SIZES = [int(n) for n in os.environ.get("BENCH_CONVERGENCE_NS", "100,1000,10000").split(",")]
@@ -77,37 +74,7 @@ def create_all(stack: Stack, docs: list[dict[str, Any]]) -> None:
                                                                       "syncedsecrets", d), docs))
 
 
-def rotation_latencies(stack: Stack, source: CredstashSource) -> list[float]:
-    kube = stack.kube
-    for i in range(ROTATIONS):
-        source.put(f"rot.{i}", f"rot-{i}-v1".encode(), 1, {})
-        kube.apps.create_namespaced_deployment(NS, {"metadata": {"name": f"web{i}"}, "spec": {
-            "selector": {"matchLabels": {"app": f"web{i}"}}, "template": {
-                "metadata": {"labels": {"app": f"web{i}"}},
-                "spec": {"containers": [{"name": "app", "image": "registry.invalid/app"}]}}}})
-    create_all(stack, [ssec(f"rot{i}", f"rot.{i}", "10s", rolloutRestartTargets=[{"name": f"web{i}"}])
-                       for i in range(ROTATIONS)])
-    wait_for(lambda: all((kube.custom.get_namespaced_custom_object(
-        GROUP, VERSION, NS, "syncedsecrets", f"rot{i}").get("status") or {}).get("rolloutMAC")
-        for i in range(ROTATIONS)), 120, "rotation objects synced")
-    started: dict[int, float] = {}
-    rng = random.Random(7)
-    for i in range(ROTATIONS):  # spread over the refresh interval, as real rotations land at any moment
-        time.sleep(rng.uniform(0, 2 * 10 / ROTATIONS))
-        source.put(f"rot.{i}", f"rot-{i}-v2".encode(), 2, {})
-        started[i] = time.monotonic()
-    latencies: dict[int, float] = {}
-    deadline = time.monotonic() + 120
-    while len(latencies) < ROTATIONS and time.monotonic() < deadline:
-        for d in kube.apps.list_namespaced_deployment(NS).items:
-            i = int(d.metadata.name[3:])
-            if i not in latencies and (d.spec.template.metadata.annotations or {}).get(RESTART_ANNOTATION):
-                latencies[i] = time.monotonic() - started[i]
-        time.sleep(0.1)
-    return sorted(latencies.values())
-
-
-def run(n: int, with_rotation: bool) -> dict[str, Any]:
+def run(n: int) -> dict[str, Any]:
     with local_stack(NS) as stack:
         kms = boto3.client("kms")
         kms.create_alias(AliasName="alias/credstash", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
@@ -147,8 +114,6 @@ def run(n: int, with_rotation: bool) -> dict[str, Any]:
             result["steady_interval_seconds"] = interval
             result["steady_window_seconds"] = window
             result["steady_calls_per_hour_per_secret"] = {k: v * scale for k, v in steady.items()}
-        if with_rotation:
-            result["rotation_seconds"] = rotation_latencies(stack, source)
         return result
 
 
@@ -187,10 +152,10 @@ def plot(results: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    results = [run(n, with_rotation=(i == 0)) for i, n in enumerate(NS_SIZES)]
+    results = [run(n) for n in NS_SIZES]
     for r in results:
         r["floor_seconds"] = floor(r["n"])
-    lines = ["# Convergence at scale, steady-state cost, rotation latency", "", stamp(), "",
+    lines = ["# Convergence at scale, steady-state cost", "", stamp(), "",
              "N SyncedSecrets created at once (8 client threads), each naming one of 100 credstash credentials; "
              "the first sync reads version and value together (one full-item DynamoDB Query + one KMS Decrypt), "
              "writes the Secret and the status. A fresh operator per N. The store's rateLimit is 1,000 "
@@ -217,14 +182,6 @@ def main() -> None:
         lines.append(f"| {r['n']:,} | {r['steady_interval_seconds']} s | {r['steady_window_seconds']} s | "
                      f"{3600 / r['steady_interval_seconds']:.0f} | "
                      + ", ".join(f"{k} {v:.0f}" for k, v in sorted(calls.items())) + f" | {kms:.0f} |")
-    rot = results[0].get("rotation_seconds") or []
-    if rot:
-        lines += ["", f"## Rotation latency (refreshInterval 10s, {len(rot)} of {ROTATIONS} rotations observed)", "",
-                  "New version written -> Secret updated -> the Deployment's pod template carries the restart "
-                  "annotation. Bounded by the refresh interval (a version check is the only way to learn of a "
-                  "new credstash version).", "",
-                  "| p50 s | p99 s | min s | max s |", "|---:|---:|---:|---:|",
-                  f"| {statistics.median(rot):.1f} | {percentile(rot, 0.99):.1f} | {min(rot):.1f} | {max(rot):.1f} |"]
     lines += ["", "Raw figures:", "", "```json", json.dumps(results, indent=1), "```", ""]
     write_report("convergence", lines)  # first: the figures are kept whatever the plot does
     plot(results)

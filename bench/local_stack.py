@@ -35,7 +35,8 @@ class Stack:
 
 
 @contextmanager
-def local_stack(namespace: str, with_operator: bool = True) -> Iterator[Stack]:
+def local_stack(namespace: str, with_operator: bool = True,
+                operator_env: dict[str, str] | None = None) -> Iterator[Stack]:
     work = Path(tempfile.mkdtemp(prefix="stashsync-bench-"))
     plane, moto = ControlPlane(work / "cp", find_binaries()).start(), MotoServer(work / "moto").start()
     os.environ.update(moto.env())
@@ -47,7 +48,8 @@ def local_stack(namespace: str, with_operator: bool = True) -> Iterator[Stack]:
         kube.create_namespace("stashsync-system")
         tenant_namespace(kube, namespace)  # the stores bring their own keys (TENANT_AUTH), as tenants must
         if with_operator:
-            operator = OperatorProcess(work / "operator", plane.kubeconfig, moto.env()).start()
+            operator = OperatorProcess(work / "operator", plane.kubeconfig, moto.env(),
+                                       extra_env=operator_env or {}).start()
         yield Stack(kube, moto, operator, plane.kubeconfig)
     finally:
         if operator is not None:
