@@ -35,7 +35,6 @@ from stashsync.sources.credstash import CredstashSource
 
 NS_SIZES = [int(n) for n in os.environ.get("BENCH_CONVERGENCE_NS", "100,1000,10000").split(",")]
 CREDENTIALS = 100
-ROTATIONS = int(os.environ.get("BENCH_ROTATIONS", "40"))
 STEADY_MAX_N = int(os.environ.get("BENCH_STEADY_MAX_N", "1000"))
 RATE_LIMIT = {"requestsPerSecond": 1000, "burst": 1000}
 NS = "bench"
@@ -123,11 +122,6 @@ def floor(n: int) -> float:
     with local_stack(NS, with_operator=False) as stack:
         docs = [ssec(f"s{i}", f"cred.{i % CREDENTIALS}", "1h") for i in range(n)]
         return floor_seconds(stack.kubeconfig, NS, n, lambda: create_all(stack, docs), FLOOR_CONCURRENCY)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def plot(results: list[dict[str, Any]]) -> None:
