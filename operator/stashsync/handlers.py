@@ -61,7 +61,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
                     registry=registry)(feeds.feed_loop)
 
     # SyncedSecret: the scheduler runs every sync (one at a time per object: one writer per Secret);
-    # every watch event (of any shard: one that leaves ours is dropped) keeps its copy of the object.
+    # every watch event keeps its copy of the object. The watch carries only this shard's objects
+    # (the shard is a server-side label selector, startup.py); one relabelled away arrives as DELETED.
     kopf.on.event(GROUP, VERSION, SYNCED, registry=registry)(
         syncedsecret.synced_secret_event)  # type: ignore[arg-type]
     kopf.on.delete(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.release_target)
