@@ -51,9 +51,6 @@ class SyncScheduler:
         self._changed = asyncio.Event()
         self._stopping = False
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def __contains__(self, key: Key) -> bool:
         return key in self._entries
 
@@ -76,10 +73,6 @@ class SyncScheduler:
             entry.again = True
         else:
             self._due(key, entry, 0.0)
-
-    def wake_all(self) -> None:
-        for key in list(self._entries):
-            self.wake(key)
 
     def discard(self, key: Key) -> None:
         """Stop scheduling `key` (a sync running now ends as it would)."""
