@@ -33,6 +33,13 @@ class SelectiveDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         super().__init__(**kwargs)
         self.skipped_kinds = frozenset(skipped_kinds)
 
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        # kopf builds the essence of every watch event (a deep copy of the body) to diff it with the
+        # stored one; with nothing stored, nothing is compared, so there is nothing to copy either.
+        if body.get("kind") in self.skipped_kinds:
+            return kopf.BodyEssence()
+        return super().build(body=body, extra_fields=extra_fields)
+
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
         if body.get("kind") in self.skipped_kinds:
             return None

@@ -31,6 +31,10 @@ def test_a_synced_secret_gets_no_diff_base_annotation() -> None:
     assert not patch
 
 
+def test_nothing_of_a_synced_secret_is_copied_for_a_diff() -> None:
+    assert storage().build(body=body("SyncedSecret", note="x")) == {}
+
+
 def test_a_stale_annotation_on_a_synced_secret_is_ignored() -> None:
     assert storage().fetch(body=body("SyncedSecret", **{KEY: '{"spec":{}}'})) is None
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 
+import aiohttp
 from kubernetes_asyncio import client, config
 
 from stashsync.errors import StashError
+
+WATCH_READ_BUFSIZE = 2**21  # as the library sets it: one watch event can be as large as etcd allows
 
 
 async def connect() -> client.ApiClient:
@@ -17,7 +20,22 @@ async def connect() -> client.ApiClient:
         config.load_incluster_config(client_configuration=configuration)
     else:
         await config.load_kube_config(config_file=kubeconfig_path(), client_configuration=configuration)
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    _ignore_proxy_env(api)
+    return api
+
+
+def _ignore_proxy_env(api: client.ApiClient) -> None:
+    """The library's session trusts the environment: aiohttp then looks up ~/.netrc and the proxy
+    variables in a worker thread on every request, two thread hops per Secret or status write (about
+    5 % of the operator's CPU while 2,000 objects converge). kopf's own client does not (its
+    networking.trust_env is off), and a proxy in the kubeconfig (proxy-url) is passed per request
+    anyway, so ours follows kopf: the same connector, the environment ignored."""
+    rest = api.rest_client
+    trusting: aiohttp.ClientSession = rest.pool_manager
+    rest.pool_manager = aiohttp.ClientSession(connector=trusting.connector, trust_env=False,
+                                              read_bufsize=WATCH_READ_BUFSIZE)
+    trusting.detach()  # the connector now belongs to the new session, which closes it
 
 
 def kubeconfig_path() -> str | None:
