@@ -35,6 +35,7 @@ from stashsync.kube.labels import FORCE_SYNC_ANNOTATION
 from stashsync.kube.status import write_ready
 from stashsync.sandbox import TemplateSandbox
 from stashsync.sources import base
+from stashsync.sources.recent import KEEP_SECONDS
 from stashsync.sources.registry import StoreHandle
 from stashsync.values.properties import extract
 from stashsync.values.reencrypt import encrypt_values
@@ -130,32 +131,61 @@ async def current_versions(store: StoreHandle, wanted: Refs, shared: Subscriptio
     return {k: wanted.known_versions.get(k) or by_ref[r] for k, r in wanted.refs.items()}
 
 
-async def fetch_values(store: StoreHandle, wanted: Refs, keys: list[str],
-                       versions: dict[str, str]) -> dict[str, bytes]:
-    """The values of `keys`, reading each distinct (credential, version) once, then taking properties."""
+async def fetch_values(store: StoreHandle, wanted: Refs, keys: list[str], versions: dict[str, str],
+                       share: bool = True) -> dict[str, bytes]:
+    """The values of `keys`, reading each distinct (credential, version) once, then taking properties.
+    With `share`, a value read at that version through this store handle seconds ago is taken instead
+    (when a credential rotates, its subscribers all fetch the new version at once)."""
     source = store.reader()
     unique = sorted({(wanted.refs[k], versions[k]) for k in keys},
                     key=lambda rv: (rv[0].name, rv[0].version or "", rv[0].context_key(), rv[1]))
-    if not unique:
+    by_ref: dict[tuple[base.CredentialRef, str], bytes] = {}
+    if share:
+        by_ref = {rv: value for rv in unique if (value := store.recent.get(*rv)) is not None}
+    missing = [rv for rv in unique if rv not in by_ref]
+    if not missing:
         fetched: list[bytes] = []
     elif isinstance(source, base.BatchSource):
-        fetched = await store.clients.run(source.fetch_many, unique)
+        fetched = await store.clients.run(source.fetch_many, missing)
     else:
-        fetched = await _first_error([store.clients.run(source.fetch, r, v) for r, v in unique])
-    by_ref = dict(zip(unique, fetched, strict=True))
+        fetched = await _first_error([store.clients.run(source.fetch, r, v) for r, v in missing])
+    for (ref, version), value in zip(missing, fetched, strict=True):
+        store.recent.put(ref, version, value)
+        by_ref[(ref, version)] = value
     return {key: wanted.value_of(key, by_ref[(wanted.refs[key], versions[key])]) for key in keys}
 
 
-async def read_current(store: StoreHandle, wanted: Refs,
-                       shared: Subscription) -> tuple[dict[str, str], dict[str, bytes]]:
+def _read_moments_ago(store: StoreHandle, unique: list[base.CredentialRef],
+                      shared: Subscription) -> list[tuple[str, bytes]] | None:
+    """(version, value) of each credential without a call, when another object's read (or check)
+    of every one of them is at most KEEP_SECONDS old and its value at that version was read through
+    this store handle in that time: what the objects of a burst of first syncs share."""
+    keys = [_version_key(store, r) for r in unique]
+    versions = shared.peek(keys, KEEP_SECONDS)
+    if versions is None:
+        return None
+    values = [store.recent.get(ref, version) for ref, version in zip(unique, versions, strict=True)]
+    if any(value is None for value in values):
+        return None
+    shared.adopt(keys)  # subscribed as its own read would have
+    return [(version, value) for version, value in zip(versions, values, strict=True) if value is not None]
+
+
+async def read_current(store: StoreHandle, wanted: Refs, shared: Subscription,
+                       share: bool = True) -> tuple[dict[str, str], dict[str, bytes]]:
     """Versions and values of every key in one pass (each distinct credential read once); the
-    versions read go to the shared index as a check would."""
+    versions read go to the shared index as a check would. With `share`, what was read seconds ago
+    for another object is taken instead (see _read_moments_ago)."""
     source = store.reader()
     assert isinstance(source, base.CurrentReader)
     unique = sorted(set(wanted.refs.values()), key=lambda r: (r.name, r.version or "", r.context_key()))
-    started = shared.begin()
-    read = await store.clients.run(source.read_current, unique)
-    shared.record([_version_key(store, r) for r in unique], [version for version, _ in read], started)
+    read = _read_moments_ago(store, unique, shared) if share else None
+    if read is None:
+        started = shared.begin()
+        read = await store.clients.run(source.read_current, unique)
+        shared.record([_version_key(store, r) for r in unique], [version for version, _ in read], started)
+        for ref, (version, value) in zip(unique, read, strict=True):
+            store.recent.put(ref, version, value)
     by_ref = dict(zip(unique, read, strict=True))
     versions = {key: by_ref[ref][0] for key, ref in wanted.refs.items()}
     values = {key: wanted.value_of(key, by_ref[ref][1]) for key, ref in wanted.refs.items()}
@@ -275,13 +305,14 @@ async def read_values(p: Plan, store: StoreHandle, wanted: Refs, target: TargetS
                       templates: Templates) -> tuple[dict[str, str], dict[str, bytes]] | None:
     """Versions and values to write; None when nothing changed. Where every value is needed anyway
     and the backend can, one read gives versions and values together."""
+    share = p.force is None  # a forced sync reads every value anew, as its user asked
     if needs_every_value(p, target) and isinstance(store.reader(), base.CurrentReader):
-        return await read_current(store, wanted, shared)
+        return await read_current(store, wanted, shared, share)
     versions = await current_versions(store, wanted, shared)
     if is_unchanged(p, target, versions, templates):
         return None
     values = reusable_values(p, target, versions)
-    values.update(await fetch_values(store, wanted, [k for k in wanted.refs if k not in values], versions))
+    values.update(await fetch_values(store, wanted, [k for k in wanted.refs if k not in values], versions, share))
     return versions, values
 
 

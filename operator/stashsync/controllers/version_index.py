@@ -88,6 +88,18 @@ class VersionIndex:
                             self._wake(other)
             self._use(subscriber, key)
 
+    def peek(self, subscriber: Subscriber, keys: Sequence[CheckKey], max_age: float) -> list[Any] | None:
+        """The results `get` would reuse for every key without a check, or None when any needs one.
+        Nothing is marked as used (see `adopt`)."""
+        if not all(self._usable(subscriber, key, max_age) for key in keys):
+            return None
+        return [self._entries[key].result for key in keys]
+
+    def adopt(self, subscriber: Subscriber, keys: Sequence[CheckKey]) -> None:
+        """Mark the results `peek` returned as used by `subscriber`, which subscribes it as `get` does."""
+        for key in keys:
+            self._use(subscriber, key)
+
     async def get(self, subscriber: Subscriber, keys: Sequence[CheckKey], check: Checker,
                   max_age: float) -> list[Any]:
         """The result for each key: reused when checked since this subscriber's previous use and at
@@ -192,6 +204,12 @@ class Subscription:
 
     async def get(self, keys: Sequence[CheckKey], check: Checker) -> list[Any]:
         return await self.index.get(self.subscriber, keys, check, self.max_age)
+
+    def peek(self, keys: Sequence[CheckKey], max_age: float) -> list[Any] | None:
+        return self.index.peek(self.subscriber, keys, min(max_age, self.max_age))
+
+    def adopt(self, keys: Sequence[CheckKey]) -> None:
+        self.index.adopt(self.subscriber, keys)
 
     def begin(self) -> int:
         return self.index.begin()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import assert_never
 
 from stashsync.api.stores import (
@@ -18,6 +18,7 @@ from stashsync.crypto.credstash import Algorithm
 from stashsync.errors import StoreNotReady
 from stashsync.sources.base import Source
 from stashsync.sources.credstash import CredstashSource
+from stashsync.sources.recent import RecentValues
 from stashsync.sources.s3 import S3Source
 from stashsync.sources.secretsmanager import SecretsManagerSource
 from stashsync.sources.ssm import ParameterStoreSource
@@ -36,6 +37,8 @@ class StoreHandle:
     # Which store this is (uid and generation), whatever namespace uses it: what the shared version
     # index keys checks by.
     identity: str = ""
+    # Values read through this handle moments ago, for syncs wanting the same version (sources/recent.py).
+    recent: RecentValues = field(default_factory=RecentValues, compare=False, repr=False)
 
     def reader(self) -> Source:
         """The source a SyncedSecret reads."""
