@@ -89,6 +89,7 @@ bench: $(BENCH_STAMP) controlplane eso
 	$(BIN)/python -m bench.bench_fanout
 	$(BIN)/python -m bench.bench_feeds
 	$(BIN)/python -m bench.bench_convergence
+	$(BIN)/python -m bench.bench_throttling
 	$(BIN)/python -m bench.bench_rotation
 	$(BIN)/python -m bench.bench_eso
 

@@ -6,8 +6,12 @@ object, or ten objects per secret), N objects are created at once, each syncing 
 own Secret, with refreshInterval 1m. Measured: time from creating them to all Ready (given up after
 BENCH_ESO_LIMIT seconds, and then the Ready count is reported), the controller's CPU seconds and peak
 RSS, Secrets Manager API calls (ESO: externalsecret_provider_api_calls_count; stashsync:
-stashsync_aws_calls_total) to converge, and at rest over the next whole interval (calls per refresh
-interval, which is calls per hour at refreshInterval 1h).
+stashsync_aws_calls_total) to converge, and, up to AT_REST_MAX_N objects, at rest over the next whole
+interval (calls per refresh interval, which is calls per hour at refreshInterval 1h). Calls at rest
+follow the objects (ESO: one read per object per refresh) or the distinct secrets (stashsync), not N
+itself; and at 5,000 objects and 1m neither ESO run can refresh every object within an interval (it
+converges at under 83 objects/s), so a count there would measure its throughput, not its cost. Skipping
+those windows keeps `make bench` shorter by four minutes.
 
 ESO v2.9.0 is built from its release source tree with only its AWS provider (`make eso`,
 hack/build-eso.sh), its CRDs from the same tree, and run with its defaults (--concurrent 1,
@@ -37,7 +41,8 @@ from stashsync.api import API_VERSION, GROUP, VERSION
 
 NS_SIZES = [int(n) for n in os.environ.get("BENCH_ESO_NS", "500,5000").split(",")]
 LAYOUTS = {"1 secret per object": 1, "10 objects per secret": 10}
-LIMIT = float(os.environ.get("BENCH_ESO_LIMIT", "240"))
+LIMIT = float(os.environ.get("BENCH_ESO_LIMIT", "150"))
+AT_REST_MAX_N = 500
 REFRESH_SECONDS = 60
 ESO_VERSION = "v2.9.0"
 ESO_BIN = ROOT / ".cache" / "bin" / f"eso-{ESO_VERSION}" / "external-secrets"
@@ -108,7 +113,7 @@ def measure(stack: Stack, pid: int, metrics_url: str, metric: str, create: Any, 
                               "cpu_seconds": cpu - cpu0, "peak_rss_mib": rss,
                               "calls_to_converge": counter_sum(metrics_url, metric) - calls0,
                               "calls_per_interval_at_rest": None}
-    if converged:
+    if converged and n <= AT_REST_MAX_N:
         before = counter_sum(metrics_url, metric)
         time.sleep(REFRESH_SECONDS)  # a whole interval: every object refreshes in it once (jitter aside)
         result["calls_per_interval_at_rest"] = counter_sum(metrics_url, metric) - before
@@ -222,8 +227,9 @@ def main() -> None:
              f"({' '.join(ESO_RUNS['ESO defaults'])}, client QPS 50, burst 100) and tuned "
              f"({' '.join(ESO_RUNS['ESO tuned'])}). Calls are Secrets Manager calls counted by each controller's own "
              f"metrics. 'At rest' is the calls of the whole interval after all are Ready: calls per refresh "
-             f"interval (per hour at refreshInterval 1h). Runs that were not all Ready after {LIMIT:.0f} s show the "
-             "Ready count instead of a time.", "",
+             f"interval (per hour at refreshInterval 1h), measured up to {AT_REST_MAX_N:,} objects (see the "
+             f"benchmark's docstring for why not at 5,000). Runs that were not all Ready after {LIMIT:.0f} s show "
+             "the Ready count instead of a time.", "",
              "| N | layout | controller | all Ready s | CPU s | CPU ms / object | peak RSS MiB | SM calls to converge "
              "| SM calls per interval at rest |", "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:

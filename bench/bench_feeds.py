@@ -34,7 +34,7 @@ from stashsync.sources.credstash import CredstashSource
 NS = "bench"
 ROTATIONS = int(os.environ.get("BENCH_FEEDS_ROTATIONS", "20"))
 OBJECTS = int(os.environ.get("BENCH_FEEDS_OBJECTS", "50"))
-REST_SECONDS = float(os.environ.get("BENCH_FEEDS_REST_SECONDS", "150"))
+REST_SECONDS = float(os.environ.get("BENCH_FEEDS_REST_SECONDS", "120"))  # two whole intervals
 INTERVAL = 60.0
 
 

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+from bench.bench_convergence import ready_count
 from bench.local_stack import ROOT, Stack, local_stack, proc_figures, stamp
 from bench.quota_proxy import QuotaProxy
 from bench.report import write_report
@@ -63,7 +64,9 @@ def run() -> dict[str, Any]:
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(lambda d: custom.create_namespaced_custom_object(GROUP, VERSION, NS, "syncedsecrets",
                                                                               d), docs))
-            wait_for(lambda: syncs(stack, "Synced") >= N, 1800, f"{N} synced", interval=2)
+            # Listed, not counted from the metrics: objects synced early refresh (and count again)
+            # before the last ones have synced once.
+            wait_for(lambda: ready_count(stack) >= N, 1800, f"{N} Ready", interval=5)
             converged = time.monotonic() - started
             at_convergence = proxy.totals()
             throttled_syncs = syncs(stack, "Throttled")
@@ -129,8 +132,10 @@ def main() -> None:
              f"({r['store_budget'][0]:.0f}/s, burst {r['store_budget'][1]}), which is above that quota.", "",
              f"- All Ready after {r['converge_seconds']:.1f} s; {r['throttled_syncs_to_converge']:.0f} syncs failed "
              "as Throttled on the way (each retried with backoff).",
-             f"- Attempts per second at the proxy never exceeded {r['max_attempts_per_second']}: the store's "
-             "budget counts every attempt, botocore's retries included, so throttling cannot multiply them.",
+             f"- Attempts per second at the proxy never exceeded {r['max_attempts_per_second']} (the store's "
+             f"budget, {r['store_budget'][0]:.0f}/s with a burst of {r['store_budget'][1]}, counts every attempt, "
+             "botocore's retries included, so throttling cannot multiply them), and each throttled answer halves "
+             "the store's rate for a while (aws/ratelimit.py), so the attempts settle near what the quota grants.",
              f"- Operator CPU {r['cpu_seconds']:.1f} s, peak RSS {r['peak_rss_mib']:.0f} MiB.", "",
              "| phase | operation | forwarded | throttled | throttled share |", "|---|---|---:|---:|---:|", *rows,
              "", "![throttling](throttling.png)", "", "Raw figures:", "", "```json",

@@ -215,3 +215,29 @@ def test_a_malformed_mac_key_is_refused_with_what_to_do() -> None:
     for data in ({}, {"mac-key": "not base64!"}, {"mac-key": base64.b64encode(b"short").decode()}):
         with pytest.raises(MalformedMacKey, match="32 random bytes"):
             _valid_key(data, "ns", "n")
+
+
+def test_a_throttled_answer_halves_the_budget_once_a_second_and_it_climbs_back() -> None:
+    now, _, sleep = _fake_time()
+    bucket = TokenBucket(rate=60.0, burst=60, clock=lambda: now[0], sleep=sleep)
+    bucket.throttled()
+    bucket.throttled()  # the same burst's other answers: still one cut
+    assert bucket.rate == 30.0
+    now[0] += 1.0
+    bucket.throttled()
+    assert bucket.rate == pytest.approx(15.5)  # a second of climbing (+1/s), then halved
+    for _ in range(20):
+        now[0] += 1.0
+        bucket.throttled()
+    assert bucket.rate >= 60.0 / 64  # never below its floor
+    now[0] += 120
+    asyncio.run(bucket.wait_turn())
+    assert bucket.rate == 60.0  # back to the store's rateLimit, no further
+
+
+def test_a_throttled_answer_gives_up_the_saved_burst() -> None:
+    now, slept, sleep = _fake_time()
+    bucket = TokenBucket(rate=10.0, burst=100, clock=lambda: now[0], sleep=sleep)
+    bucket.throttled()
+    asyncio.run(bucket.wait_turn())
+    assert slept == pytest.approx([0.2])  # at the halved rate, not out of the 100 saved

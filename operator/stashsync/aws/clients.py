@@ -93,6 +93,14 @@ def _instrument(client: Any, limiter: TokenBucket | None) -> None:
     if limiter is not None:
         # before-send fires for every HTTP attempt, so retries spend the budget too (see ratelimit).
         client.meta.events.register("before-send.*.*", lambda **_: limiter.spend())
+        # response-received fires for every attempt's answer: a throttled one lowers the budget.
+        client.meta.events.register("response-received.*.*", lambda **kw: _on_answer(limiter, **kw))
+
+
+def _on_answer(limiter: TokenBucket, parsed_response: Any = None, **_: Any) -> None:
+    code = ((parsed_response or {}).get("Error") or {}).get("Code", "") if isinstance(parsed_response, dict) else ""
+    if code in _THROTTLE_CODES:
+        limiter.throttled()
 
 
 _CLIENT_CONFIG = botocore.config.Config(
