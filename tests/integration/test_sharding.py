@@ -44,7 +44,7 @@ def test_two_shards_split_the_objects_by_label(kube: Kube, operator: OperatorPro
         moved = synced_secret("in-a", "main", [{"key": "k", "name": "shard.key"}])
         moved["metadata"]["labels"] = {}
         kube.apply(moved, namespace)
-        a_log = shards["stashsync.dev/shard=a"].log
+        a_log = a_shard.log
         wait_for(lambda: synced_by(rest_shard, namespace, "in-a") > 0, 60, "the other shard to take in-a over")
         seen_by_a, a_synced = len(a_log.read_text()), synced_by(a_shard, namespace, "in-a")
         assert cli(["put", "-a", "-t", table, "shard.key", plaintext("moved-value")]) == 0

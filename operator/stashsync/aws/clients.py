@@ -72,9 +72,14 @@ def call_result(status: int, code: str) -> str:
     return "server_error" if status >= 500 else "client_error"
 
 
+def _error_code(parsed: Any) -> str:
+    """The AWS error code of a parsed answer ("" for a success)."""
+    return str(((parsed or {}).get("Error") or {}).get("Code", "")) if isinstance(parsed, dict) else ""
+
+
 def _count_call(model: Any, http_response: Any = None, parsed: Any = None, **_: Any) -> None:
     status = getattr(http_response, "status_code", 0) or 0
-    code = ((parsed or {}).get("Error") or {}).get("Code", "") if isinstance(parsed, dict) else ""
+    code = _error_code(parsed)
     metrics.AWS_CALLS.labels(service=model.service_model.service_name, operation=model.name,
                              result=call_result(status, code)).inc()
 
@@ -98,8 +103,7 @@ def _instrument(client: Any, limiter: TokenBucket | None) -> None:
 
 
 def _on_answer(limiter: TokenBucket, parsed_response: Any = None, **_: Any) -> None:
-    code = ((parsed_response or {}).get("Error") or {}).get("Code", "") if isinstance(parsed_response, dict) else ""
-    if code in _THROTTLE_CODES:
+    if _error_code(parsed_response) in _THROTTLE_CODES:
         limiter.throttled()
 
 

@@ -164,11 +164,12 @@ def _read_moments_ago(store: StoreHandle, unique: list[base.CredentialRef],
     versions = shared.peek(keys, KEEP_SECONDS)
     if versions is None:
         return None
-    values = [store.recent.get(ref, version) for ref, version in zip(unique, versions, strict=True)]
-    if any(value is None for value in values):
+    kept = [store.recent.get(ref, version) for ref, version in zip(unique, versions, strict=True)]
+    values = [value for value in kept if value is not None]
+    if len(values) < len(kept):
         return None
     shared.adopt(keys)  # subscribed as its own read would have
-    return [(version, value) for version, value in zip(versions, values, strict=True) if value is not None]
+    return list(zip(versions, values, strict=True))
 
 
 async def read_current(store: StoreHandle, wanted: Refs, shared: Subscription,
