@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import pytest
 
 from stashsync.api import API_VERSION, GROUP, VERSION
+from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.cli.main import main as cli
+from stashsync.sources.base import CredentialRef
+from stashsync.sources.secretsmanager import SecretsManagerSource
 from tests.harness.kube import Kube, wait_for
 from tests.harness.leaks import plaintext
 from tests.harness.metrics import samples
@@ -103,6 +107,41 @@ def test_secrets_manager_names_properties_stages_find_and_rotation(
     assert "nope" in condition["message"]
     wait_warning(kube, namespace, "app", "PropertyNotFound")
     assert kube.secret_data(namespace, "app")["password"] == "sm-db-password-2"  # type: ignore[index]
+
+
+def test_secrets_manager_reads_ahead_for_waiting_first_syncs_and_fails_none_for_them(
+        secretsmanager: Any) -> None:
+    p = f"ahead-{uuid.uuid4().hex[:8]}"
+    for name in ("own", *(f"next-{i}" for i in range(25))):
+        secretsmanager.create_secret(Name=f"{p}/{name}", SecretString=plaintext(f"{p}-{name}"))
+    source = SecretsManagerSource(AwsClients(AwsAuth(region="us-east-1")))
+    own = [CredentialRef(f"{p}/own")]
+    ahead = [CredentialRef(f"{p}/missing"), CredentialRef("!bad name ***"),
+             *(CredentialRef(f"{p}/next-{i:d}") for i in range(25))]
+    assert source.room_ahead(own) == 19
+    read, extra = source.read_current_ahead(own, ahead)
+    assert [value for _, value in read] == [f"{p}-own".encode()]
+    assert len(extra) == 17  # 19 taken in name order: the bad name and the missing one fail nothing
+    assert all(value == f"{p}-{ref.name.split('/')[1]}".encode() for ref, (_, value) in extra.items())
+
+
+def test_first_syncs_of_many_objects_on_their_own_secrets_share_read_calls(
+        kube: Kube, operator: OperatorProcess, namespace: str, secretsmanager: Any) -> None:
+    p, n = f"many-{uuid.uuid4().hex[:8]}", 40
+    for i in range(n):
+        secretsmanager.create_secret(Name=f"{p}/c{i}", SecretString=plaintext(f"{p}-value-{i}"))
+    kube.apply(store("sm", "secretsManager", {}), namespace)
+    wait_ready(kube, namespace, "sm", kind="CredentialStore")
+    before = calls(operator, "secretsmanager")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: kube.apply(synced_secret(f"s{i}", "sm", [{"key": "v", "name": f"{p}/c{i}"}]),
+                                           namespace), range(n)))
+    for i in range(n):
+        wait_ready(kube, namespace, f"s{i}")
+        assert kube.secret_data(namespace, f"s{i}") == {"v": f"{p}-value-{i}"}
+    after = calls(operator, "secretsmanager")
+    reads = sum(after.get(op, 0) - before.get(op, 0) for op in ("BatchGetSecretValue", "GetSecretValue"))
+    assert reads < n, reads  # the syncs waiting for a slot were read ahead, up to 20 to a call
 
 
 def test_parameter_store_path_labels_secure_strings_find_and_updates(

@@ -60,6 +60,23 @@ class FakeCurrentReader(FakeSource):
         return [self._get(ref) for ref in refs]
 
 
+class FakeAheadReader(FakeCurrentReader):
+    """A backend whose calls take `per_call` names: the room left reads ahead for other syncs."""
+
+    def __init__(self, credentials: dict[str, tuple[str, bytes]], per_call: int = 4) -> None:
+        super().__init__(credentials)
+        self.per_call = per_call
+
+    def room_ahead(self, refs: Sequence[CredentialRef]) -> int:
+        return -len(refs) % self.per_call
+
+    def read_current_ahead(self, refs: Sequence[CredentialRef], ahead: Sequence[CredentialRef]
+                           ) -> tuple[list[tuple[str, bytes]], dict[CredentialRef, tuple[str, bytes]]]:
+        self.calls["read_current_ahead"] += 1
+        return [self._get(ref) for ref in refs], {r: self.credentials[r.name] for r in ahead
+                                                  if r.name in self.credentials}
+
+
 class InlineClients:
     """AwsClients.run without the worker threads."""
 

@@ -74,6 +74,15 @@ class SyncScheduler:
         else:
             self._due(key, entry, 0.0)
 
+    def waiting(self, namespace: str, limit: int) -> list[bytes]:
+        """The bodies of the syncs waiting for a slot in `namespace`, the next first (at most `limit`)."""
+        bodies = []
+        for key in itertools.islice(self._queues.get(namespace, ()), limit):
+            entry = self._entries.get(key)
+            if entry is not None and entry.queued:
+                bodies.append(entry.body)
+        return bodies
+
     def discard(self, key: Key) -> None:
         """Stop scheduling `key` (a sync running now ends as it would)."""
         self._entries.pop(key, None)

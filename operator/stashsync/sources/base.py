@@ -71,6 +71,25 @@ class CurrentReader(Protocol):
         """(version, value) of each ref, in order."""
 
 
+Read = tuple[str, bytes]  # (version, value)
+
+
+@runtime_checkable
+class AheadReader(CurrentReader, Protocol):
+    """A CurrentReader whose calls take more names than one sync needs (Secrets Manager's
+    BatchGetSecretValue takes 20): the room left in them carries the credentials the next first
+    syncs of the same store will read, so N objects on N credentials cost N/20 calls, not N."""
+
+    def room_ahead(self, refs: Sequence[CredentialRef]) -> int:
+        """How many more current credentials the calls reading `refs` have room for."""
+
+    def read_current_ahead(self, refs: Sequence[CredentialRef],
+                           ahead: Sequence[CredentialRef]) -> tuple[list[Read], dict[CredentialRef, Read]]:
+        """read_current of `refs`, and those of `ahead` that the same calls returned. Nothing about
+        `ahead` may fail the read of `refs`: a credential ahead that is missing, denied or too large
+        is left out (its own sync reads it and reports), a call failing for them is made without them."""
+
+
 def no_tags(tags: dict[str, str], backend: str) -> None:
     if tags:
         raise errors.InvalidReference(f"dataFrom[].tags: {backend} has no tags to filter by; use a name pattern")

@@ -9,12 +9,20 @@ read would return. It is kept for KEEP_SECONDS and handed only to syncs through 
 which is built per store, generation and AWS session (a cluster store with a role has a session per
 namespace): a sync gets nothing its own read would not have returned. Plaintext lives here only in
 the operator's memory and only for those seconds.
+
+Reads made ahead (sources.base.AheadReader) land here too, as the current version of a credential a
+waiting first sync will read, with the number of the read that found it (the version index orders
+reads by it); and while such a read is in flight, the syncs waiting for it can wait for it instead of
+reading the same credential themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
 
 from stashsync.sources.base import CredentialRef
 
@@ -32,6 +40,9 @@ class RecentValues:
         self.keep_seconds = keep_seconds
         self.max_kept = max_kept
         self._kept: OrderedDict[Key, tuple[float, bytes]] = OrderedDict()  # oldest read first
+        # Credential -> (until, its current version, the number of the read ahead that found it).
+        self._ahead: OrderedDict[CredentialRef, tuple[float, str, int]] = OrderedDict()
+        self._reading: dict[CredentialRef, asyncio.Future[None]] = {}  # read ahead right now
 
     def __len__(self) -> int:
         self._expire(time.monotonic())
@@ -48,9 +59,54 @@ class RecentValues:
         while len(self._kept) > self.max_kept:
             self._kept.popitem(last=False)
 
+    def put_ahead(self, ref: CredentialRef, version: str, value: bytes, started: int) -> None:
+        """A read for another sync found `ref` current at `version` (the read numbered `started`)."""
+        self.put(ref, version, value)
+        self._ahead.pop(ref, None)
+        self._ahead[ref] = (time.monotonic() + self.keep_seconds, version, started)
+        while len(self._ahead) > self.max_kept:
+            self._ahead.popitem(last=False)
+
+    def read_ahead(self, ref: CredentialRef, max_age: float) -> tuple[str, bytes, int] | None:
+        """(version, value, read number) a read ahead found for `ref` at most `max_age` seconds ago."""
+        now = time.monotonic()
+        self._expire(now)
+        found = self._ahead.get(ref)
+        if found is None or now - (found[0] - self.keep_seconds) > max_age:
+            return None
+        value = self.get(ref, found[1])
+        return (found[1], value, found[2]) if value is not None else None
+
+    def wanted_ahead(self, ref: CredentialRef) -> bool:
+        """Not being read ahead now, nor read ahead moments ago."""
+        return ref not in self._reading and self.read_ahead(ref, self.keep_seconds) is None
+
+    def reading(self, refs: Iterable[CredentialRef]) -> None:
+        """`refs` are being read ahead: syncs wanting them may wait (see `in_flight`)."""
+        loop = asyncio.get_running_loop()
+        for ref in refs:
+            self._reading[ref] = loop.create_future()
+
+    def done_reading(self, refs: Iterable[CredentialRef]) -> None:
+        for ref in refs:
+            future = self._reading.pop(ref, None)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def in_flight(self, refs: Iterable[CredentialRef]) -> list[asyncio.Future[None]] | None:
+        """The reads ahead of every one of `refs`, when all of them are being read ahead now."""
+        futures = [self._reading.get(ref) for ref in refs]
+        return [f for f in futures if f is not None] if all(f is not None for f in futures) else None
+
     def _expire(self, now: float) -> None:
-        while self._kept:
-            key, (until, _) = next(iter(self._kept.items()))
-            if until > now:
-                return
-            del self._kept[key]
+        _drop_until(self._kept, now)
+        _drop_until(self._ahead, now)
+
+
+def _drop_until(kept: OrderedDict[Any, tuple[Any, ...]], now: float) -> None:
+    """Drop the entries (each starting with its expiry time, oldest first) expired by `now`."""
+    while kept:
+        key, first = next(iter(kept.items()))
+        if first[0] > now:
+            return
+        del kept[key]

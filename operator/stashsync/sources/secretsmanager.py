@@ -7,6 +7,7 @@ label (AWSCURRENT when empty, AWSPREVIOUS, or your own)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -31,6 +32,10 @@ def is_version_id(version: str) -> bool:
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _is_current(ref: base.CredentialRef) -> bool:
+    return not ref.version or ref.version == CURRENT
 
 
 def _stage_version(stages: dict[str, list[str]], stage: str) -> str | None:
@@ -130,18 +135,28 @@ class SecretsManagerSource:
                 values.append(self.fetch(ref, version))
         return values
 
-    def read_current(self, refs: Sequence[base.CredentialRef]) -> list[tuple[str, bytes]]:
+    def read_current(self, refs: Sequence[base.CredentialRef]) -> list[base.Read]:
         """Current versions 20 to a BatchGetSecretValue call (each answer carries its version id);
         pinned ones with GetSecretValue by id or stage."""
-        current = sorted({r.name for r in refs if not r.version or r.version == CURRENT})
+        return self.read_current_ahead(refs, ())[0]
+
+    def room_ahead(self, refs: Sequence[base.CredentialRef]) -> int:
+        return -len({r.name for r in refs if _is_current(r)}) % _IDS_PER_BATCH  # 0: no batch call, or a full one
+
+    def read_current_ahead(self, refs: Sequence[base.CredentialRef], ahead: Sequence[base.CredentialRef]
+                           ) -> tuple[list[base.Read], dict[base.CredentialRef, base.Read]]:
+        """The last BatchGetSecretValue call reading `refs` takes as many current names of `ahead`
+        as it has room for."""
+        current = sorted({r.name for r in refs if _is_current(r)})
+        extra = sorted({r.name for r in ahead if _is_current(r)} - set(current))[:self.room_ahead(refs)]
         batch: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(current, _IDS_PER_BATCH):
-            batch.update(self._batch(chunk))
+        chunks = list(_chunks(current, _IDS_PER_BATCH))
+        for number, chunk in enumerate(chunks, 1):
+            batch.update(self._batch(chunk, extra if number == len(chunks) else ()))
         result = []
         for ref in refs:
             what = f"secret {ref.name!r}"
-            pinned = bool(ref.version) and ref.version != CURRENT
-            entry = None if pinned else batch.get(ref.name)
+            entry = batch.get(ref.name) if _is_current(ref) else None
             if entry is None:
                 kwargs: dict[str, str] = {"SecretId": ref.name}
                 if ref.version and is_version_id(ref.version):
@@ -151,19 +166,37 @@ class SecretsManagerSource:
                 with translate_errors(what):
                     entry = self._sm.get_secret_value(**kwargs)
             result.append((str(entry["VersionId"]), _value(entry, what)))
-        return result
+        read_ahead: dict[base.CredentialRef, base.Read] = {}
+        for ref in ahead:
+            entry = batch.get(ref.name) if _is_current(ref) and ref.name in extra else None
+            if entry is not None:
+                with contextlib.suppress(errors.StashError):  # too large: its own sync says so
+                    read_ahead[ref] = (str(entry["VersionId"]), _value(entry, f"secret {ref.name!r}"))
+        return result, read_ahead
 
-    def _batch(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """BatchGetSecretValue for up to 20 ids, by name and by ARN; missing ones are left out."""
+    def _batch(self, ids: Sequence[str], ahead: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+        """BatchGetSecretValue for up to 20 ids, by name and by ARN; missing ones are left out. Ids read
+        `ahead` for other syncs fail nothing: their errors are ignored, and a call refused outright
+        (not throttled) is made again without them."""
+        try:
+            found, failed = self._call_batch([*ids, *ahead])
+        except errors.SourceError as exc:
+            if not ahead or isinstance(exc, errors.Throttled | errors.Unavailable):
+                raise
+            found, failed = self._call_batch(ids)
+        for secret_id, code in failed.items():
+            if secret_id in ids and code in ("AccessDeniedException", "DecryptionFailure"):
+                raise errors.AccessDenied(f"AWS denied secret {secret_id!r}: {code}")
+        return found
+
+    def _call_batch(self, ids: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """(name and ARN -> entry, id -> error code) of one BatchGetSecretValue call."""
         with translate_errors(f"{len(ids)} secrets"):
             response = self._sm.batch_get_secret_value(SecretIdList=list(ids))
         found: dict[str, dict[str, Any]] = {}
         for entry in response.get("SecretValues", []):
             found[entry["Name"]] = found[entry["ARN"]] = entry
-        for error in response.get("Errors", []):
-            if error.get("ErrorCode") in ("AccessDeniedException", "DecryptionFailure"):
-                raise errors.AccessDenied(f"AWS denied secret {error.get('SecretId')!r}: {error.get('ErrorCode')}")
-        return found
+        return found, {str(e.get("SecretId")): str(e.get("ErrorCode")) for e in response.get("Errors", [])}
 
     # --- finding --------------------------------------------------------------------------------
 
