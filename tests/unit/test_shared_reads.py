@@ -145,7 +145,7 @@ def test_a_sync_waits_for_the_read_ahead_of_its_credential_in_flight() -> None:
         second = asyncio.create_task(read_async(on("app-1", "c1"), store, index))
         await asyncio.sleep(0.01)
         release.set()
-        return await asyncio.gather(first, second)
+        return list(await asyncio.gather(first, second))
 
     assert asyncio.run(both()) == [({"v": "0"}, {"v": b"value-0"}), ({"v": "1"}, {"v": b"value-1"})]
     assert source.calls == {"read_current_ahead": 1}
