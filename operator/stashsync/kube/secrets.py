@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from stashsync.errors import StashError
-from stashsync.kube.client import is_status
+from stashsync.kube.client import is_status, send
 from stashsync.kube.labels import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -169,9 +169,21 @@ def check_replaceable(existing: dict[str, Any] | None, name: str, owner: Owner, 
 
 
 
-async def _replace_if_present(core: client.CoreV1Api, secret: dict[str, Any]) -> None:
+def _path(namespace: str, name: str = "") -> str:
+    return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
+
+
+async def _create(api: client.ApiClient, namespace: str, secret: dict[str, Any]) -> None:
+    await send(api, "POST", _path(namespace), secret)
+
+
+async def _replace(api: client.ApiClient, namespace: str, name: str, secret: dict[str, Any]) -> None:
+    await send(api, "PUT", _path(namespace, name), secret)
+
+
+async def _replace_if_present(api: client.ApiClient, secret: dict[str, Any]) -> None:
     try:
-        await core.replace_namespaced_secret(secret["metadata"]["name"], secret["metadata"]["namespace"], secret)
+        await _replace(api, secret["metadata"]["namespace"], secret["metadata"]["name"], secret)
     except client.ApiException as exc:
         if not is_status(exc, 404):
             raise
@@ -206,7 +218,7 @@ class Secrets:
             desired, owner, with_owner_reference=creation_policy == "Owner")
         if existing is UNREAD and owned is not None:
             try:
-                await core.create_namespaced_secret(desired.namespace, owned)
+                await _create(self.api, desired.namespace, owned)
                 return True
             except client.ApiException as exc:
                 if not is_status(exc, 409):
@@ -225,7 +237,7 @@ class Secrets:
             wanted = owned
             check_replaceable(existing, desired.name, owner, hint)
         if existing is None:
-            await core.create_namespaced_secret(desired.namespace, wanted)
+            await _create(self.api, desired.namespace, wanted)
             return True
         if same_content(existing, wanted):
             return False
@@ -235,10 +247,10 @@ class Secrets:
             await core.delete_namespaced_secret(desired.name, desired.namespace, body=client.V1DeleteOptions(
                 preconditions=client.V1Preconditions(resource_version=existing["metadata"]["resourceVersion"])))
             wanted["metadata"].pop("resourceVersion", None)
-            await core.create_namespaced_secret(desired.namespace, wanted)
+            await _create(self.api, desired.namespace, wanted)
             return True
         wanted["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-        await core.replace_namespaced_secret(desired.name, desired.namespace, wanted)
+        await _replace(self.api, desired.namespace, desired.name, wanted)
         return True
 
     async def release(self, namespace: str, name: str, owner: Owner,
@@ -259,7 +271,7 @@ class Secrets:
                 keys = set(filter(None, (meta.get("annotations") or {}).get(MANAGED_KEYS_ANNOTATION, "").split(",")))
                 existing["data"] = {k: v for k, v in (existing.get("data") or {}).items() if k not in keys}
             meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in ours}
-            await _replace_if_present(core, existing)
+            await _replace_if_present(self.api, existing)
             return
         if not created_by(existing, owner):
             return
@@ -275,4 +287,4 @@ class Secrets:
         # Retain (or Orphan): keep the Secret, but drop our owner reference so no GC deletes it later.
         meta["ownerReferences"] = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != owner.uid]
         meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in ours}
-        await _replace_if_present(core, existing)
+        await _replace_if_present(self.api, existing)

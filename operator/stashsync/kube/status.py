@@ -8,7 +8,7 @@ from kubernetes_asyncio import client
 
 from stashsync.api import GROUP, VERSION
 from stashsync.api import conditions as cond
-from stashsync.kube.client import is_status
+from stashsync.kube.client import is_status, send
 
 MERGE_PATCH = "application/merge-patch+json"  # the client would pick JSON-patch for a dict body
 
@@ -17,17 +17,12 @@ async def patch_status(api: client.ApiClient, plural: str, namespace: str | None
                        status: dict[str, Any], resource_version: str | None = None) -> None:
     """A merge patch of `status`; with `resource_version`, only onto that version of the object
     (else the apiserver answers 409, which is raised)."""
-    custom = client.CustomObjectsApi(api)
     body: dict[str, Any] = {"status": status}
     if resource_version is not None:
         body["metadata"] = {"resourceVersion": resource_version}
+    scope = f"/namespaces/{namespace}" if namespace is not None else ""
     try:
-        if namespace is None:
-            await custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body,
-                                                            _content_type=MERGE_PATCH)
-        else:
-            await custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body,
-                                                               _content_type=MERGE_PATCH)
+        await send(api, "PATCH", f"/apis/{GROUP}/{VERSION}{scope}/{plural}/{name}/status", body, MERGE_PATCH)
     except client.ApiException as exc:
         if not is_status(exc, 404):  # the object went away meanwhile: nothing to report to
             raise
