@@ -109,7 +109,7 @@ def test_secrets_manager_names_properties_stages_find_and_rotation(
     assert kube.secret_data(namespace, "app")["password"] == "sm-db-password-2"  # type: ignore[index]
 
 
-def test_secrets_manager_reads_ahead_for_waiting_first_syncs_and_fails_none_for_them(
+def test_secrets_manager_reads_and_checks_ahead_for_other_syncs_and_fails_none_for_them(
         secretsmanager: Any) -> None:
     p = f"ahead-{uuid.uuid4().hex[:8]}"
     for name in ("own", *(f"next-{i}" for i in range(25))):
@@ -123,6 +123,10 @@ def test_secrets_manager_reads_ahead_for_waiting_first_syncs_and_fails_none_for_
     assert [value for _, value in read] == [f"{p}-own".encode()]
     assert len(extra) == 17  # 19 taken in name order: the bad name and the missing one fail nothing
     assert all(value == f"{p}-{ref.name.split('/')[1]}".encode() for ref, (_, value) in extra.items())
+    assert source.room_to_check(own) == 9
+    versions, checked = source.current_versions_ahead(own, ahead)  # ListSecrets takes 10 names
+    assert versions == [read[0][0]]
+    assert len(checked) == 7 and all(checked[ref] == extra[ref][0] for ref in checked)
 
 
 def test_first_syncs_of_many_objects_on_their_own_secrets_share_read_calls(

@@ -77,6 +77,32 @@ class FakeAheadReader(FakeCurrentReader):
                                                   if r.name in self.credentials}
 
 
+class FakeAheadChecker(FakeSource):
+    """A backend whose version checks take `per_call` names: the room left checks others along."""
+
+    def __init__(self, credentials: dict[str, tuple[str, bytes]], per_call: int = 4) -> None:
+        super().__init__(credentials)
+        self.per_call = per_call
+
+    def current_versions(self, refs: Sequence[CredentialRef]) -> list[str]:
+        self.calls["current_versions"] += 1
+        return [self._get(ref)[0] for ref in refs]
+
+    def fetch_many(self, wanted: Sequence[tuple[CredentialRef, str]]) -> list[bytes]:
+        self.calls["fetch_many"] += 1
+        return [self._get(ref)[1] for ref, _ in wanted]
+
+    def room_to_check(self, refs: Sequence[CredentialRef]) -> int:
+        return -len(refs) % self.per_call
+
+    def current_versions_ahead(self, refs: Sequence[CredentialRef], ahead: Sequence[CredentialRef]
+                               ) -> tuple[list[str], dict[CredentialRef, str]]:
+        self.calls["current_versions_ahead"] += 1
+        self.checked_along = list(ahead)
+        return [self._get(ref)[0] for ref in refs], {r: self.credentials[r.name][0] for r in ahead
+                                                     if r.name in self.credentials}
+
+
 class InlineClients:
     """AwsClients.run without the worker threads."""
 

@@ -21,7 +21,7 @@ from stashsync.sources.base import CredentialRef
 from stashsync.sources.recent import RecentValues
 from stashsync.sources.registry import StoreHandle
 from tests.objects import synced_secret
-from tests.unit.fakes import FakeAheadReader, FakeCurrentReader, FakeSecrets, FakeSource, handle
+from tests.unit.fakes import FakeAheadChecker, FakeAheadReader, FakeCurrentReader, FakeSecrets, FakeSource, handle
 
 KEY = b"k" * 32
 DATA = [{"key": "password", "name": "db.password"}]
@@ -193,3 +193,25 @@ def test_upcoming_reads_are_the_current_credentials_of_waiting_first_syncs_on_th
         return found
 
     assert asyncio.run(waiting()) == [CredentialRef("c1"), CredentialRef("c2")]
+
+
+def test_a_check_with_room_takes_along_the_credentials_checked_longest_ago() -> None:
+    source = FakeAheadChecker(dict(MANY), per_call=4)  # room for 3 beside its own
+    store, index = handle(source), VersionIndex(lambda _: None)
+    for i in range(6):  # each object's first sync, in turn
+        read(on(f"app-{i}", f"c{i}"), store, index)
+    source.calls.clear()
+    for i in range(6):  # the next round: app-0 checks c0 with c1-c3 along, app-4 c4 with c5 (and c0, c1)
+        assert read(on(f"app-{i}", f"c{i}"), store, index)[0] == {"v": str(i)}
+    assert source.calls["current_versions_ahead"] == 2 and not source.calls["current_versions"]
+    assert index.subscribers((store.identity, "version", CredentialRef("c2"))) == {("ns", "app-2")}
+
+
+def test_a_credential_missing_along_fails_nothing() -> None:
+    source = FakeAheadChecker(dict(MANY), per_call=4)
+    store, index = handle(source), VersionIndex(lambda _: None)
+    read(on("app-0", "c0"), store, index)
+    read(on("app-1", "c1"), store, index)
+    del source.credentials["c0"]  # deleted at the source: app-0's own check will say so
+    assert read(on("app-1", "c1"), store, index)[0] == {"v": "1"}
+    assert source.checked_along == [CredentialRef("c0")]

@@ -199,3 +199,18 @@ def test_a_check_begun_before_a_feed_event_is_not_taken_as_current() -> None:
         assert len(source.calls) == 3
         assert await versions.get(b, [key], source.check, HOUR) == ["2"]  # the older result was not kept
     asyncio.run(scenario())
+
+
+def test_checks_take_along_the_keys_a_namespace_reads_that_were_checked_longest_ago() -> None:
+    index = VersionIndex(lambda _: None)
+    keys = [("store", "version", f"c{i}") for i in range(4)]
+    for key, reader in zip(keys, [("ns", "a"), ("ns", "b"), ("other", "c"), ("ns", "d")], strict=True):
+        index.record(reader, [key], ["1"], index.begin())
+    assert index.checked_longest_ago("store", "ns", skip=[keys[0]], limit=5) == [keys[1], keys[3]]
+    index.record(None, [keys[1]], ["2"], index.begin())  # checked along: now the newest
+    assert index.checked_longest_ago("store", "ns", skip=[], limit=2) == [keys[0], keys[3]]
+    index.record(None, [("store", "version", "unread")], ["1"], index.begin())  # nobody reads it: not kept
+    assert len(index) == 4
+    index.unsubscribe(("ns", "d"))
+    assert index.checked_longest_ago("store", "ns", skip=[], limit=5) == [keys[0], keys[1]]
+    assert index.checked_longest_ago("another store", "ns", skip=[], limit=5) == []

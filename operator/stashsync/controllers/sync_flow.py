@@ -117,13 +117,22 @@ def _version_key(store: StoreHandle, ref: base.CredentialRef) -> tuple[str, str,
 async def current_versions(store: StoreHandle, wanted: Refs, shared: Subscription) -> dict[str, str]:
     """Each key's version: what finding reported, else from the shared version index, which checks
     each distinct credential once for all the objects reading it (batched where the backend's API
-    takes many names per call)."""
+    takes many names per call; the room left carries the store's credentials checked longest ago,
+    which this namespace reads too: base.AheadChecker)."""
     source = store.reader()
     unique = sorted({r for k, r in wanted.refs.items() if k not in wanted.known_versions},
                     key=lambda r: (r.name, r.version or "", r.context_key()))
 
     async def check(keys: list[Any]) -> list[str]:
         refs = [k[2] for k in keys]
+        if isinstance(source, base.AheadChecker):
+            along: list[Any] = shared.index.checked_longest_ago(
+                store.identity, shared.subscriber[0], keys, source.room_to_check(refs))
+            if along:
+                started = shared.begin()
+                versions, extra = await store.clients.run(source.current_versions_ahead, refs, [k[2] for k in along])
+                shared.record_along([_version_key(store, r) for r in extra], list(extra.values()), started)
+                return versions
         if isinstance(source, base.BatchSource):
             return await store.clients.run(source.current_versions, refs)
         return await _first_error([store.clients.run(source.current_version, r) for r in refs])

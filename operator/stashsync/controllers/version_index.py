@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,8 @@ class VersionIndex:
         self._entries: dict[CheckKey, _Entry] = {}
         self._inflight: dict[CheckKey, asyncio.Future[Any]] = {}
         self._keys_of: dict[Subscriber, set[CheckKey]] = {}
+        # Per store identity: its credentials' version keys, the one checked longest ago first.
+        self._checked_order: dict[str, OrderedDict[CheckKey, None]] = {}
         self._seq = itertools.count(1)
         self.checks = 0  # keys checked at the source, for tests and benchmarks
 
@@ -69,24 +72,53 @@ class VersionIndex:
         self._keys_of.setdefault(subscriber, set()).add(key)
         return entry.result
 
-    def record(self, subscriber: Subscriber, keys: Sequence[CheckKey], results: Sequence[Any],
+    def record(self, subscriber: Subscriber | None, keys: Sequence[CheckKey], results: Sequence[Any],
                started: int) -> None:
-        """Results of a read begun at `started` (a check, or a read of every value): a result that
-        differs from the last one wakes the other subscribers. A read that began before the one
-        already recorded is older news and is not kept."""
+        """Results of a read begun at `started` (a check, or a read of every value) for `subscriber`
+        (None: checked along for the subscribers it has): a result that differs from the last one wakes
+        the other subscribers. A read that began before the one already recorded is older news and is
+        not kept."""
         for key, result in zip(keys, results, strict=True):
             entry = self._entries.get(key)
             seq = next(self._seq)
             if entry is None:
+                if subscriber is None:
+                    continue  # nobody reads it any more
                 self._entries[key] = _Entry(result, seq, time.monotonic(), started)
+                self._checked_now(key)
             elif started >= entry.started:  # else older news than the result recorded: not kept
                 changed = entry.result != result
                 entry.result, entry.seq, entry.checked_at, entry.started = result, seq, time.monotonic(), started
+                self._checked_now(key)
                 if changed:
                     for other in entry.used:
                         if other != subscriber:
                             self._wake(other)
-            self._use(subscriber, key)
+            if subscriber is not None:
+                self._use(subscriber, key)
+
+    def _checked_now(self, key: CheckKey) -> None:
+        identity = _version_identity(key)
+        if identity is not None:
+            order = self._checked_order.setdefault(identity, OrderedDict())
+            order.pop(key, None)
+            order[key] = None
+
+    def checked_longest_ago(self, identity: str, namespace: str, skip: Collection[CheckKey], limit: int,
+                            scan: int = 64) -> list[CheckKey]:
+        """Up to `limit` version keys of store `identity` that objects of `namespace` read, checked
+        longest ago and not being checked now (looking at the `scan` oldest): what a check with room
+        to spare takes along, since their objects are the next due. Only keys that namespace reads:
+        it checks them with its own AWS session."""
+        picked: list[CheckKey] = []
+        for looked, key in enumerate(self._checked_order.get(identity, ())):
+            if looked >= scan or len(picked) >= limit:
+                break
+            entry = self._entries.get(key)
+            if (entry is not None and key not in skip and key not in self._inflight
+                    and any(reader[0] == namespace for reader in entry.used)):
+                picked.append(key)
+        return picked
 
     def peek(self, subscriber: Subscriber, keys: Sequence[CheckKey], max_age: float) -> list[Any] | None:
         """The results `get` would reuse for every key without a check, or None when any needs one.
@@ -186,6 +218,22 @@ class VersionIndex:
             entry.used.pop(subscriber, None)
             if not entry.used:
                 del self._entries[key]
+                self._forget_order(key)
+
+    def _forget_order(self, key: CheckKey) -> None:
+        identity = _version_identity(key)
+        order = self._checked_order.get(identity or "")
+        if identity is not None and order is not None:
+            order.pop(key, None)
+            if not order:
+                del self._checked_order[identity]
+
+
+def _version_identity(key: CheckKey) -> str | None:
+    """The store identity of a version key ((identity, "version", ref)); None for other keys."""
+    if isinstance(key, tuple) and len(key) >= 3 and key[1] == "version":
+        return str(key[0])
+    return None
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
@@ -216,3 +264,7 @@ class Subscription:
 
     def record(self, keys: Sequence[CheckKey], results: Sequence[Any], started: int) -> None:
         self.index.record(self.subscriber, keys, results, started)
+
+    def record_along(self, keys: Sequence[CheckKey], results: Sequence[Any], started: int) -> None:
+        """Results checked along with this object's own, for the objects that read those keys."""
+        self.index.record(None, keys, results, started)

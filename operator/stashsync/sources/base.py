@@ -62,6 +62,21 @@ class BatchSource(Source, Protocol):
 
 
 @runtime_checkable
+class AheadChecker(BatchSource, Protocol):
+    """A BatchSource whose version checks take more names than one sync needs (ListSecrets' name
+    filter takes 10): the room left carries the credentials of the same store checked longest ago,
+    whose objects are the next due, so N objects on N credentials make N/10 checks per interval."""
+
+    def room_to_check(self, refs: Sequence[CredentialRef]) -> int:
+        """How many more credentials the calls checking `refs` have room for."""
+
+    def current_versions_ahead(self, refs: Sequence[CredentialRef], ahead: Sequence[CredentialRef]
+                               ) -> tuple[list[str], dict[CredentialRef, str]]:
+        """current_versions of `refs`, and those of `ahead` the same calls found. Nothing about
+        `ahead` fails the check of `refs` (as for AheadReader)."""
+
+
+@runtime_checkable
 class CurrentReader(Protocol):
     """A backend that can return versions and values together, for syncs that need every value
     anyway (the first one, or after the Secret was edited): one read per credential instead of a

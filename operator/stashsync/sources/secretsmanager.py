@@ -34,6 +34,11 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
+def _listable(ref: base.CredentialRef) -> bool:
+    """Checked by name in ListSecrets (a version id needs no check, an ARN a DescribeSecret)."""
+    return not (ref.version and is_version_id(ref.version)) and not _ARN.match(ref.name)
+
+
 def _is_current(ref: base.CredentialRef) -> bool:
     return not ref.version or ref.version == CURRENT
 
@@ -78,13 +83,20 @@ class SecretsManagerSource:
         return self.current_versions([ref])[0]
 
     def current_versions(self, refs: Sequence[base.CredentialRef]) -> list[str]:
-        by_name = sorted({r.name for r in refs if not (r.version and is_version_id(r.version))
-                          and not _ARN.match(r.name)})
+        return self.current_versions_ahead(refs, ())[0]
+
+    def room_to_check(self, refs: Sequence[base.CredentialRef]) -> int:
+        return -len({r.name for r in refs if _listable(r)}) % _NAMES_PER_LIST
+
+    def current_versions_ahead(self, refs: Sequence[base.CredentialRef], ahead: Sequence[base.CredentialRef]
+                               ) -> tuple[list[str], dict[base.CredentialRef, str]]:
+        """The last ListSecrets call checking `refs` takes as many names of `ahead` as it has room for."""
+        by_name = sorted({r.name for r in refs if _listable(r)})
+        extra = sorted({r.name for r in ahead if _listable(r)} - set(by_name))[:self.room_to_check(refs)]
         stages: dict[str, dict[str, list[str]]] = {}
-        for chunk in _chunks(by_name, _NAMES_PER_LIST):
-            # Name filters match prefixes: keep exact names only.
-            listed = self._list([{"Key": "name", "Values": list(chunk)}])
-            stages.update({n: _stages(e) for n, e in listed.items() if n in chunk})
+        chunks = list(_chunks(by_name, _NAMES_PER_LIST))
+        for number, chunk in enumerate(chunks, 1):
+            stages.update(self._list_stages(chunk, extra if number == len(chunks) else ()))
         result = []
         for ref in refs:
             if ref.version and is_version_id(ref.version):
@@ -100,7 +112,27 @@ class SecretsManagerSource:
             if version is None:
                 raise errors.CredentialNotFound(f"secret {ref.name!r} has no version labelled {stage}")
             result.append(version)
-        return result
+        checked = {}
+        for ref in ahead:
+            if ref.name in extra and ref.name in stages:
+                found = _stage_version(stages[ref.name], ref.version or CURRENT)
+                if found is not None:
+                    checked[ref] = found
+        return result, checked
+
+    def _list_stages(self, names: Sequence[str], ahead: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+        """Version stages of `names` (and of `ahead`, checked for other syncs: a call refused outright
+        for them, not throttled, is made again without them), by exact name."""
+        try:
+            wanted = [*names, *ahead]
+            listed = self._list([{"Key": "name", "Values": wanted}])
+        except errors.SourceError as exc:
+            if not ahead or isinstance(exc, errors.Throttled | errors.Unavailable):
+                raise
+            wanted = list(names)
+            listed = self._list([{"Key": "name", "Values": wanted}])
+        # Name filters match prefixes: keep exact names only.
+        return {n: _stages(e) for n, e in listed.items() if n in wanted}
 
     def _list(self, filters: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """name -> ListSecrets entry (version stages and tags, never a value) for what the filters match."""
