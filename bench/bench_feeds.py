@@ -7,7 +7,7 @@ Secrets Manager with an SQS queue (moto emits no EventBridge events: the bench s
 EventBridge would, right after the write, as the rule would). Without a feed the same change waits
 for the next refresh: on average half the refreshInterval.
 
-Cost at rest: OBJECTS SyncedSecrets over OBJECTS credstash credentials, refreshInterval 1m, AWS calls
+Cost at rest: OBJECTS SyncedSecrets over OBJECTS credstash credentials, refreshInterval 30s, AWS calls
 counted by the operator over REST_SECONDS and scaled to an hour; without a feed, and with the stream
 and backstopInterval 24h (measured once every object has synced since the feed was read, so each
 runs on the backstop). The latency stores are deleted first, so only one feed runs."""
@@ -34,8 +34,8 @@ from stashsync.sources.credstash import CredstashSource
 NS = "bench"
 ROTATIONS = int(os.environ.get("BENCH_FEEDS_ROTATIONS", "20"))
 OBJECTS = int(os.environ.get("BENCH_FEEDS_OBJECTS", "50"))
-REST_SECONDS = float(os.environ.get("BENCH_FEEDS_REST_SECONDS", "120"))  # two whole intervals
-INTERVAL = 60.0
+REST_SECONDS = float(os.environ.get("BENCH_FEEDS_REST_SECONDS", "60"))  # two whole intervals
+INTERVAL = 30.0  # short, so the rest windows are: calls are scaled to an hour
 
 
 def secret_value(stack: Stack, name: str) -> str | None:
