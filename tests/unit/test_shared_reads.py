@@ -201,7 +201,7 @@ def test_a_check_with_room_takes_along_the_credentials_checked_longest_ago() -> 
     for i in range(6):  # each object's first sync, in turn
         read(on(f"app-{i}", f"c{i}"), store, index)
     source.calls.clear()
-    for i in range(6):  # the next round: app-0 checks c0 with c1-c3 along, app-4 c4 with c5 (and c0, c1)
+    for i in range(6):  # the next round: what the later first checks took along serves app-0 to app-3
         assert read(on(f"app-{i}", f"c{i}"), store, index)[0] == {"v": str(i)}
     assert source.calls["current_versions_ahead"] == 2 and not source.calls["current_versions"]
     assert index.subscribers((store.identity, "version", CredentialRef("c2"))) == {("ns", "app-2")}

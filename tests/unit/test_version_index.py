@@ -206,11 +206,12 @@ def test_checks_take_along_the_keys_a_namespace_reads_that_were_checked_longest_
     keys = [("store", "version", f"c{i}") for i in range(4)]
     for key, reader in zip(keys, [("ns", "a"), ("ns", "b"), ("other", "c"), ("ns", "d")], strict=True):
         index.record(reader, [key], ["1"], index.begin())
-    assert index.checked_longest_ago("store", "ns", skip=[keys[0]], limit=5) == [keys[1], keys[3]]
+    assert index.take_along("store", "ns", skip=[keys[0]], limit=5) == [keys[1], keys[3]]
+    assert index.take_along("store", "ns", skip=[], limit=1) == [keys[0]]  # b and d were taken last
     index.record(None, [keys[1]], ["2"], index.begin())  # checked along: now the newest
-    assert index.checked_longest_ago("store", "ns", skip=[], limit=2) == [keys[0], keys[3]]
+    assert index.take_along("store", "ns", skip=[], limit=2) == [keys[3], keys[0]]
     index.record(None, [("store", "version", "unread")], ["1"], index.begin())  # nobody reads it: not kept
     assert len(index) == 4
     index.unsubscribe(("ns", "d"))
-    assert index.checked_longest_ago("store", "ns", skip=[], limit=5) == [keys[0], keys[1]]
-    assert index.checked_longest_ago("another store", "ns", skip=[], limit=5) == []
+    assert index.take_along("store", "ns", skip=[], limit=5) == [keys[1], keys[0]]
+    assert index.take_along("another store", "ns", skip=[], limit=5) == []

@@ -126,7 +126,7 @@ async def current_versions(store: StoreHandle, wanted: Refs, shared: Subscriptio
     async def check(keys: list[Any]) -> list[str]:
         refs = [k[2] for k in keys]
         if isinstance(source, base.AheadChecker):
-            along: list[Any] = shared.index.checked_longest_ago(
+            along: list[Any] = shared.index.take_along(
                 store.identity, shared.subscriber[0], keys, source.room_to_check(refs))
             if along:
                 started = shared.begin()

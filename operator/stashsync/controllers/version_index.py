@@ -104,20 +104,25 @@ class VersionIndex:
             order.pop(key, None)
             order[key] = None
 
-    def checked_longest_ago(self, identity: str, namespace: str, skip: Collection[CheckKey], limit: int,
-                            scan: int = 64) -> list[CheckKey]:
+    def take_along(self, identity: str, namespace: str, skip: Collection[CheckKey], limit: int,
+                   scan: int = 64) -> list[CheckKey]:
         """Up to `limit` version keys of store `identity` that objects of `namespace` read, checked
         longest ago and not being checked now (looking at the `scan` oldest): what a check with room
         to spare takes along, since their objects are the next due. Only keys that namespace reads:
-        it checks them with its own AWS session."""
+        it checks them with its own AWS session. The keys taken go to the back of the order, answered
+        or not, so one that no check answers along (a deleted secret, say) does not take the room of
+        every check after it."""
         picked: list[CheckKey] = []
-        for looked, key in enumerate(self._checked_order.get(identity, ())):
+        order = self._checked_order.get(identity)
+        for looked, key in enumerate(order or ()):
             if looked >= scan or len(picked) >= limit:
                 break
             entry = self._entries.get(key)
             if (entry is not None and key not in skip and key not in self._inflight
                     and any(reader[0] == namespace for reader in entry.used)):
                 picked.append(key)
+        for key in picked:
+            order.move_to_end(key)  # type: ignore[union-attr]
         return picked
 
     def peek(self, subscriber: Subscriber, keys: Sequence[CheckKey], max_age: float) -> list[Any] | None:
