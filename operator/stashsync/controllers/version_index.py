@@ -114,7 +114,9 @@ class VersionIndex:
         every check after it."""
         picked: list[CheckKey] = []
         order = self._checked_order.get(identity)
-        for looked, key in enumerate(order or ()):
+        if order is None:
+            return picked
+        for looked, key in enumerate(order):
             if looked >= scan or len(picked) >= limit:
                 break
             entry = self._entries.get(key)
@@ -122,7 +124,7 @@ class VersionIndex:
                     and any(reader[0] == namespace for reader in entry.used)):
                 picked.append(key)
         for key in picked:
-            order.move_to_end(key)  # type: ignore[union-attr]
+            order.move_to_end(key)
         return picked
 
     def peek(self, subscriber: Subscriber, keys: Sequence[CheckKey], max_age: float) -> list[Any] | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from stashsync import errors
 from stashsync.aws.clients import AwsClients, translate_errors
@@ -29,9 +29,30 @@ def is_version_id(version: str) -> bool:
     return bool(_VERSION_ID.match(version))
 
 
+_T = TypeVar("_T")
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _calls(names: Sequence[str], size: int, ahead: Sequence[str]) -> Iterator[tuple[Sequence[str], Sequence[str]]]:
+    """(names, names ahead) of each call for `names`, `size` to a call: the last one carries `ahead`."""
+    chunks = list(_chunks(names, size))
+    for number, chunk in enumerate(chunks, 1):
+        yield chunk, ahead if number == len(chunks) else ()
+
+
+def _fails_nothing_ahead(call: Callable[[Sequence[str]], _T], ahead: Sequence[str]) -> _T:
+    """call(ahead), made again as call(()) when AWS refuses it outright (not throttled or
+    unavailable) while it carries names read ahead for other syncs: those names fail nothing."""
+    try:
+        return call(ahead)
+    except errors.SourceError as exc:
+        if not ahead or isinstance(exc, errors.Throttled | errors.Unavailable):
+            raise
+        return call(())
 
 
 def _listable(ref: base.CredentialRef) -> bool:
@@ -94,9 +115,8 @@ class SecretsManagerSource:
         by_name = sorted({r.name for r in refs if _listable(r)})
         extra = sorted({r.name for r in ahead if _listable(r)} - set(by_name))[:self.room_to_check(refs)]
         stages: dict[str, dict[str, list[str]]] = {}
-        chunks = list(_chunks(by_name, _NAMES_PER_LIST))
-        for number, chunk in enumerate(chunks, 1):
-            stages.update(self._list_stages(chunk, extra if number == len(chunks) else ()))
+        for chunk, ahead_names in _calls(by_name, _NAMES_PER_LIST, extra):
+            stages.update(self._list_stages(chunk, ahead_names))
         result = []
         for ref in refs:
             if ref.version and is_version_id(ref.version):
@@ -123,16 +143,12 @@ class SecretsManagerSource:
     def _list_stages(self, names: Sequence[str], ahead: Sequence[str]) -> dict[str, dict[str, list[str]]]:
         """Version stages of `names` (and of `ahead`, checked for other syncs: a call refused outright
         for them, not throttled, is made again without them), by exact name."""
-        try:
-            wanted = [*names, *ahead]
+        def list_stages(extra: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+            wanted = [*names, *extra]
             listed = self._list([{"Key": "name", "Values": wanted}])
-        except errors.SourceError as exc:
-            if not ahead or isinstance(exc, errors.Throttled | errors.Unavailable):
-                raise
-            wanted = list(names)
-            listed = self._list([{"Key": "name", "Values": wanted}])
-        # Name filters match prefixes: keep exact names only.
-        return {n: _stages(e) for n, e in listed.items() if n in wanted}
+            # Name filters match prefixes: keep exact names only.
+            return {n: _stages(e) for n, e in listed.items() if n in wanted}
+        return _fails_nothing_ahead(list_stages, ahead)
 
     def _list(self, filters: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """name -> ListSecrets entry (version stages and tags, never a value) for what the filters match."""
@@ -182,9 +198,8 @@ class SecretsManagerSource:
         current = sorted({r.name for r in refs if _is_current(r)})
         extra = sorted({r.name for r in ahead if _is_current(r)} - set(current))[:self.room_ahead(refs)]
         batch: dict[str, dict[str, Any]] = {}
-        chunks = list(_chunks(current, _IDS_PER_BATCH))
-        for number, chunk in enumerate(chunks, 1):
-            batch.update(self._batch(chunk, extra if number == len(chunks) else ()))
+        for chunk, ahead_ids in _calls(current, _IDS_PER_BATCH, extra):
+            batch.update(self._batch(chunk, ahead_ids))
         result = []
         for ref in refs:
             what = f"secret {ref.name!r}"
@@ -210,12 +225,7 @@ class SecretsManagerSource:
         """BatchGetSecretValue for up to 20 ids, by name and by ARN; missing ones are left out. Ids read
         `ahead` for other syncs fail nothing: their errors are ignored, and a call refused outright
         (not throttled) is made again without them."""
-        try:
-            found, failed = self._call_batch([*ids, *ahead])
-        except errors.SourceError as exc:
-            if not ahead or isinstance(exc, errors.Throttled | errors.Unavailable):
-                raise
-            found, failed = self._call_batch(ids)
+        found, failed = _fails_nothing_ahead(lambda extra: self._call_batch([*ids, *extra]), ahead)
         for secret_id, code in failed.items():
             if secret_id in ids and code in ("AccessDeniedException", "DecryptionFailure"):
                 raise errors.AccessDenied(f"AWS denied secret {secret_id!r}: {code}")
