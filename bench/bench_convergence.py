@@ -156,7 +156,7 @@ def main() -> None:
              "requests/s: the default 50/s caps credstash first syncs at 25 objects/s per store.", "",
              "Floor: the same N objects created the same way on a fresh stack without the operator, while a plain "
              f"async client ({FLOOR_CONCURRENCY} workers, bench/floor.py) makes for each the apiserver writes the "
-             "operator must make (finalizer, Secret, status), with no AWS call: what the apiserver alone allows.", "",
+             "operator must make (Secret, status), with no AWS call: what the apiserver alone allows.", "",
              "| N | create s | all Ready s | floor s | x floor | Secrets/s | peak RSS MiB | CPU s "
              "| CPU ms per object |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

@@ -1,6 +1,6 @@
 """The floor of convergence: what the apiserver alone allows. A plain async client does, for each
-SyncedSecret as it appears, exactly the writes the operator must make (the finalizer its deletion
-handling needs, the Secret, one status patch), with the same concurrency and no AWS, templating or
+SyncedSecret as it appears, exactly the writes the operator must make (the Secret, one status patch;
+a default SyncedSecret takes no finalizer), with the same concurrency and no AWS, templating or
 bookkeeping, while the objects are created as the benchmark creates them for the operator."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from kubernetes_asyncio import client, config, watch
 from stashsync.api import API_VERSION, GROUP, VERSION
 
 PLURAL = "syncedsecrets"
-FINALIZER = f"{GROUP}/finalizer"
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -49,9 +48,6 @@ async def _write_all(kubeconfig: Path, namespace: str, n: int, concurrency: int,
         nonlocal done
         while True:
             name, uid = await queue.get()
-            await custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
-                                                        {"metadata": {"finalizers": [FINALIZER]}},
-                                                        _content_type=MERGE_PATCH)
             owner = {"apiVersion": API_VERSION, "kind": "SyncedSecret", "name": name, "uid": uid}
             await core.create_namespaced_secret(namespace, {"metadata": {"name": name, "ownerReferences": [owner]},
                                                             "data": {"v": base64.b64encode(b"value").decode()}})

@@ -65,7 +65,10 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     # (the shard is a server-side label selector, startup.py); one relabelled away arrives as DELETED.
     kopf.on.event(GROUP, VERSION, SYNCED, registry=registry)(
         syncedsecret.synced_secret_event)  # type: ignore[arg-type]
-    kopf.on.delete(GROUP, VERSION, SYNCED, labels=shard, registry=registry)(syncedsecret.release_target)
+    # Only the objects whose Secret the garbage collector may not simply delete carry our finalizer; the
+    # others are released on their DELETED event (syncedsecret.needs_release).
+    kopf.on.delete(GROUP, VERSION, SYNCED, labels=shard, when=syncedsecret.needs_release, registry=registry)(
+        syncedsecret.release_target)
     # target.template.templateFrom: an edit of the ConfigMap (or labelled Secret) re-renders at once.
     kopf.on.event("", "v1", "configmaps", registry=registry)(syncedsecret.configmap_changed)
     kopf.on.event("", "v1", "secrets", labels={templates.TEMPLATE_LABEL: kopf.PRESENT}, id="template",

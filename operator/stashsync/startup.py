@@ -18,12 +18,13 @@ from stashsync.controllers.memo import OperatorMemo
 from stashsync.controllers.sync_flow import PLURAL as SYNCED_PLURAL
 from stashsync.kube import mac_key as mac_key_store
 
-# SyncedSecrets have only an event handler and a deletion handler: the sync
-# compares metadata.generation with status.observedGeneration itself. Storing kopf's diff base
-# on them would cost one PATCH and one more watch event per object for nothing.
 SYNCS_STOP_SECONDS = 10.0  # running syncs end within this when the operator stops, or are cancelled
 
-WITHOUT_DIFF_BASE = frozenset({"SyncedSecret"})
+# SyncedSecrets have only an event handler and a deletion handler: the sync compares
+# metadata.generation with status.observedGeneration itself. Storing kopf's diff base on them would
+# cost one PATCH and one more watch event per object for nothing. Secrets, ConfigMaps and Namespaces
+# are only watched (event handlers): kopf would still copy each of their events to diff it.
+WITHOUT_DIFF_BASE = frozenset({"SyncedSecret", "Secret", "ConfigMap", "Namespace"})
 
 
 class SelectiveDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):

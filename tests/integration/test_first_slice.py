@@ -45,7 +45,10 @@ def test_credstash_credential_becomes_a_secret_then_goes_with_its_syncedsecret(
     assert status["syncedVersions"] == {"password": "1"}
     assert status["dataMAC"].startswith(mac.PREFIX)
     assert status["observedGeneration"] == 1
+    # The Secret is ours and owned: its deletion waits for nobody (no finalizer, one write less).
+    assert not kube.read(API_VERSION, "SyncedSecret", "app", namespace)["metadata"].get("finalizers")
 
+    # This apiserver runs no garbage collector: the operator deletes the Secret when it sees its owner gone.
     kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=namespace)
     wait_for(lambda: kube.secret_data(namespace, "app") is None, 30, "Secret deleted with its owner")
     wait_for(lambda: kube.get(API_VERSION, "SyncedSecret", "app", namespace) is None, 30, "SyncedSecret gone")

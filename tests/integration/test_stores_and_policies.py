@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from stashsync.api import API_VERSION
+from stashsync.api import API_VERSION, GROUP
 from stashsync.cli.main import main as cli
 from tests.harness.kube import Kube, wait_for
 from tests.harness.leaks import plaintext
@@ -15,6 +15,8 @@ from tests.integration.helpers import wait_ready
 from tests.objects import cluster_credstash_store, credstash_store, synced_secret
 
 pytestmark = pytest.mark.integration
+
+FINALIZER = f"{GROUP}/finalizer"
 
 
 def test_cluster_store_serves_any_namespace(kube: Kube, operator: OperatorProcess, namespace: str,
@@ -83,8 +85,28 @@ def test_orphan_and_retain_keep_the_secret_without_our_owner_reference(
     wait_ready(kube, namespace, "app")
     owners = kube.core.read_namespaced_secret("app", namespace).metadata.owner_references
     assert bool(owners) is (creation == "Owner")
+    assert kube.read(API_VERSION, "SyncedSecret", "app", namespace)["metadata"]["finalizers"] == [FINALIZER]
     kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=namespace)
     wait_for(lambda: kube.get(API_VERSION, "SyncedSecret", "app", namespace) is None, 30, "SyncedSecret gone")
     secret = kube.core.read_namespaced_secret("app", namespace)
     assert not secret.metadata.owner_references
     assert kube.secret_data(namespace, "app") == {"k": f"kept-{creation}"}
+
+
+def test_a_policy_changed_to_retain_takes_the_finalizer_and_keeps_the_secret(
+        kube: Kube, operator: OperatorProcess, namespace: str, table: str) -> None:
+    assert cli(["put", "-t", table, "later.key", plaintext("retained-later")]) == 0
+    kube.apply(credstash_store("main", table), namespace)
+    body = synced_secret("app", "main", [{"key": "k", "name": "later.key"}])
+    kube.apply(body, namespace)
+    wait_ready(kube, namespace, "app")
+    assert not kube.read(API_VERSION, "SyncedSecret", "app", namespace)["metadata"].get("finalizers")
+    body["spec"]["target"] = {"deletionPolicy": "Retain"}
+    kube.apply(body, namespace)
+    wait_for(lambda: (kube.read(API_VERSION, "SyncedSecret", "app", namespace)["metadata"].get("finalizers")
+                      == [FINALIZER]), 30, "the finalizer added")
+    kube.resource(API_VERSION, "SyncedSecret").delete(name="app", namespace=namespace)
+    wait_for(lambda: kube.get(API_VERSION, "SyncedSecret", "app", namespace) is None, 30, "SyncedSecret gone")
+    secret = kube.core.read_namespaced_secret("app", namespace)
+    assert not secret.metadata.owner_references
+    assert kube.secret_data(namespace, "app") == {"k": "retained-later"}

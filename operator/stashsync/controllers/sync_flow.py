@@ -125,7 +125,7 @@ async def current_versions(store: StoreHandle, wanted: Refs, shared: Subscriptio
 
     async def check(keys: list[Any]) -> list[str]:
         refs = [k[2] for k in keys]
-        if isinstance(source, base.AheadChecker):
+        if base.is_ahead_checker(source):
             along: list[Any] = shared.index.take_along(
                 store.identity, shared.subscriber[0], keys, source.room_to_check(refs))
             if along:
@@ -133,7 +133,7 @@ async def current_versions(store: StoreHandle, wanted: Refs, shared: Subscriptio
                 versions, extra = await store.clients.run(source.current_versions_ahead, refs, [k[2] for k in along])
                 shared.record_along([_version_key(store, r) for r in extra], list(extra.values()), started)
                 return versions
-        if isinstance(source, base.BatchSource):
+        if base.is_batch_source(source):
             return await store.clients.run(source.current_versions, refs)
         return await _first_error([store.clients.run(source.current_version, r) for r in refs])
 
@@ -156,7 +156,7 @@ async def fetch_values(store: StoreHandle, wanted: Refs, keys: list[str], versio
     missing = [rv for rv in unique if rv not in by_ref]
     if not missing:
         fetched: list[bytes] = []
-    elif isinstance(source, base.BatchSource):
+    elif base.is_batch_source(source):
         fetched = await store.clients.run(source.fetch_many, missing)
     else:
         fetched = await _first_error([store.clients.run(source.fetch, r, v) for r, v in missing])
@@ -211,7 +211,7 @@ def _to_read_ahead(store: StoreHandle, unique: list[base.CredentialRef],
     """Credentials of waiting first syncs that fit in the calls reading `unique`, not read (or being
     read) ahead already."""
     source = store.reader()
-    room = source.room_ahead(unique) if isinstance(source, base.AheadReader) else 0
+    room = source.room_ahead(unique) if base.is_ahead_reader(source) else 0
     picked: list[base.CredentialRef] = []
     if room:
         own = set(unique)
@@ -223,6 +223,30 @@ def _to_read_ahead(store: StoreHandle, unique: list[base.CredentialRef],
     return picked
 
 
+async def _read_now(store: StoreHandle, unique: list[base.CredentialRef], ahead: list[base.CredentialRef],
+                    shared: Subscription) -> list[base.Read]:
+    """One read of `unique` (and `ahead`, in the same calls) at the source; what it found goes to the
+    shared index and the store's short-lived cache."""
+    source = store.reader()
+    started = shared.begin()
+    store.recent.reading(ahead)
+    try:
+        if ahead:
+            assert base.is_ahead_reader(source)
+            read, extra = await store.clients.run(source.read_current_ahead, unique, ahead)
+            for ref, (version, value) in extra.items():
+                store.recent.put_ahead(ref, version, value, started)
+        else:
+            assert base.is_current_reader(source)
+            read = await store.clients.run(source.read_current, unique)
+    finally:
+        store.recent.done_reading(ahead)
+    shared.record([_version_key(store, r) for r in unique], [version for version, _ in read], started)
+    for ref, (version, value) in zip(unique, read, strict=True):
+        store.recent.put(ref, version, value)
+    return read
+
+
 async def read_current(store: StoreHandle, wanted: Refs, shared: Subscription, share: bool = True,
                        upcoming: Callable[[], Iterable[base.CredentialRef]] | None = None
                        ) -> tuple[dict[str, str], dict[str, bytes]]:
@@ -231,27 +255,11 @@ async def read_current(store: StoreHandle, wanted: Refs, shared: Subscription, s
     for another object is taken instead (see _read_moments_ago), and the room left in the calls
     carries the credentials of the `upcoming` first syncs through this store, which then take
     them from here: one call for up to 20 objects on 20 credentials (base.AheadReader)."""
-    source = store.reader()
-    assert isinstance(source, base.CurrentReader)
     unique = sorted(set(wanted.refs.values()), key=lambda r: (r.name, r.version or "", r.context_key()))
     read = await _read_by_others(store, unique, shared) if share else None
     if read is None:
         ahead = _to_read_ahead(store, unique, upcoming) if share and upcoming is not None else []
-        started = shared.begin()
-        store.recent.reading(ahead)
-        try:
-            if ahead:
-                assert isinstance(source, base.AheadReader)
-                read, extra = await store.clients.run(source.read_current_ahead, unique, ahead)
-                for ref, (version, value) in extra.items():
-                    store.recent.put_ahead(ref, version, value, started)
-            else:
-                read = await store.clients.run(source.read_current, unique)
-        finally:
-            store.recent.done_reading(ahead)
-        shared.record([_version_key(store, r) for r in unique], [version for version, _ in read], started)
-        for ref, (version, value) in zip(unique, read, strict=True):
-            store.recent.put(ref, version, value)
+        read = await _read_now(store, unique, ahead, shared)
     by_ref = dict(zip(unique, read, strict=True))
     versions = {key: by_ref[ref][0] for key, ref in wanted.refs.items()}
     values = {key: wanted.value_of(key, by_ref[ref][1]) for key, ref in wanted.refs.items()}
@@ -392,7 +400,7 @@ async def read_values(p: Plan, store: StoreHandle, wanted: Refs, target: TargetS
     and the backend can, one read gives versions and values together (and, for first syncs, those
     of the `upcoming` ones too)."""
     share = p.force is None  # a forced sync reads every value anew, as its user asked
-    if needs_every_value(p, target) and isinstance(store.reader(), base.CurrentReader):
+    if needs_every_value(p, target) and base.is_current_reader(store.reader()):
         return await read_current(store, wanted, shared, share, upcoming)
     versions = await current_versions(store, wanted, shared)
     if is_unchanged(p, target, versions, templates):

@@ -93,8 +93,11 @@ async def synced_secret_event(event: kopf.RawEvent, namespace: str | None, name:
     if not memo.serving:  # kopf's indexes are live views: the same objects from now on
         memo.start_syncs(sync_runner(memo, StoreIndexes(credentialstore_index, clustercredentialstore_index)))
     key = (str(namespace), name)
-    if (event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp")
-            or not memo.settings.in_shard(body.metadata.get("labels") or {})):
+    in_shard = memo.settings.in_shard(body.metadata.get("labels") or {})
+    if event.get("type") == "DELETED" and in_shard and not needs_release(body):
+        await release_target(body, namespace, name, memo)  # gone for good, with no finalizer to wait for us
+        return
+    if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp") or not in_shard:
         memo.syncs.discard(key)  # the deletion handler waits for a sync running now
         return
     status = dict(body.status)
@@ -108,6 +111,17 @@ async def synced_secret_event(event: kopf.RawEvent, namespace: str | None, name:
     if forced is not None and memo.force_seen.get(key) != forced:
         memo.force_seen[key] = forced
         memo.syncs.wake(key)
+
+
+def needs_release(body: kopf.Body, **_: Any) -> bool:
+    """Whether the object's deletion must wait for the operator (our finalizer): the Secret is kept
+    without our marks (Retain, Orphan) or only our keys leave it (Merge). The default, a Secret we
+    create, own and delete with the object, needs no wait: its owner reference lets the cluster's
+    garbage collector delete it, and the operator releases it as soon as it sees the object gone. A
+    finalizer costs every object one more write and one more watch event. The raw fields are read,
+    not the parsed spec: an invalid spec still says how its Secret was made."""
+    target = (body.get("spec") or {}).get("target") or {}
+    return bool(target.get("creationPolicy", "Owner") != "Owner" or target.get("deletionPolicy", "Delete") != "Delete")
 
 
 async def release_target(body: kopf.Body, namespace: str | None, name: str, memo: OperatorMemo, **_: Any) -> None:
