@@ -5,7 +5,7 @@ For each N (100, 1,000, 10,000; BENCH_CONVERGENCE_NS to change): a fresh local s
 table of 100 credentials, N SyncedSecrets (each naming one credential) created at once from 8 client
 threads. Measured: time until all are Ready, Secrets written per second, the operator's peak RSS
 (VmHWM) and CPU seconds (utime + stime). Up to N = 1,000 the objects carry the steady-state
-refreshInterval from the start (15 s for 100, 60 s for 1,000, so that N / interval stays within what
+refreshInterval from the start (15 s for 100, 30 s for 1,000, so that N / interval stays within what
 2 cores sustain), and the AWS calls of the following quiet window become calls per hour per secret.
 The floor (bench/floor.py) runs the same N on a fresh stack without the operator. Rotation latency
 is bench/bench_rotation.py.
@@ -52,7 +52,7 @@ def steady_interval(n: int) -> int | None:
     """The refreshInterval (s) whose steady state is measured at this N; None: not measured."""
     if n > STEADY_MAX_N:
         return None
-    return 15 if n <= 100 else 60
+    return 15 if n <= 100 else 30
 
 
 def ready_count(stack: Stack) -> int:
@@ -103,7 +103,7 @@ def run(n: int) -> dict[str, Any]:
             # Steady state: every object refreshes every `interval` (jittered); nothing changes at the
             # source. The window spans whole intervals and starts half an interval after the first
             # syncs (which may already be spread that far), so no object's refresh sits at its edge.
-            window = interval * max(1, round(45 / interval))
+            window = interval * max(1, round(30 / interval))
             time.sleep(max(0.0, interval / 2 - (time.monotonic() - started)))
             before = aws_calls(stack)
             time.sleep(window)

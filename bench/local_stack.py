@@ -35,10 +35,13 @@ class Stack:
 
 
 @contextmanager
-def local_stack(namespace: str, with_operator: bool = True,
-                operator_env: dict[str, str] | None = None) -> Iterator[Stack]:
+def local_stack(namespace: str, with_operator: bool = True, operator_env: dict[str, str] | None = None,
+                aws: MotoServer | None = None) -> Iterator[Stack]:
+    """A fresh control plane and operator; a fresh moto_server too, unless `aws` (one the caller
+    started, filled and stops) is given, so runs that only read the same AWS state share it."""
     work = Path(tempfile.mkdtemp(prefix="stashsync-bench-"))
-    plane, moto = ControlPlane(work / "cp", find_binaries()).start(), MotoServer(work / "moto").start()
+    plane = ControlPlane(work / "cp", find_binaries()).start()
+    moto = aws or MotoServer(work / "moto").start()
     os.environ.update(moto.env())
     operator = None
     try:
@@ -54,7 +57,8 @@ def local_stack(namespace: str, with_operator: bool = True,
     finally:
         if operator is not None:
             operator.stop()
-        moto.stop()
+        if aws is None:
+            moto.stop()
         plane.stop()
         shutil.rmtree(work, ignore_errors=True)  # etcd data of a 10,000-object run is hundreds of MiB
 
