@@ -9,7 +9,10 @@ from pathlib import Path
 
 from tests.harness.binaries import ROOT
 
-PINS = ["credstash==1.17.1", "credsmash==3.0.2", "aws-secrets-wrapper==0.1.3", "fernet==1.0.1", "yatc==0.1.1"]
+# cryptography: awswrap 0.1.3 hands Fernet its key in standard base64 ('+', '/'), which the Fernet of
+# cryptography 51 and later refuses; 50.0.2 reads it, as the versions awswrap was released against did.
+PINS = ["credstash==1.17.1", "credsmash==3.0.2", "aws-secrets-wrapper==0.1.3", "fernet==1.0.1", "yatc==0.1.1",
+        "cryptography==50.0.2"]
 
 
 def tools_venv() -> Path:

@@ -28,6 +28,16 @@ def test_service_layer_wraps_the_client_text() -> None:
     assert fmt.service_open(stored, SERVICE_KEY) == client_value
 
 
+def test_a_data_key_whose_standard_base64_has_plus_and_slash_opens_both_layers() -> None:
+    # awswrap writes Fernet keys as standard base64; cryptography 51's Fernet refuses '+' and '/'.
+    key = bytes([0xfb, 0xef, 0xff] * 10 + [0xfb, 0xef])
+    assert set(base64.b64encode(key).decode()) == {"+", "/", "8", "="}
+    client_value = fmt.client_seal(b"hunter2", key)
+    assert fmt.client_open(client_value, key) == b"hunter2"
+    assert fmt.service_open(fmt.service_seal(client_value, key), key) == client_value
+    assert Fernet(base64.urlsafe_b64encode(key)).decrypt(base64.b64decode(client_value)) == b"hunter2"
+
+
 @pytest.mark.parametrize("layer", ["client", "service"])
 def test_tampered_or_wrong_key_layers_are_integrity_errors(layer: str) -> None:
     client_value = fmt.client_seal(b"v", CLIENT_KEY)

@@ -1,9 +1,9 @@
 """aws-secrets-wrapper 0.1.3 (awswrap) value format: two Fernet layers, pure functions, no I/O.
 
-Client layer: a KMS AES_256 data key; Fernet key = base64.b64encode(the 32 bytes) (awswrap uses
-standard base64, which Fernet's urlsafe decoding reads the same); the stored `value` starts as
-base64 of the client's Fernet token. Service layer: another data key from the service's KMS key;
-the item's `value` is the service Fernet token over that base64 text.
+Client layer: a KMS AES_256 data key; Fernet key = the 32 bytes (awswrap hands them to Fernet as
+standard base64, we as urlsafe base64: the same key, and the form cryptography >= 51 requires); the
+stored `value` starts as base64 of the client's Fernet token. Service layer: another data key from
+the service's KMS key; the item's `value` is the service Fernet token over that base64 text.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def token_sha256(token: str) -> str:
 def _fernet(data_key: bytes) -> Fernet:
     if len(data_key) != 32:
         raise WrapIntegrityError(f"data key must be 32 bytes, got {len(data_key)}")
-    return Fernet(base64.b64encode(data_key))
+    return Fernet(base64.urlsafe_b64encode(data_key))
 
 
 def client_seal(plaintext: bytes, client_data_key: bytes) -> str:
