@@ -7,14 +7,14 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: demo test e2e up down lint typecheck unit integration controlplane tools manifests docs bench eso image clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml hack/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c hack/constraints.txt -e '.[dev]'
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c hack/constraints.txt -e '.[dev,bench]'
 	touch $@
 
 # kube-apiserver, etcd and helm, built from the Go module proxy at pinned versions; cached in .cache/.

@@ -83,11 +83,12 @@ source_id=$( (cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha25
               docker image inspect "$base_image" --format '{{.Id}}') | sha256sum | cut -c1-16)
 if [ "$(docker image inspect "$image" --format '{{index .Config.Labels "stashsync.source"}}' 2>/dev/null)" \
      != "$source_id" ]; then
-  # Dependencies' wheels are cached per pyproject.toml; the project's own wheel is made every time.
-  deps="$cache/wheels-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+  # Dependencies' wheels, at the tested versions, are cached per pyproject.toml and constraints; the
+  # project's own wheel is made every time.
+  deps="$cache/wheels-$(cat "$root/pyproject.toml" "$root/hack/constraints.txt" | sha256sum | cut -c1-16)"
   if [ ! -f "$deps/.done" ]; then
     rm -rf "$cache"/wheels-*
-    python3 -m pip wheel --quiet --wheel-dir "$deps" "$context" >/dev/null
+    python3 -m pip wheel --quiet -c "$root/hack/constraints.txt" --wheel-dir "$deps" "$context" >/dev/null
     rm -f "$deps"/stashsync-*.whl && touch "$deps/.done"
   fi
   cp "$deps"/*.whl "$context/wheelhouse/"
