@@ -110,5 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        print(f"stashsync: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        # A library's text may quote what it was given (botocore quotes parameter values): name the
+        # exception and where it was raised, never its text.
+        print(f"stashsync: error: unexpected {type(exc).__name__} at {_raised_at(exc)} (a bug: please report "
+              "it with the command)", file=sys.stderr)
         return 2
+
+
+def _raised_at(exc: BaseException) -> str:
+    """module:line of the innermost Python frame the exception passed through."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_globals.get('__name__', '?')}:{tb.tb_lineno}" if tb is not None else "?"
