@@ -4,7 +4,8 @@ docs/benchmarks/throttling.md and docs/benchmarks/throttling.png.
 moto has no quotas, so a loopback proxy (bench/quota_proxy.py) puts them back in front of Secrets
 Manager: every operation at QUOTA requests/s, below the store's own default budget (50/s), as when
 other tools in the account use most of a quota that is per account. N SyncedSecrets (BENCH_THROTTLE_N,
-default 10,000) over SECRETS secrets, refreshInterval 60s, created at once from 8 client threads.
+default 10,000) over SECRETS secrets, refreshInterval REFRESH_SECONDS (30 s), created at once from 8
+client threads.
 Measured, second by second at the proxy: calls forwarded and calls answered ThrottlingException, until
 all are Ready and over the following whole interval at rest; and the syncs that failed as Throttled.
 A retry storm would show as attempts climbing above the store's budget, or throttled answers
@@ -19,11 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
-from bench.bench_convergence import ready_count
 from bench.local_stack import ROOT, Stack, local_stack, proc_figures, stamp
 from bench.quota_proxy import QuotaProxy
+from bench.ready_watch import ReadyWatch
 from bench.report import write_report
-from tests.harness.kube import wait_for
 from tests.objects import TENANT_AUTH
 
 from stashsync.api import API_VERSION, GROUP, VERSION
@@ -32,7 +32,7 @@ from stashsync.api.stores import DEFAULT_BURST, DEFAULT_REQUESTS_PER_SECOND
 N = int(os.environ.get("BENCH_THROTTLE_N", "10000"))
 SECRETS = 1000
 QUOTA = 5.0  # low: first syncs read 20 secrets a call and checks take 10 along
-REFRESH_SECONDS = 60
+REFRESH_SECONDS = 30  # the window at rest is one interval: 100 ListSecrets, two thirds of the quota
 NS = "bench"
 OPERATIONS = ("ListSecrets", "BatchGetSecretValue", "GetSecretValue", "DescribeSecret")
 
@@ -60,14 +60,16 @@ def run() -> dict[str, Any]:
             docs = [{"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": f"s{i}"},
                      "spec": {"storeRef": {"name": "sm"}, "refreshInterval": f"{REFRESH_SECONDS}s",
                               "data": [{"key": "v", "name": f"app/c{i % SECRETS:05d}"}]}} for i in range(N)]
-            proxy.started = started = time.monotonic()
-            with ThreadPoolExecutor(8) as pool:
-                list(pool.map(lambda d: custom.create_namespaced_custom_object(GROUP, VERSION, NS, "syncedsecrets",
-                                                                              d), docs))
-            # Listed, not counted from the metrics: objects synced early refresh (and count again)
+            # Watched, not counted from the metrics: objects synced early refresh (and count again)
             # before the last ones have synced once.
-            wait_for(lambda: ready_count(stack) >= N, 1800, f"{N} Ready", interval=5)
-            converged = time.monotonic() - started
+            with ReadyWatch(stack.kube.api_client, GROUP, VERSION, NS, "syncedsecrets") as watch:
+                proxy.started = started = time.monotonic()
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(lambda d: custom.create_namespaced_custom_object(GROUP, VERSION, NS,
+                                                                                  "syncedsecrets", d), docs))
+                if watch.wait(N, started + 1800) < N:
+                    raise AssertionError(f"only {watch.count()} of {N} Ready after 1800 s")
+                converged = max(watch.times().values()) - started
             at_convergence = proxy.totals()
             throttled_syncs = syncs(stack, "Throttled")
             time.sleep(REFRESH_SECONDS)  # a whole interval at rest

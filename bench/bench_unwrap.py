@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from bench.local_stack import local_stack, stamp
+from bench.ready_watch import ReadyWatch
 from bench.report import write_report
-from tests.harness.kube import ready_condition
 from tests.integration.helpers import wait_ready
 from tests.objects import TENANT_AUTH
 
@@ -76,22 +76,17 @@ def main() -> None:
                                             token(f"burst-{i}", tables[i % TABLES])), range(BURST)))
         tokens = {name: (table, t) for name, table, t in made}
         applied: dict[str, float] = {}
-        started = time.perf_counter()
-        for name, (table, t) in tokens.items():
-            kube.apply({"apiVersion": API_VERSION, "kind": "WrappedSecret", "metadata": {"name": name},
-                        "spec": {"storeRef": {"name": table}, "token": t}}, NS)
-            applied[name] = time.perf_counter()
-        # Each token's latency: from its own apply to the first listing that shows it Ready.
-        done: dict[str, float] = {}
-        deadline = time.perf_counter() + 900
-        while len(done) < len(tokens) and time.perf_counter() < deadline:
-            for item in kube.custom.list_namespaced_custom_object(
-                    GROUP, VERSION, NS, "wrappedsecrets")["items"]:
-                name = item["metadata"]["name"]
-                if name in tokens and name not in done and (ready_condition(item) or {}).get("status") == "True":
-                    done[name] = time.perf_counter() - applied[name]
-            time.sleep(0.2)
-        burst_seconds = time.perf_counter() - started
+        with ReadyWatch(kube.api_client, GROUP, VERSION, NS, "wrappedsecrets") as watch:
+            started = time.monotonic()
+            for name, (table, t) in tokens.items():
+                kube.apply({"apiVersion": API_VERSION, "kind": "WrappedSecret", "metadata": {"name": name},
+                            "spec": {"storeRef": {"name": table}, "token": t}}, NS)
+                applied[name] = time.monotonic()
+            watch.wait(SEQUENTIAL + BURST, started + 900)  # the sequential ones were Ready before
+            ready_at = watch.times()
+        # Each token's latency: from its own apply to the watch event that shows it Ready.
+        done = {name: ready_at[name] - applied[name] for name in tokens if name in ready_at}
+        burst_seconds = max((ready_at[name] for name in done), default=time.monotonic()) - started
         burst_ms = [x * 1000 for x in done.values()]
         secrets = {s.metadata.name for s in kube.core.list_namespaced_secret(NS).items}
         lost = sum(1 for n in [*tokens, *(f"seq-{i}" for i in range(SEQUENTIAL))] if n not in secrets)
