@@ -5,8 +5,9 @@ For each N (100, 1,000, 10,000; BENCH_CONVERGENCE_NS to change): a fresh local s
 table of 100 credentials, N SyncedSecrets (each naming one credential) created at once from 8 client
 threads. Measured: time until all are Ready, Secrets written per second, the operator's peak RSS
 (VmHWM) and CPU seconds (utime + stime). Up to N = 1,000 the objects carry the steady-state
-refreshInterval from the start (15 s for 100, 30 s for 1,000, so that N / interval stays within what
-2 cores sustain), and the AWS calls of the following quiet window become calls per hour per secret.
+refreshInterval from the start (15 s: longer than they take to converge, so no object refreshes on
+the way, and 1,000 / 15 s refreshes a second is well within what 2 cores sustain), and the AWS calls
+of the following quiet interval become calls per hour per secret.
 The floor (bench/floor.py) runs the same N on a fresh stack without the operator. Rotation latency
 is bench/bench_rotation.py.
 
@@ -36,6 +37,7 @@ from stashsync.sources.credstash import CredstashSource
 NS_SIZES = [int(n) for n in os.environ.get("BENCH_CONVERGENCE_NS", "100,1000,10000").split(",")]
 CREDENTIALS = 100
 STEADY_MAX_N = int(os.environ.get("BENCH_STEADY_MAX_N", "1000"))
+STEADY_INTERVAL = 15
 RATE_LIMIT = {"requestsPerSecond": 1000, "burst": 1000}
 NS = "bench"
 FLOOR_CONCURRENCY = 32  # the operator's default sync concurrency (STASHSYNC_SYNC_CONCURRENCY)
@@ -50,9 +52,7 @@ def synced_count(stack: Stack) -> float:
 
 def steady_interval(n: int) -> int | None:
     """The refreshInterval (s) whose steady state is measured at this N; None: not measured."""
-    if n > STEADY_MAX_N:
-        return None
-    return 15 if n <= 100 else 30
+    return None if n > STEADY_MAX_N else STEADY_INTERVAL
 
 
 def ready_count(stack: Stack) -> int:
@@ -101,9 +101,9 @@ def run(n: int) -> dict[str, Any]:
                                   "cpu_seconds": cpu - cpu_before}
         if interval:
             # Steady state: every object refreshes every `interval` (jittered); nothing changes at the
-            # source. The window spans whole intervals and starts half an interval after the first
+            # source. The window is one whole interval and starts half an interval after the first
             # syncs (which may already be spread that far), so no object's refresh sits at its edge.
-            window = interval * max(1, round(30 / interval))
+            window = interval
             time.sleep(max(0.0, interval / 2 - (time.monotonic() - started)))
             before = aws_calls(stack)
             time.sleep(window)

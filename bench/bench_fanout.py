@@ -24,8 +24,8 @@ from stashsync.sources.credstash import CredstashSource
 
 COUNTS = [int(n) for n in os.environ.get("BENCH_FANOUT_NAMESPACES", "1,200").split(",")]
 CREDENTIALS = 2
-INTERVAL = 10.0
-ROUNDS = int(os.environ.get("BENCH_FANOUT_ROUNDS", "3"))
+INTERVAL = 5.0
+ROUNDS = int(os.environ.get("BENCH_FANOUT_ROUNDS", "2"))
 TABLE = "fanout-creds"
 
 

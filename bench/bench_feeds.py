@@ -34,7 +34,7 @@ from stashsync.sources.credstash import CredstashSource
 NS = "bench"
 ROTATIONS = int(os.environ.get("BENCH_FEEDS_ROTATIONS", "20"))
 OBJECTS = int(os.environ.get("BENCH_FEEDS_OBJECTS", "50"))
-REST_SECONDS = float(os.environ.get("BENCH_FEEDS_REST_SECONDS", "30"))  # two whole intervals
+REST_SECONDS = float(os.environ.get("BENCH_FEEDS_REST_SECONDS", "15"))  # one whole interval
 INTERVAL = 15.0  # short, so the rest windows are: calls are scaled to an hour
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -39,11 +40,13 @@ def local_stack(namespace: str, with_operator: bool = True, operator_env: dict[s
                 aws: MotoServer | None = None) -> Iterator[Stack]:
     """A fresh control plane and operator; a fresh moto_server too, unless `aws` (one the caller
     started, filled and stops) is given, so runs that only read the same AWS state share it."""
+    started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="stashsync-bench-"))
     plane = ControlPlane(work / "cp", find_binaries()).start()
     moto = aws or MotoServer(work / "moto").start()
     os.environ.update(moto.env())
     operator = None
+    ready = started  # until the stack is up
     try:
         assert plane.kubeconfig is not None
         kube = Kube(plane.kubeconfig)
@@ -53,14 +56,19 @@ def local_stack(namespace: str, with_operator: bool = True, operator_env: dict[s
         if with_operator:
             operator = OperatorProcess(work / "operator", plane.kubeconfig, moto.env(),
                                        extra_env=operator_env or {}).start()
+        ready = time.monotonic()
         yield Stack(kube, moto, operator, plane.kubeconfig)
     finally:
+        stopping = time.monotonic()
         if operator is not None:
-            operator.stop()
+            operator.kill()  # its figures are read: a graceful shutdown would only add seconds to every run
         if aws is None:
             moto.stop()
-        plane.stop()
+        plane.kill()
         shutil.rmtree(work, ignore_errors=True)  # etcd data of a 10,000-object run is hundreds of MiB
+        # Where a benchmark's wall time goes (make bench has a time budget): set-up, run, tear-down.
+        print(f"bench stack: up {ready - started:.1f} s, used {stopping - ready:.1f} s, "
+              f"down {time.monotonic() - stopping:.1f} s", file=sys.stderr)
 
 
 def aws_calls(stack: Stack) -> dict[str, float]:

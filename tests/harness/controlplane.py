@@ -33,11 +33,13 @@ class ControlPlane:
     def start(self) -> ControlPlane:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pki = make_pki(self.folder / "pki")
-        self._start_etcd()
+        # etcd's start (about a second) overlaps the apiserver's: the apiserver retries storage
+        # until etcd answers, and is not ready before it does.
+        self._start_etcd(wait=False)
         self._start_apiserver()
         return self
 
-    def _start_etcd(self) -> None:
+    def _start_etcd(self, wait: bool = True) -> None:
         client, peer = free_port(), free_port()
         self.etcd_url = f"http://127.0.0.1:{client}"
         self.etcd = Process("etcd", [
@@ -46,8 +48,8 @@ class ControlPlane:
             f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-cluster=default=http://127.0.0.1:{peer}", "--unsafe-no-fsync", "--log-level=warn",
         ], self.folder / "etcd.log").start()
-
-        wait_for_http_ok(f"{self.etcd_url}/health", self.etcd, 60, "etcd")
+        if wait:
+            wait_for_http_ok(f"{self.etcd_url}/health", self.etcd, 60, "etcd")
 
     def restart_apiserver(self, down_seconds: float = 0.0) -> None:
         """Kill kube-apiserver (SIGKILL) and start it again on the same port, etcd untouched: what
@@ -106,3 +108,9 @@ class ControlPlane:
         for process in (self.apiserver, self.etcd):
             if process is not None:
                 process.stop()
+
+    def kill(self) -> None:
+        """SIGKILL both: for a plane whose state nobody reads again, a graceful stop only takes time."""
+        for process in (self.apiserver, self.etcd):
+            if process is not None:
+                process.kill()
