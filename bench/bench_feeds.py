@@ -75,7 +75,7 @@ def latencies(stack: Stack, name: str, write: Any) -> list[float]:
         wait_for(lambda v=value: secret_value(stack, name) == v, 60, f"rotation {i} of {name}",  # type: ignore[misc]
                  interval=0.05)
         found.append(time.monotonic() - started)
-        time.sleep(0.3)
+        time.sleep(0.1)
     return found
 
 

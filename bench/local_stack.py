@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -42,8 +43,15 @@ def local_stack(namespace: str, with_operator: bool = True, operator_env: dict[s
     started, filled and stops) is given, so runs that only read the same AWS state share it."""
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="stashsync-bench-"))
-    plane = ControlPlane(work / "cp", find_binaries()).start()
-    moto = aws or MotoServer(work / "moto").start()
+    with ThreadPoolExecutor(1) as pool:  # moto_server starts while the control plane does
+        moto_started = pool.submit(lambda: aws or MotoServer(work / "moto").start())
+        try:
+            plane = ControlPlane(work / "cp", find_binaries()).start()
+        except BaseException:
+            if aws is None:
+                moto_started.result().stop()
+            raise
+        moto = moto_started.result()
     os.environ.update(moto.env())
     operator = None
     ready = started  # until the stack is up
