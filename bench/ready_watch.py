@@ -67,15 +67,13 @@ class ReadyWatch:
                     resource_version = stream.resource_version
                     if self._stopped.is_set():
                         break
-            except ApiException as exc:
+            except ApiException as exc:  # the client raises a watch's ERROR event as this
                 if exc.status == 410:  # too old a resourceVersion: list again; names already Ready stay
                     resource_version = None
                 time.sleep(0.2)  # also 429 while the apiserver's watch cache starts
 
     def _seen(self, obj: Any) -> None:
-        if not isinstance(obj, dict) or obj.get("kind") == "Status":
-            return
-        if (ready_condition(obj) or {}).get("status") != "True":
+        if (ready_condition(obj) or {}).get("status") != "True":  # bookmarks have no status
             return
         name = obj["metadata"]["name"]
         with self._lock:

@@ -33,13 +33,13 @@ class ControlPlane:
     def start(self) -> ControlPlane:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pki = make_pki(self.folder / "pki")
-        # etcd's start (about a second) overlaps the apiserver's: the apiserver retries storage
-        # until etcd answers, and is not ready before it does.
-        self._start_etcd(wait=False)
+        self._start_etcd()
         self._start_apiserver()
         return self
 
-    def _start_etcd(self, wait: bool = True) -> None:
+    def _start_etcd(self) -> None:
+        """Not waited for: etcd's start (about a second) overlaps the apiserver's, which retries
+        storage until etcd answers and is not ready before it does (etcd failing shows in its log)."""
         client, peer = free_port(), free_port()
         self.etcd_url = f"http://127.0.0.1:{client}"
         self.etcd = Process("etcd", [
@@ -48,8 +48,6 @@ class ControlPlane:
             f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-cluster=default=http://127.0.0.1:{peer}", "--unsafe-no-fsync", "--log-level=warn",
         ], self.folder / "etcd.log").start()
-        if wait:
-            wait_for_http_ok(f"{self.etcd_url}/health", self.etcd, 60, "etcd")
 
     def restart_apiserver(self, down_seconds: float = 0.0) -> None:
         """Kill kube-apiserver (SIGKILL) and start it again on the same port, etcd untouched: what
