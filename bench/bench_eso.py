@@ -18,10 +18,9 @@ the convergence, or objects Ready early are read again on the way and those refr
 convergence (calls and CPU). So each controller's interval at 500 is a round figure above its own
 convergence there: stashsync 10s (500 Ready in under 6 s), ESO tuned 20s (under 11 s), ESO at its
 defaults 60s (one reconcile at a time, about 10 objects/s: 500 take 50 s). At 5,000 objects every
-controller takes longer than that to converge,
-and no ESO run could refresh every object within such an interval, so a count there would measure
-its throughput, not its cost: no window there, and the interval is an hour. A run that still
-converged after its interval is marked in the report.
+controller takes longer than that to converge, and no ESO run could refresh every object within such
+an interval, so a count there would measure its throughput, not its cost: no window there, and the
+interval is an hour. A run that still converged after its interval is marked in the report.
 
 Each workload's secrets are made once, in one moto_server that its runs share (they only read it);
 the control plane and the controller are fresh for every run.
@@ -154,7 +153,7 @@ def run_stashsync(w: Workload, aws: MotoServer) -> dict[str, Any]:
         stack.kube.apply({"apiVersion": API_VERSION, "kind": "CredentialStore",
                           "metadata": {"name": "sm"},
                           "spec": {"secretsManager": {"region": "us-east-1"}, "auth": TENANT_AUTH}}, NS)
-        store_ready(stack, API_VERSION.split("/")[0], API_VERSION.split("/")[1], "credentialstores")
+        store_ready(stack, GROUP, VERSION, "credentialstores")
         docs = [{"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": f"s{i}"},
                  "spec": {"storeRef": {"name": "sm"}, "refreshInterval": f"{refresh}s",
                           "data": [{"key": "v", "name": w.secret_of(i)}]}} for i in range(w.n)]

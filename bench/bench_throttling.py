@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+from bench.bench_convergence import create_all
 from bench.local_stack import ROOT, Stack, local_stack, proc_figures, stamp
 from bench.quota_proxy import QuotaProxy
 from bench.ready_watch import ReadyWatch
@@ -58,7 +59,6 @@ def run() -> dict[str, Any]:
             assert stack.operator is not None and stack.operator.process is not None
             pid = stack.operator.process.popen.pid  # type: ignore[union-attr]
             _, cpu0 = proc_figures(pid)
-            custom = stack.kube.custom
             docs = [{"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": f"s{i}"},
                      "spec": {"storeRef": {"name": "sm"}, "refreshInterval": f"{REFRESH_SECONDS}s",
                               "data": [{"key": "v", "name": f"app/c{i % SECRETS:05d}"}]}} for i in range(N)]
@@ -66,9 +66,7 @@ def run() -> dict[str, Any]:
             # before the last ones have synced once.
             with ReadyWatch(stack.kube.api_client, GROUP, VERSION, NS, "syncedsecrets") as watch:
                 proxy.started = started = time.monotonic()
-                with ThreadPoolExecutor(8) as pool:
-                    list(pool.map(lambda d: custom.create_namespaced_custom_object(GROUP, VERSION, NS,
-                                                                                  "syncedsecrets", d), docs))
+                create_all(stack, docs)
                 if watch.wait(N, started + 1800) < N:
                     raise AssertionError(f"only {watch.count()} of {N} Ready after 1800 s")
                 converged = max(watch.times().values()) - started

@@ -14,7 +14,7 @@ from tests.harness.kube import ready_condition
 
 
 class ReadyWatch:
-    """Watches one plural in one namespace from a thread, from the moment it starts; `ready_at` maps
+    """Watches one plural in one namespace from a thread, from the moment it starts; `times()` maps
     each object's name to the time.monotonic() at which it was first seen Ready=True."""
 
     def __init__(self, api: client.ApiClient, group: str, version: str, namespace: str, plural: str) -> None:
@@ -24,7 +24,7 @@ class ReadyWatch:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"ready-watch-{plural}", daemon=True)
         self._resource_version: str | None = None
-        self.ready_at: dict[str, float] = {}
+        self._ready_at: dict[str, float] = {}
 
     def __enter__(self) -> ReadyWatch:
         # A list first: the watch then starts from its resourceVersion, so no change made after
@@ -42,11 +42,11 @@ class ReadyWatch:
 
     def count(self) -> int:
         with self._lock:
-            return len(self.ready_at)
+            return len(self._ready_at)
 
     def times(self) -> dict[str, float]:
         with self._lock:
-            return dict(self.ready_at)
+            return dict(self._ready_at)
 
     def wait(self, n: int, deadline: float) -> int:
         """Until n objects are Ready or time.monotonic() passes `deadline`; the Ready count."""
@@ -77,4 +77,4 @@ class ReadyWatch:
             return
         name = obj["metadata"]["name"]
         with self._lock:
-            self.ready_at.setdefault(name, time.monotonic())
+            self._ready_at.setdefault(name, time.monotonic())
