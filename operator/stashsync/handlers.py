@@ -85,7 +85,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     kopf.on.delete(GROUP, VERSION, css, labels=shard, registry=registry)(clustersyncedsecret.remove_children)
     kopf.on.event(GROUP, VERSION, SYNCED, labels={css_api.PARENT_LABEL: kopf.PRESENT}, id="parent",
                   registry=registry)(clustersyncedsecret.child_changed)
-    kopf.on.event("", "v1", "namespaces", registry=registry)(clustersyncedsecret.namespace_changed)
+    if not settings.watch_namespaces:  # serving listed namespaces, it reads them by name (and recheck often)
+        kopf.on.event("", "v1", "namespaces", registry=registry)(clustersyncedsecret.namespace_changed)
 
     # WrappedSecret: unwrap once, on whichever of these comes first; afterwards only watch the Secret.
     for on in (kopf.on.resume, kopf.on.create, kopf.on.update):

@@ -48,6 +48,8 @@ _ALL = [
            "a namespaced store would use the operator's own AWS identity or an unlisted role"),
     Reason("EndpointNotAllowed", "C", Retry.ON_CHANGE, "the store's endpoint is not in the admin's allowed list"),
     Reason("AudienceNotAllowed", "C", Retry.ON_CHANGE, "a service-account token audience the admin does not allow"),
+    Reason("FeedNotAllowed", "C", Retry.ON_CHANGE, "(condition FeedReady) a namespaced store's changeFeed queue is "
+           "not in the admin's allowed list (reading a queue consumes its messages): objects poll"),
     Reason("StoreNotReady", "SWK", Retry.BACKOFF, "the store is missing, invalid, not ready, or in another namespace"),
     Reason("StoreNotAllowed", "SWK", Retry.SLOW, "a cluster store whose `conditions` do not admit this namespace"),
     Reason("CredentialNotFound", "S", Retry.BACKOFF, "no such credential or version"),
@@ -73,6 +75,11 @@ _ALL = [
     Reason("SecretConflict", "SW", Retry.SLOW,
            "the target Secret exists and belongs to someone else (use `creationPolicy: Merge`)"),
     Reason("TargetMissing", "S", Retry.BACKOFF, "`Merge` but the Secret does not exist"),
+    Reason("SecretTypeNotAllowed", "SW", Retry.ON_CHANGE,
+           "the target asks for a Secret type, label or annotation that Kubernetes, Helm or stashsync itself "
+           "acts on (service-account and bootstrap tokens, Helm release records, `owner=helm`, "
+           "`kubernetes.io/service-account.*`, `meta.helm.sh/*`, `helm.sh/*`, `stashsync.dev/*`, "
+           "`app.kubernetes.io/managed-by`)"),
     Reason("KubernetesError", "SWCK", Retry.BACKOFF,
            "the API server refused a write (status code and reason only)"),
     Reason("NotFound", "W", Retry.NEVER, "no wrapped secret for this token: never issued, expired and pruned, "
@@ -85,8 +92,9 @@ _ALL = [
 
 REASONS: dict[str, Reason] = {r.name: r for r in _ALL}
 
-# Normal events that are not conditions.
+# Events that are not conditions.
 ROLLOUT_RESTARTED = "RolloutRestarted"
+RESTART_NOT_ALLOWED = "RestartNotAllowed"  # Warning: a rolloutRestartTargets workload the Secret does not concern
 
 
 def retry_of(reason: str) -> Retry:

@@ -1,12 +1,15 @@
-"""Templates run in child processes with a time and memory budget, off the operator's event loop.
+"""Templates run in child processes with a time and memory budget, off the operator's event loop:
+rendered for a sync, and parsed for the admission webhook.
 
 A template is written by a tenant. In the operator's own process a hostile one (a loop that never
-ends, a string of gigabytes) would stall every other tenant's objects or kill the pod; in a child it
-costs at most RENDER_SECONDS of one child, which is then killed and replaced. Children are started
-on first use and kept: one render is a pipe round trip, not a process start.
+ends, a string of gigabytes, a huge text to parse) would stall every other tenant's objects or kill
+the pod; in a child it costs at most RENDER_SECONDS of one child, which is then killed and replaced.
+Children are started on first use and kept: one render is a pipe round trip, not a process start.
 
-Protocol: one JSON line each way. Request {"templates": {...}, "values": {key: base64}}; answer
-{"data": {key: base64}} or {"error": "<a message built by crypto.template, with no value in it>"}.
+Protocol: one JSON line each way. Requests {"templates": {...}, "values": {key: base64}} (render) or
+{"templates": {...}, "keys": [...]} (the keys the templates name that are not among `keys`); answers
+{"data": {key: base64}}, {"unknown": {template key: [names]}} or {"error": "<a message built by
+crypto.template, with no value in it>"}.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import json
 import os
 import resource
 import sys
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Any
 
-from stashsync.crypto.template import TemplateRenderError, render
+from stashsync.crypto.template import TemplateRenderError, render, unknown_keys
+from stashsync.fairness import FairSlots
 
 RENDER_SECONDS = 2.0  # a real template renders in milliseconds
 MEMORY_BYTES = 512 * 1024 * 1024  # the child's address space; a runaway template hits MemoryError
@@ -34,64 +38,22 @@ class _Child:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
 
-    async def render(self, templates: dict[str, str], values: dict[str, bytes]) -> dict[str, bytes]:
+    async def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
-        request = {"templates": templates, "values": {k: base64.b64encode(v).decode() for k, v in values.items()}}
         self.process.stdin.write(json.dumps(request).encode() + b"\n")
         await self.process.stdin.drain()
         line = await self.process.stdout.readline()
         if not line:
             raise EOFError
-        answer = json.loads(line)
+        answer: dict[str, Any] = json.loads(line)
         if "error" in answer:
             raise TemplateRenderError(str(answer["error"]))
-        return {k: base64.b64decode(v) for k, v in answer["data"].items()}
+        return answer
 
     async def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
         await self.process.wait()
-
-
-class _FairSlots:
-    """`size` slots handed out in turn per tenant (namespace): a tenant with many waiting renders gets
-    one slot, then every other waiting tenant gets one, so its load delays others by about one render."""
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
-
-    async def acquire(self, tenant: str) -> None:
-        if self._free > 0 and not self._waiting:
-            self._free -= 1
-            return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(tenant, deque()).append(turn)
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self.release()  # handed a slot just as it was cancelled: pass it on
-            else:
-                waiters = self._waiting.get(tenant)
-                if waiters is not None and turn in waiters:
-                    waiters.remove(turn)
-                    if not waiters:
-                        del self._waiting[tenant]
-            raise
-
-    def release(self) -> None:
-        while self._waiting:
-            tenant, waiters = next(iter(self._waiting.items()))
-            turn = waiters.popleft()
-            if waiters:
-                self._waiting.move_to_end(tenant)  # its next render waits for every other tenant's turn
-            else:
-                del self._waiting[tenant]
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._free += 1
 
 
 def _inputs_digest(templates: dict[str, str], values: dict[str, bytes]) -> str:
@@ -110,7 +72,7 @@ class TemplateSandbox:
         self.size = size
         self.seconds = seconds
         self._idle: list[_Child] = []
-        self._slots = _FairSlots(size)
+        self._slots = FairSlots(size)  # renders take turns per tenant (namespace)
         self._exhausted: OrderedDict[str, str] = OrderedDict()  # inputs digest -> the error message
 
     async def _start(self) -> _Child:
@@ -127,19 +89,26 @@ class TemplateSandbox:
 
     async def render(self, templates: dict[str, str], values: dict[str, bytes], tenant: str = "") -> dict[str, bytes]:
         digest = _inputs_digest(templates, values)
+        request = {"templates": templates, "values": {k: base64.b64encode(v).decode() for k, v in values.items()}}
+        answer = await self._ask(request, digest, tenant)
+        return {k: base64.b64decode(v) for k, v in answer["data"].items()}
+
+    async def unknown_keys(self, templates: dict[str, str], keys: set[str], tenant: str = "") -> dict[str, set[str]]:
+        """crypto.template.unknown_keys, parsed in a child."""
+        digest = _inputs_digest(templates, {k: b"" for k in keys})
+        answer = await self._ask({"templates": templates, "keys": sorted(keys)}, digest, tenant)
+        return {k: set(v) for k, v in answer["unknown"].items()}
+
+    async def _ask(self, request: dict[str, Any], digest: str, tenant: str) -> dict[str, Any]:
         if digest in self._exhausted:
             raise TemplateRenderError(self._exhausted[digest])
-        await self._slots.acquire(tenant)
-        try:
-            return await self._render_in_child(templates, values, digest)
-        finally:
-            self._slots.release()
+        async with self._slots.slot(tenant):
+            return await self._ask_child(request, digest)
 
-    async def _render_in_child(self, templates: dict[str, str], values: dict[str, bytes],
-                               digest: str) -> dict[str, bytes]:
+    async def _ask_child(self, request: dict[str, Any], digest: str) -> dict[str, Any]:
         child = self._idle.pop() if self._idle else await self._start()
         try:
-            result = await asyncio.wait_for(child.render(templates, values), self.seconds)
+            answer = await asyncio.wait_for(child.ask(request), self.seconds)
         except TemplateRenderError:
             self._idle.append(child)
             raise
@@ -154,7 +123,7 @@ class TemplateSandbox:
             await child.kill()
             raise
         self._idle.append(child)
-        return result
+        return answer
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -162,15 +131,21 @@ class TemplateSandbox:
             await child.kill()
 
 
+def _answer(request: dict[str, Any]) -> dict[str, Any]:
+    if "keys" in request:
+        unknown = unknown_keys(request["templates"], set(request["keys"]))
+        return {"unknown": {k: sorted(v) for k, v in unknown.items()}}
+    data = render(request["templates"], {k: base64.b64decode(v) for k, v in request["values"].items()})
+    return {"data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
+
+
 def _serve() -> None:
-    """The child: render requests from stdin until it closes."""
+    """The child: requests from stdin until it closes."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     out = os.fdopen(sys.stdout.fileno(), "wb", buffering=0)
     for line in sys.stdin.buffer:
-        request: dict[str, Any] = json.loads(line)
         try:
-            data = render(request["templates"], {k: base64.b64decode(v) for k, v in request["values"].items()})
-            answer: dict[str, Any] = {"data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
+            answer = _answer(json.loads(line))
         except TemplateRenderError as exc:
             answer = {"error": str(exc)}
         except MemoryError:

@@ -33,6 +33,13 @@ def parse_shard_selector(text: str) -> dict[str, Any] | None:
     return selector or None
 
 
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "") or allowed[0]
+    if value not in allowed:
+        raise SpecError(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
 
@@ -45,13 +52,22 @@ class Settings:
     watch_namespaces: tuple[str, ...] = field(default_factory=lambda: _env_list("STASHSYNC_WATCH_NAMESPACES"))
     # Fraction of refreshInterval to spread refreshes by, so 10k objects do not fire together.
     refresh_jitter: float = field(default_factory=lambda: float(os.environ.get("STASHSYNC_REFRESH_JITTER", "0.1")))
-    # Worker threads for blocking AWS calls.
+    # Worker threads for blocking AWS calls, and how many of them one namespace's calls may hold at once.
     aws_workers: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_AWS_WORKERS", "32")))
+    aws_workers_per_namespace: int = field(
+        default_factory=lambda: int(os.environ.get("STASHSYNC_AWS_WORKERS_PER_NAMESPACE", "8")))
+    # Threads for change feeds' long polls (never the ones above), and one namespace's share of them.
+    long_poll_workers: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_LONG_POLL_WORKERS", "64")))
+    long_polls_per_namespace: int = field(
+        default_factory=lambda: int(os.environ.get("STASHSYNC_LONG_POLLS_PER_NAMESPACE", "4")))
     # SyncedSecret syncs running at once, and at most this many of them for one namespace (a tenant's
     # share: its many or slow objects never take every slot).
     sync_concurrency: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_SYNC_CONCURRENCY", "32")))
     sync_per_namespace: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_SYNC_PER_NAMESPACE", "8")))
     metrics_port: int = field(default_factory=lambda: int(os.environ.get("STASHSYNC_METRICS_PORT", "0")))
+    # "kubernetes": metrics only for callers the API server says may get /metrics (TokenReview and
+    # SubjectAccessReview); "none": for anyone who reaches the port (the chart sets kubernetes).
+    metrics_auth: str = field(default_factory=lambda: _choice("STASHSYNC_METRICS_AUTH", ("none", "kubernetes")))
     # Address the metrics server binds; a hostNetwork pod binds its pod IP, not every host interface.
     metrics_addr: str = field(default_factory=lambda: os.environ.get("STASHSYNC_METRICS_ADDR", "0.0.0.0"))  # noqa: S104
     mac_key_secret: str = "stashsync-mac-key"
@@ -63,6 +79,8 @@ class Settings:
     webhook_cert: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_CERT", ""))
     webhook_key: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_KEY", ""))
     webhook_ca: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_CA", ""))
+    # A CA file: answer only clients whose certificate it signed (the apiserver's webhook client cert).
+    webhook_client_ca: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_CLIENT_CA", ""))
     # Name of a ValidatingWebhookConfiguration kopf creates and keeps current; empty: the chart's own.
     webhook_managed: str = field(default_factory=lambda: os.environ.get("STASHSYNC_WEBHOOK_MANAGED", ""))
     # Seconds a replica's peering heartbeat stays valid (--peering): the standby's takeover delay.
@@ -74,6 +92,9 @@ class Settings:
     restart_window: float = field(default_factory=lambda: float(os.environ.get("STASHSYNC_RESTART_WINDOW", "10")))
     restart_max_concurrent: int = field(
         default_factory=lambda: int(os.environ.get("STASHSYNC_RESTART_MAX_CONCURRENT", "10")))
+    # How many of those rollouts one namespace's workloads may hold at once.
+    restart_per_namespace: int = field(
+        default_factory=lambda: int(os.environ.get("STASHSYNC_RESTART_PER_NAMESPACE", "3")))
     restart_progress_timeout: float = field(
         default_factory=lambda: float(os.environ.get("STASHSYNC_RESTART_PROGRESS_TIMEOUT", "300")))
     # Sharding for very large clusters: serve only the SyncedSecrets and WrappedSecrets whose labels

@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
+from stashsync import metrics_http
 from stashsync.api import GROUP
 from stashsync.controllers.admission import webhook_server
 from stashsync.controllers.memo import OperatorMemo
 from stashsync.controllers.sync_flow import PLURAL as SYNCED_PLURAL
 from stashsync.kube import mac_key as mac_key_store
+from stashsync.kube.access_review import MetricsReaders
 
 SYNCS_STOP_SECONDS = 10.0  # running syncs end within this when the operator stops, or are cancelled
 
@@ -77,18 +78,22 @@ async def start(settings: kopf.OperatorSettings, logger: kopf.Logger, memo: Oper
         # Another shard's SyncedSecrets are not even streamed; one relabelled out of ours arrives as
         # DELETED, which drops it from the scheduler.
         settings.watching.label_selectors[GROUP, SYNCED_PLURAL] = ours.shard_selector
+    # Serving listed namespaces (rbac.scope namespaced), the operator may list no namespace and watch
+    # no CRD: kopf serves those names and the resources it discovers at start (an upgrade restarts it).
+    settings.scanning.disabled = bool(ours.watch_namespaces)
     # With replicas peering (--peering), a standby takes over this long after the active one vanished.
     settings.peering.lifetime = ours.peering_lifetime
     settings.execution.max_workers = ours.aws_workers
     if ours.webhook_port:
         settings.admission.server = webhook_server(ours)
         settings.admission.managed = ours.webhook_managed or None
-    # boto3 calls run in worker threads (asyncio.to_thread); size the pool for many stores at once.
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=ours.aws_workers,
-                                                                       thread_name_prefix="aws"))
+    # boto3 calls run in memo.workers, in turns per namespace (aws/threads.py); the default executor
+    # is left to what else runs in threads.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=4, thread_name_prefix="default"))
     memo.mac_key = await mac_key_store.load_or_create(memo.api, ours.namespace, ours.mac_key_secret)
     if ours.metrics_port:
-        start_http_server(ours.metrics_port, addr=ours.metrics_addr)
+        readers = MetricsReaders(memo.api) if ours.metrics_auth == "kubernetes" else None
+        metrics_http.serve(ours.metrics_port, ours.metrics_addr, readers.allowed if readers else None)
     logger.info("stashsync started", extra={"namespace": ours.namespace,
                                             "watch_namespaces": list(ours.watch_namespaces)})
 
@@ -97,3 +102,5 @@ async def stop(memo: OperatorMemo, **_: Any) -> None:
     await memo.stop_syncs(SYNCS_STOP_SECONDS)  # a sync cut off here runs again after the restart
     await memo.restarts.stop()  # a restart cut off here is asked for again by its owner's next sync
     await memo.sandbox.close()  # the API client is closed by whoever opened it, after kopf returns
+    await memo.admission_checks.close()
+    memo.workers.shutdown()

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from stashsync.errors import SpecError
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+LABEL_KEY = re.compile(rf"^(({_DNS_SUBDOMAIN})/)?{_NAME}$")
+LABEL_VALUE = re.compile(rf"^({_NAME})?$")
+
+
+def valid_labels(labels: dict[str, str]) -> bool:
+    """Every key and value is one Kubernetes accepts: so a selector built from them says only what
+    they say (no ',', '!', '=' or set syntax a tenant could slip in)."""
+    return all(isinstance(k, str) and isinstance(v, str) and LABEL_KEY.match(k) and len(k.split("/")[0]) <= 253
+               and LABEL_VALUE.match(v) for k, v in labels.items())
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,18 @@ from typing import Any
 from stashsync.api import target_name
 from stashsync.api.durations import parse_duration
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
+from stashsync.api.patterns import compile_pattern
+from stashsync.api.reserved import check_target
+from stashsync.api.selectors import valid_labels
 from stashsync.api.stores import parse_store_ref
 from stashsync.crypto.passwords import CHARSETS
 from stashsync.errors import SpecError
 
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# Every template of one object together (inline and templateFrom), checked before anything parses
+# one: a template is a tenant's text, and parsing costs memory in proportion to it.
+MAX_TEMPLATE_BYTES = 128 * 1024
 DEFAULT_REFRESH = "1h"
 # As External Secrets Operator defines them: Periodic refreshes every refreshInterval; OnChange syncs
 # when the spec changes; CreatedOnce syncs once per object. All three restore an edited or deleted
@@ -120,6 +127,8 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
                       for f in spec.get("dataFrom") or [])
     if not data and not data_from:
         raise SpecError("spec needs at least one entry in data or dataFrom")
+    for i, entry in enumerate(data_from):  # refused here, before any shared listing runs it
+        compile_pattern(entry.pattern, f"dataFrom[{i}].find")
     keys = [d.key for d in data]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
@@ -131,6 +140,10 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
     if template is not None:
         for key in template:
             _check_key(key, "target.template.data")
+        size = sum(len(str(text).encode()) for text in template.values())
+        if size > MAX_TEMPLATE_BYTES:
+            raise SpecError(f"target.template.data holds {size} bytes; all templates of one object together may "
+                            f"hold at most {MAX_TEMPLATE_BYTES}")
     template_from = tuple(_template_source(raw) for raw in (t.get("template") or {}).get("templateFrom") or [])
     outputs = [s.output for s in template_from] + list(template or {})
     repeated = sorted({k for k in outputs if outputs.count(k) > 1})
@@ -143,6 +156,7 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
                     creation_policy=t.get("creationPolicy", "Owner"),
                     deletion_policy=t.get("deletionPolicy", "Delete"),
                     immutable=bool(t.get("immutable", False)))
+    check_target(target.type, target.labels, target.annotations, "target")
     if target.immutable and target.creation_policy == "Merge":
         raise SpecError("target.immutable needs creationPolicy Owner or Orphan: keys merged into someone "
                         "else's Secret cannot make it immutable")
@@ -200,6 +214,11 @@ def _restart_target(raw: dict[str, Any]) -> RestartTarget:
     labels = (raw.get("selector") or {}).get("matchLabels")
     if bool(raw.get("name")) == bool(labels):
         raise SpecError("rolloutRestartTargets: give each target either a name or selector.matchLabels")
+    if labels and not valid_labels(labels):
+        raise SpecError("rolloutRestartTargets: selector.matchLabels holds a key or value that is not a valid "
+                        "Kubernetes label")
+    if raw.get("name") and not OBJECT_NAME.match(str(raw["name"])):
+        raise SpecError("rolloutRestartTargets: name is not a valid object name")
     return RestartTarget(kind=kind, name=raw.get("name") or None, match_labels=dict(labels) if labels else None)
 
 

@@ -11,6 +11,10 @@ value `tenancy`, environment STASHSYNC_TENANCY as JSON):
   segment). An `http://` endpoint is allowed only by an `http://` pattern.
 - `webIdentityAudiences`: token audiences auth.jwt may ask for (default: sts.amazonaws.com only),
   because a token with a tenant-chosen audience may be valid against other services.
+- `feedQueues`: SQS queue URL patterns a namespaced store's changeFeed may read (`*` stays within one
+  URL segment; `{namespace}` stands for the store's namespace). Reading a queue consumes its messages:
+  without this list a tenant whose keys IAM lets read another team's queue would drain that team's
+  change events. None by default: namespaced stores then poll.
 
 ClusterCredentialStores are made by the admin and are not limited here.
 """
@@ -46,9 +50,14 @@ class TenantPolicy:
     assumable_roles: tuple[AssumableRole, ...] = ()
     endpoints: tuple[str, ...] = ()
     web_identity_audiences: tuple[str, ...] = (STS_AUDIENCE,)
+    feed_queues: tuple[str, ...] = ()
 
     def may_assume(self, namespace: str, role_arn: str) -> bool:
         return any(r.allows(namespace, role_arn) for r in self.assumable_roles)
+
+    def feed_queue_allowed(self, namespace: str, url: str) -> bool:
+        return well_formed_endpoint(url) and any(
+            _segment_glob(p.replace("{namespace}", namespace)).fullmatch(url) for p in self.feed_queues)
 
     def endpoint_allowed(self, url: str) -> bool:
         return well_formed_endpoint(url) and any(_segment_glob(p.rstrip("/")).fullmatch(url.rstrip("/"))
@@ -91,7 +100,20 @@ def parse_tenant_policy(text: str) -> TenantPolicy:
                                    role_arn=entry["roleArn"]))
     audiences = tuple(str(a) for a in raw.get("webIdentityAudiences") or [STS_AUDIENCE])
     return TenantPolicy(assumable_roles=tuple(roles), endpoints=tuple(str(e) for e in raw.get("endpoints") or []),
-                        web_identity_audiences=audiences)
+                        web_identity_audiences=audiences,
+                        feed_queues=tuple(str(q) for q in raw.get("feedQueues") or []))
+
+
+def check_feed(store: StoreSpec, policy: TenantPolicy) -> None:
+    """Raise SpecError (FeedNotAllowed) if a namespaced store's change feed reads a queue the admin did
+    not allow its namespace. The store itself stays usable: its objects poll."""
+    feed = store.change_feed
+    if (store.kind == CLUSTER_KIND or feed is None or feed.kind != "sqs"
+            or policy.feed_queue_allowed(store.namespace or "", feed.queue_url)):
+        return
+    raise SpecError("changeFeed.sqs.queueUrl is not a queue the cluster admin allows this namespace to read "
+                    "(reading a queue consumes its messages): the admin must allow it (chart value "
+                    "tenancy.feedQueues); remove changeFeed to poll", reason="FeedNotAllowed")
 
 
 def check_store(store: StoreSpec, policy: TenantPolicy) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from stashsync.api import target_name
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
+from stashsync.api.reserved import check_target
 from stashsync.api.stores import parse_store_ref
 from stashsync.errors import SpecError
 
@@ -33,6 +34,8 @@ def parse_wrapped_secret(body: dict[str, Any]) -> WrappedSecretSpec:
     if bool(spec.get("token")) == bool(ref):
         raise SpecError("set exactly one of token and tokenSecretRef")
     target = spec.get("target") or {}
+    check_target(target.get("type", "Opaque"), dict(target.get("labels") or {}),
+                 dict(target.get("annotations") or {}), "target")
     return WrappedSecretSpec(
         store_kind=kind, store_name=store_name, token=spec.get("token"),
         token_secret_name=(ref or {}).get("name"), token_secret_key=(ref or {}).get("key", "token"),

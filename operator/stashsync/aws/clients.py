@@ -18,7 +18,8 @@ import botocore.loaders
 import botocore.session
 
 from stashsync import errors, metrics
-from stashsync.aws.ratelimit import TokenBucket
+from stashsync.aws.ratelimit import StoreBudget
+from stashsync.aws.threads import AwsThreads, AwsWorkers
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ class AwsAuth:
     # A service account token for AssumeRoleWithWebIdentity, fetched anew at each STS refresh.
     web_identity_token: Callable[[], str] | None = field(default=None, compare=False)
     # The store's shared request budget (None: unlimited, as in the CLI).
-    limiter: TokenBucket | None = field(default=None, compare=False)
+    limiter: StoreBudget | None = field(default=None, compare=False)
 
 
 def call_result(status: int, code: str) -> str:
@@ -91,7 +92,7 @@ def _count_unreachable(service: str, event_name: str = "", exception: Exception 
         metrics.AWS_CALLS.labels(service=service, operation=event_name.rsplit(".", 1)[-1], result=result).inc()
 
 
-def _instrument(client: Any, limiter: TokenBucket | None) -> None:
+def _instrument(client: Any, limiter: StoreBudget | None) -> None:
     service = client.meta.service_model.service_name
     client.meta.events.register("after-call.*.*", _count_call)
     client.meta.events.register("after-call-error.*.*", lambda **kw: _count_unreachable(service, **kw))
@@ -102,7 +103,7 @@ def _instrument(client: Any, limiter: TokenBucket | None) -> None:
         client.meta.events.register("response-received.*.*", lambda **kw: _on_answer(limiter, **kw))
 
 
-def _on_answer(limiter: TokenBucket, parsed_response: Any = None, **_: Any) -> None:
+def _on_answer(limiter: StoreBudget, parsed_response: Any = None, **_: Any) -> None:
     if _error_code(parsed_response) in _THROTTLE_CODES:
         limiter.throttled()
 
@@ -128,10 +129,12 @@ def _botocore_session() -> botocore.session.Session:
 
 
 class AwsClients:
-    """Thread-safe cache of boto3 clients for one store (boto3 clients are thread-safe; sessions are not)."""
+    """Thread-safe cache of boto3 clients for one store (boto3 clients are thread-safe; sessions are
+    not). `workers`: the operator's shared threads (None: a thread per call, as in the CLI)."""
 
-    def __init__(self, auth: AwsAuth) -> None:
+    def __init__(self, auth: AwsAuth, workers: AwsWorkers | None = None) -> None:
         self.auth = auth
+        self.workers = workers
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self._session = self._make_session()
@@ -149,14 +152,25 @@ class AwsClients:
         # The store's override; otherwise None, and boto3 honours AWS_ENDPOINT_URL(_<SERVICE>) itself.
         return dict(self.auth.endpoints).get(service, self.auth.endpoint)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking call that uses these clients in a worker thread, after waiting its turn in
-        the store's request budget on the event loop."""
+    async def run(self, tenant: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking call that uses these clients for `tenant` (a namespace; "" for the cluster
+        admin's work): its turn in the store's request budget on the event loop, then a worker thread
+        in the tenant's turn."""
+        return await self._run(self.workers.calls if self.workers else None, tenant, fn, *args)
+
+    async def run_long_poll(self, tenant: str, fn: Callable[..., T], *args: Any) -> T:
+        """As `run`, for a call that may wait long for its answer (a long poll): in threads of its own,
+        never the ones the syncs' calls need."""
+        return await self._run(self.workers.long_polls if self.workers else None, tenant, fn, *args)
+
+    async def _run(self, threads: AwsThreads | None, tenant: str, fn: Callable[..., T], *args: Any) -> T:
         limiter = self.auth.limiter
-        if limiter is None:
+        if limiter is not None:
+            await limiter.wait_turn(tenant)
+            fn, args = limiter.prepaid, (tenant, fn, *args)
+        if threads is None:
             return await asyncio.to_thread(fn, *args)
-        await limiter.wait_turn()
-        return await asyncio.to_thread(limiter.prepaid, fn, *args)
+        return await threads.run(tenant, fn, *args)
 
     def client(self, service: str) -> Any:
         with self._lock:

@@ -1,36 +1,53 @@
-"""A token bucket shared by every AWS request made for one store, retries included.
-
-Refreshes of thousands of objects, and botocore's own retries after a throttle, all draw from the
-same bucket, so a throttled store slows down instead of storming AWS.
+"""A store's request budget: every AWS request made for one store, retries included, draws from one
+token bucket, so a throttled store slows down instead of storming AWS. The budget is shared by every
+namespace using the store, in turns, and what one namespace overspends is its own debt.
 
 Waiting happens on the event loop, never in a worker thread: a store limited to 0.1 requests/s must
-not park the shared threads that every other store's calls run in. A call takes its turn
-(`wait_turn`, a coroutine) before it is handed to a thread; inside the thread each HTTP attempt
-`spend`s a token without waiting, the first one already paid for by the turn. Extra attempts (a
-retry, a second page) put the bucket in debt, which the next caller's turn waits out.
+not park the threads every other store's calls run in. A call takes its turn (`wait_turn`, a
+coroutine) before it is handed to a thread; inside the thread each HTTP attempt `spend`s without
+waiting, the first one already paid for by the turn. Extra attempts (a retry, a second page, the 250
+reads of one first sync) are the debt of the namespace whose call made them: its next turns first
+pay that debt off, token by token, while the namespaces waiting beside it keep getting theirs. Tokens
+are handed out in turn per namespace, so however much one namespace asks for, another namespace's
+call waits about one token per waiting namespace, not behind the backlog.
 
-The budget also adapts to AWS (additive increase, multiplicative decrease, as TCP does): quotas are
+The rate also adapts to AWS (additive increase, multiplicative decrease, as TCP does): quotas are
 per account, so other tools may leave a store less than its `rateLimit`. Each throttled answer halves
 the rate (once per second however many say so, never below 1/64 of it) and drops the saved-up burst;
-then the rate climbs back by a sixtieth of `rateLimit` per second. A store whose budget is above what
-AWS grants it then sends about what AWS grants, instead of a steady stream of throttled attempts."""
+then the rate climbs back by a sixtieth of `rateLimit` per second."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
 
-
+EPSILON = 1e-9  # a token short by a rounding error is a token: waiting 1e-17 s would never end
 RECOVERY_SECONDS = 60.0  # from the floor back to the full rate, when nothing is throttled meanwhile
 FLOOR_FRACTION = 1 / 64
 
 
-class TokenBucket:
+@dataclass
+class _Caller:
+    """The namespace a call in a worker thread is made for, and whether its first attempt is paid."""
+
+    tenant: str
+    credit: int = 1
+
+
+# Set by `prepaid` for the thread running a call (and copied into the threads that call starts), so
+# that each attempt botocore sends is charged to the namespace it was made for.
+_CALLER: contextvars.ContextVar[_Caller | None] = contextvars.ContextVar("stashsync_budget_caller", default=None)
+
+
+class StoreBudget:
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.configured = rate  # the store's rateLimit; `rate` is what AWS lets it have now
@@ -41,18 +58,14 @@ class TokenBucket:
         self._sleep = sleep
         self._tokens = float(burst)
         self._stamp = clock()
-        self._lock = threading.Lock()
-        self._prepaid = threading.local()
-        self.waited_seconds = 0.0  # total time callers were held back (for tests and metrics)
+        self._debts: dict[str, float] = {}  # namespace -> attempts it made beyond its turns, not yet paid
+        self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()  # in serving order
+        self._serving: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()  # spend() and throttled() come from worker threads
 
-    def _reserve(self) -> float:
-        """Take one token, possibly going into debt; return how long the caller must wait."""
+    def debt(self, tenant: str) -> float:
         with self._lock:
-            self._refill()
-            self._tokens -= 1.0
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-            self.waited_seconds += wait
-            return wait
+            return self._debts.get(tenant, 0.0)
 
     def _refill(self) -> float:
         """Tokens (and, after a throttle, rate) earned since the last look; under the lock."""
@@ -74,23 +87,74 @@ class TokenBucket:
             self.rate = max(self.configured * FLOOR_FRACTION, self.rate / 2)
             self._tokens = min(self._tokens, 0.0)
 
-    async def wait_turn(self) -> None:
-        """Wait (on the event loop) until one more request fits the budget."""
-        wait = self._reserve()
-        if wait > 0:
-            await self._sleep(wait)
+    async def wait_turn(self, tenant: str) -> None:
+        """Wait (on the event loop) until one more request of `tenant` fits the budget."""
+        with self._lock:
+            self._refill()
+            if not self._waiting and self._tokens >= 1.0 - EPSILON and self._debts.get(tenant, 0.0) <= 0.0:
+                self._tokens -= 1.0
+                return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(tenant, deque()).append(turn)
+        if self._serving is None or self._serving.done():
+            self._serving = asyncio.create_task(self._serve(), name="stashsync-budget")
+        try:
+            await turn
+        except asyncio.CancelledError:
+            waiters = self._waiting.get(tenant)
+            if waiters is not None and turn in waiters:
+                waiters.remove(turn)
+                if not waiters:
+                    del self._waiting[tenant]
+            raise
 
-    def prepaid(self, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn` (in a worker thread) with its first request paid for by a `wait_turn`."""
-        self._prepaid.credit = 1
+    async def _serve(self) -> None:
+        """Hand out tokens as they accrue, one per waiting namespace in turn: a namespace in debt pays
+        a token of it with its turn; one without debt has its next call go ahead."""
+        while self._waiting:
+            turn: asyncio.Future[None] | None = None
+            with self._lock:
+                self._refill()
+                wait = 0.0 if self._tokens >= 1.0 - EPSILON else (1.0 - self._tokens) / self.rate
+                if wait == 0.0:
+                    tenant = next(iter(self._waiting))
+                    self._tokens -= 1.0
+                    debt = self._debts.get(tenant, 0.0)
+                    if debt > 0.0:
+                        if debt <= 1.0:
+                            del self._debts[tenant]
+                        else:
+                            self._debts[tenant] = debt - 1.0
+                        self._waiting.move_to_end(tenant)
+                    else:
+                        waiters = self._waiting[tenant]
+                        turn = waiters.popleft()
+                        if waiters:
+                            self._waiting.move_to_end(tenant)
+                        else:
+                            del self._waiting[tenant]
+            if turn is not None:
+                if not turn.done():
+                    turn.set_result(None)
+            elif wait > 0.0:
+                await self._sleep(wait)
+            else:
+                await asyncio.sleep(0)  # a paid-off debt: let the event loop breathe between tokens
+
+    def prepaid(self, tenant: str, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn` (in a worker thread) for `tenant`, its first request paid for by a `wait_turn`."""
+        token = _CALLER.set(_Caller(tenant))
         try:
             return fn(*args)
         finally:
-            self._prepaid.credit = 0
+            _CALLER.reset(token)
 
     def spend(self) -> None:
-        """One HTTP attempt from a worker thread: free if prepaid, else debt; never sleeps."""
-        if getattr(self._prepaid, "credit", 0) > 0:
-            self._prepaid.credit -= 1
-        else:
-            self._reserve()
+        """One HTTP attempt from a worker thread: free if prepaid, else the caller's debt; never sleeps."""
+        caller = _CALLER.get()
+        with self._lock:
+            if caller is not None and caller.credit > 0:
+                caller.credit -= 1
+                return
+            tenant = caller.tenant if caller is not None else ""
+            self._debts[tenant] = self._debts.get(tenant, 0.0) + 1.0

@@ -1,46 +1,64 @@
 """Validating admission (kopf's webhook server): refuse what the CRD schema cannot, with the same
 checks the controllers apply, so a mistake is an error at `kubectl apply` instead of Ready=False.
 
+Every request is a tenant's input, and a dry run costs its sender nothing: the work one request can
+buy is bounded before anything is parsed. The server takes at most MAX_REVIEW_BYTES per request and
+reviews MAX_CONCURRENT_REVIEWS at a time (MAX_WAITING_REVIEWS more wait; beyond that it answers 429,
+which the apiserver treats as the webhook's failurePolicy says); a spec is size-checked as it is
+parsed (templates, patterns); and a template is parsed in a child process with a memory and time
+budget (stashsync.sandbox: a pool of its own, so reviews never take the renders' turns), never in the
+operator. With STASHSYNC_WEBHOOK_CLIENT_CA the server answers only clients with a certificate from
+that CA: the apiserver, configured to present one (AdmissionConfiguration's kubeConfigFile).
+
 Enabled by STASHSYNC_WEBHOOK_PORT (see settings); without it the routing table registers none of these."""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from typing import Any, Literal
 
+import aiohttp.web
 import kopf
 
 from stashsync.api.clustersyncedsecret import parse_cluster_synced_secret
 from stashsync.api.stores import parse_store
 from stashsync.api.syncedsecret import parse_synced_secret
-from stashsync.api.tenancy import TenantPolicy, check_store
+from stashsync.api.tenancy import TenantPolicy, check_feed, check_store
 from stashsync.api.wrappedsecret import parse_wrapped_secret
-from stashsync.crypto.template import TemplateRenderError, unknown_keys
+from stashsync.controllers.memo import OperatorMemo
+from stashsync.crypto.template import TemplateRenderError
 from stashsync.errors import SpecError
+from stashsync.sandbox import TemplateSandbox
 from stashsync.settings import Settings
 
 OPERATIONS: list[Literal["CREATE", "UPDATE"]] = ["CREATE", "UPDATE"]
+MAX_REVIEW_BYTES = 1024 * 1024  # aiohttp's own limit on a request body, refused here before it is read
+MAX_CONCURRENT_REVIEWS = 4
+MAX_WAITING_REVIEWS = 64
 
 
-def check_synced_secret(body: dict[str, Any]) -> None:
+async def check_synced_secret(body: dict[str, Any], sandbox: TemplateSandbox, tenant: str) -> None:
     spec = parse_synced_secret(body)
     template = spec.target.template
     if template is None or spec.data_from:  # names found at sync time cannot be known here
         return
     try:
-        unknown = unknown_keys(template, {d.key for d in spec.data})
+        unknown = await sandbox.unknown_keys(template, {d.key for d in spec.data}, tenant=tenant)
     except TemplateRenderError as exc:
         raise SpecError(str(exc), reason="TemplateError") from None
     if unknown:
+        # The names come from the request's own template and go back only to its sender.
         where = "; ".join(f"{key!r} uses {', '.join(sorted(names))}" for key, names in sorted(unknown.items()))
         raise SpecError(f"target.template names keys that spec.data does not define: {where}",
                         reason="TemplateError")
 
 
-def check_cluster_synced_secret(body: dict[str, Any]) -> None:
+async def check_cluster_synced_secret(body: dict[str, Any], sandbox: TemplateSandbox) -> None:
     """Its own fields, then its SyncedSecret spec as each namespace will get it."""
     spec = parse_cluster_synced_secret(body)
     try:
-        check_synced_secret({"metadata": {"name": spec.child_name}, "spec": spec.child_spec})
+        await check_synced_secret({"metadata": {"name": spec.child_name}, "spec": spec.child_spec}, sandbox, "")
     except SpecError as exc:
         raise SpecError(f"syncedSecretSpec: {exc.message}", reason=exc.reason) from None
 
@@ -48,40 +66,80 @@ def check_cluster_synced_secret(body: dict[str, Any]) -> None:
 def store_checker(policy: TenantPolicy) -> Any:
     """A store must parse and ask for no more than its tenant is entitled to."""
     def check(body: dict[str, Any]) -> None:
-        check_store(parse_store(body), policy)
+        store = parse_store(body)
+        check_store(store, policy)
+        check_feed(store, policy)
     return check
 
 
-def _refuse(check: Any, body: kopf.Body) -> None:
+def _refusal(exc: SpecError) -> kopf.AdmissionError:
+    return kopf.AdmissionError(exc.message, code=422)
+
+
+def _tenant(body: kopf.Body) -> str:
+    return str(body.get("metadata", {}).get("namespace") or "")
+
+
+async def refuse_synced_secret(body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
     try:
-        check(dict(body))
+        await check_synced_secret(dict(body), memo.admission_checks, _tenant(body))
     except SpecError as exc:
-        raise kopf.AdmissionError(exc.message, code=422) from None
+        raise _refusal(exc) from None
 
 
-def refuse_synced_secret(body: kopf.Body, **_: Any) -> None:
-    _refuse(check_synced_secret, body)
-
-
-def refuse_cluster_synced_secret(body: kopf.Body, **_: Any) -> None:
-    _refuse(check_cluster_synced_secret, body)
+async def refuse_cluster_synced_secret(body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
+    try:
+        await check_cluster_synced_secret(dict(body), memo.admission_checks)
+    except SpecError as exc:
+        raise _refusal(exc) from None
 
 
 def refuse_wrapped_secret(body: kopf.Body, **_: Any) -> None:
-    _refuse(parse_wrapped_secret, body)
+    try:
+        parse_wrapped_secret(dict(body))
+    except SpecError as exc:
+        raise _refusal(exc) from None
 
 
 def store_refuser(policy: TenantPolicy) -> Any:
     check = store_checker(policy)
 
     def refuse_store(body: kopf.Body, **_: Any) -> None:
-        _refuse(check, body)
+        try:
+            check(dict(body))
+        except SpecError as exc:
+            raise _refusal(exc) from None
     return refuse_store
 
 
-def webhook_server(settings: Settings) -> kopf.WebhookServer:
-    """TLS with the given certificate (e.g. from cert-manager), or kopf's self-signed one."""
-    return kopf.WebhookServer(addr=settings.webhook_addr, port=settings.webhook_port, host=settings.webhook_host,
-                              certfile=settings.webhook_cert or None, pkeyfile=settings.webhook_key or None,
-                              cafile=settings.webhook_ca or None)
+class BoundedWebhookServer(kopf.WebhookServer):
+    """kopf's server, taking a bounded amount of work whoever sends it (see the module's docstring)."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._reviewing = asyncio.Semaphore(MAX_CONCURRENT_REVIEWS)
+        self._waiting = 0
+
+    async def _serve(self, fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:  # type: ignore[override]
+        if request.content_length is not None and request.content_length > MAX_REVIEW_BYTES:
+            raise aiohttp.web.HTTPRequestEntityTooLarge(max_size=MAX_REVIEW_BYTES,
+                                                        actual_size=request.content_length)
+        if self._waiting >= MAX_WAITING_REVIEWS:
+            raise aiohttp.web.HTTPTooManyRequests()
+        self._waiting += 1
+        try:
+            async with self._reviewing:
+                return await kopf.WebhookServer._serve(fn, request)
+        finally:
+            self._waiting -= 1
+
+
+def webhook_server(settings: Settings) -> kopf.WebhookServer:
+    """TLS with the given certificate (e.g. from cert-manager), or kopf's self-signed one; with a client
+    CA, only clients presenting a certificate it signed are answered."""
+    client_auth: dict[str, Any] = {}
+    if settings.webhook_client_ca:
+        client_auth = {"verify_mode": ssl.CERT_REQUIRED, "verify_cafile": settings.webhook_client_ca}
+    return BoundedWebhookServer(addr=settings.webhook_addr, port=settings.webhook_port, host=settings.webhook_host,
+                                certfile=settings.webhook_cert or None, pkeyfile=settings.webhook_key or None,
+                                cafile=settings.webhook_ca or None, **client_auth)

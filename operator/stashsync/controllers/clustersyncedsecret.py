@@ -5,7 +5,10 @@ every RECHECK_SECONDS.
 
 The SyncedSecrets it makes are ordinary ones: the store's `conditions` are checked again by each
 of them, and they share version checks through the version index, so 200 namespaces reading one
-credential cost the AWS calls of one."""
+credential cost the AWS calls of one. Each is kept exactly as the ClusterSyncedSecret says: a field a
+tenant adds to its copy (a `dataFrom` reading the whole store, a template) is removed, as is one it
+changes. "Exactly" is the spec with the defaults the API server fills in, read from the SyncedSecret
+CRD it serves (child_schema.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from stashsync.api.clustersyncedsecret import (
     ClusterSyncedSecretSpec,
     parse_cluster_synced_secret,
 )
+from stashsync.api.defaults import apply_defaults
 from stashsync.api.stores import CLUSTER_KIND, namespace_allowed, parse_store
 from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo
@@ -85,7 +89,8 @@ async def reconcile(body: dict[str, Any], indexes: StoreIndexes, memo: OperatorM
         owned = await _children(memo, spec.name, spec.uid)
         current = {_namespace(c): c for c in owned if c["metadata"]["name"] == spec.child_name}
         stale = [c for c in owned if _namespace(c) not in admitted or c["metadata"]["name"] != spec.child_name]
-        failures += await _converge(memo.api, spec, admitted, current, stale)
+        schema = await memo.child_schema.get(memo.api)
+        failures += await _converge(memo.api, spec, admitted, current, stale, schema)
         failures += [f for ns in sorted(admitted) if (f := _child_failure(ns, current.get(ns))) is not None]
     except (StashError, client.ApiException) as exc:
         failure = exc if isinstance(exc, StashError) else api_error(exc)
@@ -111,11 +116,20 @@ async def reconcile(body: dict[str, Any], indexes: StoreIndexes, memo: OperatorM
 
 
 async def _namespaces(memo: OperatorMemo) -> dict[str, dict[str, str]]:
-    """Every namespace the operator serves, with its labels; namespaces being deleted are left out."""
-    listed = await client.CoreV1Api(memo.api).list_namespace()
-    watched = set(memo.settings.watch_namespaces)
-    return {ns.metadata.name: dict(ns.metadata.labels or {}) for ns in listed.items
-            if (not watched or ns.metadata.name in watched) and ns.metadata.deletion_timestamp is None}
+    """Every namespace the operator serves, with its labels; namespaces being deleted are left out.
+    An operator serving listed namespaces reads those by name (its RBAC lists none)."""
+    core = client.CoreV1Api(memo.api)
+    if memo.settings.watch_namespaces:
+        found = []
+        for name in memo.settings.watch_namespaces:
+            try:
+                found.append(await core.read_namespace(name))
+            except client.ApiException as exc:
+                if not is_status(exc, 404):
+                    raise
+    else:
+        found = (await core.list_namespace()).items
+    return {ns.metadata.name: dict(ns.metadata.labels or {}) for ns in found if ns.metadata.deletion_timestamp is None}
 
 
 def _admitted(spec: ClusterSyncedSecretSpec, selected: set[str], namespaces: dict[str, dict[str, str]],
@@ -168,9 +182,19 @@ def _contains(existing: Any, desired: Any) -> bool:
     return bool(existing == desired)
 
 
+def _spec_kept(existing: dict[str, Any], spec: dict[str, Any], schema: dict[str, Any] | None) -> bool:
+    """The copy's spec is the one wanted: exactly (with the server's defaults), or when the schema is
+    unknown, at least containing it."""
+    if schema is None:
+        return _contains(existing.get("spec"), spec)
+    return bool(existing.get("spec") == apply_defaults(spec, schema))
+
+
 async def _converge(api: client.ApiClient, spec: ClusterSyncedSecretSpec, admitted: set[str],
-                    current: dict[str, dict[str, Any]], stale: list[dict[str, Any]]) -> list[Failure]:
-    """Create what is missing, restore what was edited, delete what is no longer wanted."""
+                    current: dict[str, dict[str, Any]], stale: list[dict[str, Any]],
+                    schema: dict[str, Any] | None) -> list[Failure]:
+    """Create what is missing, restore what was edited (a spec is replaced whole, so fields a tenant
+    added go too), delete what is no longer wanted."""
     custom = client.CustomObjectsApi(api)
     limit = asyncio.Semaphore(CONCURRENT_WRITES)
 
@@ -181,12 +205,17 @@ async def _converge(api: client.ApiClient, spec: ClusterSyncedSecretSpec, admitt
             try:
                 if existing is None:
                     return await _create(custom, spec, namespace, desired)
-                want = {"metadata": {k: desired["metadata"][k] for k in ("labels", "annotations")},
-                        "spec": desired["spec"]}
-                if not _contains(existing, want):
+                meta = {k: desired["metadata"][k] for k in ("labels", "annotations")}
+                if not _spec_kept(existing, desired["spec"], schema):
+                    await custom.replace_namespaced_custom_object(
+                        GROUP, VERSION, namespace, SYNCED_PLURAL, spec.child_name, _restored(existing, desired))
+                elif not _contains(existing["metadata"], meta):
                     await custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, SYNCED_PLURAL,
-                                                                spec.child_name, want, _content_type=MERGE_PATCH)
+                                                                spec.child_name, {"metadata": meta},
+                                                                _content_type=MERGE_PATCH)
             except client.ApiException as exc:
+                if is_status(exc, 409):
+                    return None  # changed meanwhile: the change wakes the next round
                 error = api_error(exc)
                 return Failure(namespace, error.reason, error.message)
         return None
@@ -194,6 +223,15 @@ async def _converge(api: client.ApiClient, spec: ClusterSyncedSecretSpec, admitt
     results = await asyncio.gather(*(ensure(ns) for ns in sorted(admitted)))
     await _delete(api, stale)
     return [r for r in results if r is not None]
+
+
+def _restored(existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """The copy as this object wants it, for a replace preconditioned on the version read: its spec
+    whole, our labels and annotations over theirs."""
+    meta = {k: v for k, v in existing["metadata"].items() if k != "managedFields"}
+    for field in ("labels", "annotations"):
+        meta[field] = {**(meta.get(field) or {}), **desired["metadata"][field]}
+    return {"apiVersion": desired["apiVersion"], "kind": desired["kind"], "metadata": meta, "spec": desired["spec"]}
 
 
 async def _delete(api: client.ApiClient, children: list[dict[str, Any]]) -> None:

@@ -20,8 +20,9 @@ import kopf
 from kubernetes_asyncio import client
 
 from stashsync import metrics
+from stashsync.api import patterns
 from stashsync.api.stores import PLURALS, StoreSpec, parse_store
-from stashsync.api.tenancy import check_store
+from stashsync.api.tenancy import check_feed, check_store
 from stashsync.controllers import events
 from stashsync.controllers.memo import OperatorMemo
 from stashsync.controllers.wakers import sleep_unless_stopped
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 RETRY_SECONDS = 30.0  # a broken feed is tried again this often
 STREAM_POLL_SECONDS = 1.0  # DynamoDB Streams allows 5 GetRecords per second per shard
 FEED_READY = "FeedReady"
+NOT_ALLOWED = "FeedNotAllowed"
 FOREIGN = "ForeignEvent"  # the stashsync_feed_errors_total reason of a dropped message (not a Ready reason)
 
 
@@ -46,7 +48,7 @@ def has_change_feed(spec: kopf.Spec, **_: Any) -> bool:
 
 
 async def feed_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
-    identity = ""
+    identity = ""  # the store (StoreIdentity.store) whose feed is read
     previous: tuple[bool, str, str] | None = None
     while not stopped:
         raw = copy.deepcopy(dict(body))
@@ -54,12 +56,13 @@ async def feed_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: Operator
         try:
             store = parse_store(raw)
             check_store(store, memo.settings.tenancy)
+            check_feed(store, memo.settings.tenancy)
             handle = await memo.resolver.build(store, raw["metadata"]["uid"], int(generation or 0))
-            if identity and identity != handle.identity:
+            if identity and identity != handle.identity.store:
                 memo.feeds.broken(identity)  # the store's previous generation
-            identity = handle.identity
+            identity = handle.identity.store
             reader = _reader(store, handle)
-            await handle.clients.run(reader.open)
+            await handle.run(reader.open)
             previous = await _report(memo, raw, True, "FeedReading", _describe(store), previous)
             # Objects stretch their timers to the backstop from their next sync on.
             memo.feeds.reading(identity, store.change_feed.backstop_seconds if store.change_feed else 0.0)
@@ -69,8 +72,12 @@ async def feed_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: Operator
             if identity:
                 memo.feeds.broken(identity)
                 memo.versions.wake_store(identity)  # back to their own refreshInterval now
-            previous = await _report(memo, raw, False, "FeedBroken", f"change feed not read, polling instead "
-                                     f"({exc.reason}): {exc.message}", previous)
+            if exc.reason == NOT_ALLOWED:
+                previous = await _report(memo, raw, False, NOT_ALLOWED, f"change feed not read, polling instead: "
+                                         f"{exc.message}", previous)
+            else:
+                previous = await _report(memo, raw, False, "FeedBroken", f"change feed not read, polling instead "
+                                         f"({exc.reason}): {exc.message}", previous)
             await sleep_unless_stopped(stopped, RETRY_SECONDS)
         except client.ApiException as exc:
             logger.warning("change feed status not written: %s", api_error(exc).message)
@@ -109,16 +116,16 @@ async def _read(stopped: kopf.DaemonStopped, body: kopf.Body, generation: Any, s
     where = store.namespace + "/" + store.name if store.namespace else store.name
     while not stopped and body["metadata"].get("generation") == generation:
         if isinstance(reader, QueueReader):
-            messages = await handle.clients.run(reader.receive)
+            messages = await handle.run_long_poll(reader.receive)
             changes = [c for m in messages for c in _changes(m, feed)]
-            _wake(memo, handle.identity, source, changes, feed, where)
-            await handle.clients.run(reader.delete, messages)  # only once their wake-ups are queued
+            _wake(memo, handle.identity.store, source, changes, feed, where)
+            await handle.run(reader.delete, messages)  # only once their wake-ups are queued
         else:
-            poll = await handle.clients.run(reader.poll)
+            poll = await handle.run(reader.poll)
             metrics.FEED_EVENTS_RECEIVED.labels(feed=feed).inc(len(poll.changes))
             if poll.gap:  # records may have been missed: every reader checks
-                memo.versions.wake_store(handle.identity)
-            _wake(memo, handle.identity, source, poll.changes, feed, where)
+                memo.versions.wake_store(handle.identity.store)
+            _wake(memo, handle.identity.store, source, poll.changes, feed, where)
             await sleep_unless_stopped(stopped, STREAM_POLL_SECONDS)
 
 
@@ -128,20 +135,28 @@ def _changes(message: Message, feed: str) -> list[Change]:
         changes = from_message(message.body)
     except ForeignEvent as exc:
         metrics.FEED_ERRORS.labels(feed=feed, reason=FOREIGN).inc()
-        logger.info("change feed message dropped: %s", exc)  # the reason only: a body may hold anything
+        logger.info("change feed message dropped: %s", exc)  # a fixed reason: the body may hold anything
         return []
     return [c if c.at is not None else Change(c.service, c.name, message.sent_at) for c in changes]
 
 
-def _wake(memo: OperatorMemo, identity: str, source: Source, changes: list[Change], feed: str, where: str) -> None:
+def _wake(memo: OperatorMemo, store: str, source: Source, changes: list[Change], feed: str, where: str) -> None:
     if not changes:
         return
     keys = {c.key for c in changes}
+    changed_names = sorted({n for k in keys if (n := source.name_in_feed(k)) is not None})
 
     def changed(ref: CredentialRef) -> bool:
         return source.feed_name(ref.name) in keys
 
-    if memo.versions.wake_matching(identity, changed):
+    def listed(pattern: str) -> bool:
+        """A dataFrom pattern that may list a changed name (a new one, say) now."""
+        try:
+            return bool(patterns.matching(changed_names, pattern))
+        except patterns.PatternError:
+            return False  # refused when its object was parsed: that object lists nothing
+
+    if memo.versions.wake_matching(store, changed, listed):
         metrics.FEED_EVENTS_MATCHED.labels(feed=feed).inc(len(changes))
     newest = max((c.at for c in changes if c.at is not None), default=None)
     if newest is not None:

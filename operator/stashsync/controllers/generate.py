@@ -77,7 +77,7 @@ async def ensure_generated(spec: SyncedSecretSpec, store: StoreHandle, status: d
     for entry in entries:
         assert entry.generate is not None
         g = entry.generate
-        versions = await store.clients.run(source.generated_versions, entry.name)
+        versions = await store.run(source.generated_versions, entry.name)
         legacy = all(v.generated_by is None for v in versions)
         if versions and not _owned(versions, generator, legacy, entry.key, status):
             raise CredentialNotGenerated(
@@ -88,7 +88,7 @@ async def ensure_generated(spec: SyncedSecretSpec, store: StoreHandle, status: d
             continue  # someone wrote a newer version over ours: theirs now, never rotated over or pruned
         if latest is None or (g.rotate_seconds > 0 and delivered and
                               time.time() - _last_generated(latest, entry.key, status) >= g.rotate_seconds):
-            await store.clients.run(_rotate, source, entry.name, generate(g.length, g.charset), entry.context,
+            await store.run(_rotate, source, entry.name, generate(g.length, g.charset), entry.context,
                                      generator, g.keep)
             generated_at[entry.key] = cond.now()
         elif latest.generated_at:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import kopf
 from kubernetes_asyncio import client
 
+from stashsync.aws.threads import AwsWorkers
+from stashsync.controllers.child_schema import ChildSchema
 from stashsync.controllers.feed_health import FeedHealth
 from stashsync.controllers.restarts import RestartCoordinator
 from stashsync.controllers.scheduler import RunSync, SyncScheduler
@@ -51,8 +53,11 @@ class OperatorMemo:
     settings: Settings
     api: client.ApiClient  # the operator's own writes (kopf has its own client)
     secrets: Secrets  # target Secrets, through `api`
+    workers: AwsWorkers  # the threads every AWS call runs in, in turns per namespace
     resolver: StoreResolver
     sandbox: TemplateSandbox = field(default_factory=TemplateSandbox)
+    # The webhook's template checks: a child of their own, so reviews never take the renders' turns.
+    admission_checks: TemplateSandbox = field(default_factory=lambda: TemplateSandbox(size=1))
     written: WrittenSecrets = field(default_factory=WrittenSecrets)
     syncs: SyncScheduler = field(init=False)  # every SyncedSecret's next sync, by (namespace, name)
     fan_outs: Wakers = field(default_factory=Wakers)  # ClusterSyncedSecret loops, by ("", name)
@@ -65,6 +70,7 @@ class OperatorMemo:
     restarts: RestartCoordinator = field(init=False)  # rotation restarts, coalesced per workload and capped
     templates: TemplateWatch = field(init=False)  # templateFrom ConfigMaps/Secrets, and who renders them
     feeds: FeedHealth = field(default_factory=FeedHealth)  # stores whose change feed is read (the backstop)
+    child_schema: ChildSchema = field(default_factory=ChildSchema)  # what ClusterSyncedSecret copies hold
     kopf_settings: kopf.OperatorSettings | None = None  # set at start-up, for the syncs' object loggers
     serving: list[asyncio.Task[None]] = field(default_factory=list)  # the scheduler's task, once started
 
@@ -74,7 +80,8 @@ class OperatorMemo:
         self.versions = VersionIndex(self.syncs.wake)
         self.templates = TemplateWatch(self.syncs.wake)
         self.restarts = RestartCoordinator(self.api, s.restart_window, s.restart_max_concurrent,
-                                           s.restart_progress_timeout, lambda: self.mac_key)
+                                           s.restart_progress_timeout, lambda: self.mac_key,
+                                           per_namespace=s.restart_per_namespace)
 
     def start_syncs(self, run: RunSync) -> None:
         """Start the scheduler once (kopf hands each object a copy of the memo; the list is shared)."""
@@ -89,4 +96,7 @@ class OperatorMemo:
     @classmethod
     def from_settings(cls, settings: Settings, api: client.ApiClient) -> OperatorMemo:
         secrets = Secrets(api)
-        return cls(settings=settings, api=api, secrets=secrets, resolver=StoreResolver(settings.tenancy, api, secrets))
+        workers = AwsWorkers(settings.aws_workers, settings.aws_workers_per_namespace, settings.long_poll_workers,
+                             settings.long_polls_per_namespace)
+        return cls(settings=settings, api=api, secrets=secrets, workers=workers,
+                   resolver=StoreResolver(settings.tenancy, api, secrets, workers))

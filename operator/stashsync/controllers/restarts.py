@@ -1,5 +1,8 @@
 """Restart orchestration: rotations restart each workload once, however many of its Secrets changed
-together, and at most `max_concurrent` rollouts run at a time across the cluster.
+together, and at most `max_concurrent` rollouts run at a time across the cluster, at most
+`per_namespace` of them for one namespace's workloads (slots handed out in turn per namespace, so
+one namespace's stuck rollouts never hold the slots another namespace's restarts need). A rollout
+that cannot progress by itself (paused, or past its progress deadline) gives its slot up at once.
 
 A sync whose Secret changed asks for its targets to restart (`request`) and records the content MAC
 it is owed as `status.pendingRolloutMAC`. A workload is restarted once no request for it has come
@@ -25,6 +28,7 @@ from kubernetes_asyncio import client
 from stashsync import metrics
 from stashsync.controllers import events
 from stashsync.crypto import mac
+from stashsync.fairness import FairSlots
 from stashsync.kube import rollout
 from stashsync.kube.client import api_error
 from stashsync.kube.status import patch_status
@@ -73,12 +77,12 @@ class _Window:
 
 class RestartCoordinator:
     def __init__(self, api: client.ApiClient, window_seconds: float, max_concurrent: int,
-                 progress_timeout: float, mac_key: Callable[[], bytes]) -> None:
+                 progress_timeout: float, mac_key: Callable[[], bytes], per_namespace: int | None = None) -> None:
         self.api = api
         self.mac_key = mac_key
         self.window_seconds = window_seconds
         self.progress_timeout = progress_timeout
-        self._slots = asyncio.Semaphore(max(1, max_concurrent))
+        self.slots = FairSlots(max_concurrent, per_namespace)
         self._windows: dict[rollout.Workload, _Window] = {}
         self._requests: dict[Owner, _Request] = {}
         self._changed = asyncio.Event()
@@ -138,7 +142,7 @@ class RestartCoordinator:
                 await asyncio.wait_for(self._changed.wait(), timeout=max(0.0, wait))
 
     async def _restart(self, workload: rollout.Workload, window: _Window) -> None:
-        async with self._slots:
+        async with self.slots.slot(workload.namespace):
             macs = sorted(set(window.owners.values()))
             # One owner: its own MAC (as before orchestration); several: a keyed MAC of theirs.
             value = macs[0] if len(macs) == 1 else mac.data_mac(self.mac_key(), str(workload), {
@@ -171,11 +175,12 @@ class RestartCoordinator:
                     metrics.RESTARTS_IN_PROGRESS.dec()
 
     async def _until_rolled_out(self, workload: rollout.Workload, generation: int) -> None:
-        """Hold the slot while the rollout runs, so at most max_concurrent run at once."""
+        """Hold the slot while the rollout runs, so at most max_concurrent run at once; not for one that
+        cannot progress (nothing would free the slot but the timeout)."""
         deadline = time.monotonic() + self.progress_timeout
         while time.monotonic() < deadline:
             try:
-                if await rollout.rolled_out(self.api, workload, generation):
+                if await rollout.progress(self.api, workload, generation) != rollout.Progress.ROLLING:
                     return
             except client.ApiException:
                 return  # cannot tell; do not hold the slot on an error

@@ -21,18 +21,23 @@ from stashsync.api import conditions as cond
 from stashsync.api.stores import StoreSpec, namespace_allowed, needs_namespace_labels, parse_store
 from stashsync.api.tenancy import TenantPolicy, check_store
 from stashsync.aws.clients import AwsAuth
-from stashsync.aws.ratelimit import TokenBucket
+from stashsync.aws.ratelimit import StoreBudget
+from stashsync.aws.threads import AwsWorkers
 from stashsync.errors import SpecError
 from stashsync.kube import identity
 from stashsync.kube.client import is_status
 from stashsync.kube.identity import NamespaceLabels
 from stashsync.kube.secrets import Secrets, decode
-from stashsync.sources.registry import StoreHandle, build_store
+from stashsync.sources.registry import StoreHandle, StoreIdentity, build_store
 
 AUTH_TTL_SECONDS = 300.0  # re-read a store's auth Secret at most this often
 # Built sessions kept (about 1 MiB each with the shared botocore loader); the least recently used goes
-# first, and is built again (one STS call for an assumed role) when next needed.
+# first, and is built again (one STS call for an assumed role) when next needed. One namespace keeps at
+# most MAX_BUILT_PER_NAMESPACE of them: a tenant with hundreds of stores evicts its own sessions, not
+# every other tenant's.
 MAX_BUILT = 256
+MAX_BUILT_PER_NAMESPACE = 32
+Key = tuple[str, int, str]  # (store uid, generation, session namespace: whose session it is)
 
 
 
@@ -49,59 +54,73 @@ class StoreResolver:
     and the clients are rebuilt only if it changed."""
 
     def __init__(self, tenancy: TenantPolicy, api: client.ApiClient, secrets: Secrets,
-                 max_built: int = MAX_BUILT) -> None:
+                 workers: AwsWorkers | None = None, max_built: int = MAX_BUILT) -> None:
         self.tenancy = tenancy
         self.api = api
         self.secrets = secrets
+        self.workers = workers
         self.namespace_labels = NamespaceLabels(api)
-        self._built: OrderedDict[tuple[str, int, str], _Built] = OrderedDict()
-        self._limiters: dict[str, tuple[tuple[float, int], TokenBucket]] = {}
-        self._lock = asyncio.Lock()
+        self._built: OrderedDict[Key, _Built] = OrderedDict()
+        self._building: dict[Key, asyncio.Future[StoreHandle]] = {}  # one build per key at a time
+        self._limiters: dict[str, tuple[tuple[float, int], StoreBudget]] = {}
         self.max_built = max_built
+        self.max_per_namespace = min(MAX_BUILT_PER_NAMESPACE, max_built)
 
-    def _fresh(self, key: tuple[str, int, str]) -> StoreHandle | None:
+    def _fresh(self, key: Key) -> StoreHandle | None:
         cached = self._built.get(key)
         if cached is None or time.monotonic() - cached.checked >= AUTH_TTL_SECONDS:
             return None
         self._built.move_to_end(key)
         return cached.value
 
-    def _keep(self, key: tuple[str, int, str], built: _Built) -> None:
+    def _keep(self, key: Key, built: _Built) -> None:
         self._built[key] = built
         self._built.move_to_end(key)
+        own = [k for k in self._built if k[2] == key[2]]  # oldest first
+        for old in own[:max(0, len(own) - self.max_per_namespace)]:
+            del self._built[old]
         while len(self._built) > self.max_built:
             self._built.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._built)
 
-    def limiter(self, store: StoreSpec, uid: str) -> TokenBucket:
-        """One request budget per store, shared by every client built for it (all namespaces)."""
+    def limiter(self, store: StoreSpec, uid: str) -> StoreBudget:
+        """One request budget per store, shared in turns by every client built for it (all namespaces)."""
         want = (store.rate_limit.requests_per_second, store.rate_limit.burst)
         existing = self._limiters.get(uid)
         if existing is None or existing[0] != want:
-            existing = (want, TokenBucket(*want))
+            existing = (want, StoreBudget(*want))
             self._limiters[uid] = existing
         return existing[1]
 
     async def build(self, store: StoreSpec, uid: str, generation: int, consumer: str | None = None) -> StoreHandle:
         """`consumer`: the namespace a cluster store is used from. It names the role session (so
-        CloudTrail shows who read what), which makes one cached session per namespace."""
-        consumer = session_namespace(store, consumer)
-        key = (uid, generation, consumer)
+        CloudTrail shows who read what), which makes one cached session per namespace. The handle's
+        calls are made for `consumer` (none: the store's own namespace, or the cluster admin's)."""
+        tenant = consumer if consumer is not None else (store.namespace or "")
+        session = session_namespace(store, consumer)
+        key = (uid, generation, session)
         found = self._fresh(key)
         if found is None:
-            async with self._lock:
-                found = self._fresh(key)
-                if found is None:
-                    auth = await aws_auth(self.api, self.secrets, store, consumer, self.limiter(store, uid))
-                    cached = self._built.get(key)
-                    if cached is not None and cached.auth == auth:
-                        found = cached.value
-                    else:
-                        found = build_store(store, auth, identity=f"{uid}/{generation}")
-                    self.forget(uid, keep_generation=generation)
-                    self._keep(key, _Built(time.monotonic(), auth, found))
+            building = self._building.get(key)
+            if building is None:  # this key's build only: a slow one never holds another store's users
+                building = asyncio.ensure_future(self._build(key, store))
+                self._building[key] = building
+                building.add_done_callback(lambda _: self._building.pop(key, None))
+            found = await asyncio.shield(building)
+        return found.for_tenant(tenant)
+
+    async def _build(self, key: Key, store: StoreSpec) -> StoreHandle:
+        uid, generation, session = key
+        auth = await aws_auth(self.api, self.secrets, store, session, self.limiter(store, uid))
+        cached = self._built.get(key)
+        if cached is not None and cached.auth == auth:
+            found = cached.value
+        else:
+            found = build_store(store, auth, StoreIdentity(f"{uid}/{generation}", session), self.workers)
+        self.forget(uid, keep_generation=generation)
+        self._keep(key, _Built(time.monotonic(), auth, found))
         return found
 
     def forget(self, uid: str, keep_generation: int | None = None) -> None:
@@ -165,7 +184,7 @@ def _web_identity(api: client.ApiClient, store: StoreSpec) -> Callable[[], str] 
 
 
 async def aws_auth(api: client.ApiClient, secrets: Secrets, store: StoreSpec, consumer: str,
-                   limiter: TokenBucket | None = None) -> AwsAuth:
+                   limiter: StoreBudget | None = None) -> AwsAuth:
     auth = AwsAuth(region=store.region, endpoint=store.endpoint, endpoints=store.endpoints,
                    role_arn=store.auth.role_arn, external_id=store.auth.external_id,
                    session_name=role_session_name(consumer, store.name), web_identity_token=_web_identity(api, store),

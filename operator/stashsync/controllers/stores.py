@@ -62,7 +62,7 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMem
         uid = body.metadata["uid"]
         handle = await memo.resolver.build(store, uid, generation)
         served = handle.wrap if handle.wrap is not None else handle.reader()
-        await handle.clients.run(served.validate)
+        await handle.run(served.validate)
         ok, reason, message = True, "Valid", f"{store.provider} store is reachable"
     except StashError as exc:
         ok, reason, message = False, exc.reason, exc.message

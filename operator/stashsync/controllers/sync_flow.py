@@ -21,7 +21,7 @@ from kubernetes_asyncio import client
 from stashsync import errors, metrics
 from stashsync.api import conditions as cond
 from stashsync.api.syncedsecret import SyncedSecretSpec, key_for_name, parse_synced_secret
-from stashsync.controllers import templates
+from stashsync.controllers import events, templates
 from stashsync.controllers.generate import ensure_generated, generator_of, next_rotation_seconds
 from stashsync.controllers.memo import OperatorMemo, WrittenSecrets
 from stashsync.controllers.restarts import OwnerRef
@@ -38,7 +38,7 @@ from stashsync.kube.status import write_ready
 from stashsync.sandbox import TemplateSandbox
 from stashsync.sources import base
 from stashsync.sources.recent import KEEP_SECONDS
-from stashsync.sources.registry import StoreHandle
+from stashsync.sources.registry import StoreHandle, StoreIdentity
 from stashsync.values.properties import extract
 from stashsync.values.reencrypt import encrypt_values
 
@@ -91,7 +91,7 @@ async def resolve_refs(spec: SyncedSecretSpec, store: StoreHandle, shared: Subsc
     known: dict[str, str] = {}
 
     async def find_each(keys: list[Any]) -> list[dict[str, str | None]]:
-        return await _first_error([store.clients.run(source.find, k[2], dict(k[3])) for k in keys])
+        return await _first_error([store.run(source.find, k[2], dict(k[3])) for k in keys])
 
     found = await shared.get([(store.identity, "find", f.pattern, tuple(sorted(f.tags.items())))
                               for f in spec.data_from], find_each)
@@ -110,7 +110,7 @@ async def resolve_refs(spec: SyncedSecretSpec, store: StoreHandle, shared: Subsc
     return Refs(refs, {d.key: d.property for d in spec.data if d.property}, known)
 
 
-def _version_key(store: StoreHandle, ref: base.CredentialRef) -> tuple[str, str, base.CredentialRef]:
+def _version_key(store: StoreHandle, ref: base.CredentialRef) -> tuple[StoreIdentity, str, base.CredentialRef]:
     return (store.identity, "version", ref)
 
 
@@ -130,12 +130,12 @@ async def current_versions(store: StoreHandle, wanted: Refs, shared: Subscriptio
                 store.identity, shared.subscriber[0], keys, source.room_to_check(refs))
             if along:
                 started = shared.begin()
-                versions, extra = await store.clients.run(source.current_versions_ahead, refs, [k[2] for k in along])
+                versions, extra = await store.run(source.current_versions_ahead, refs, [k[2] for k in along])
                 shared.record_along([_version_key(store, r) for r in extra], list(extra.values()), started)
                 return versions
         if base.is_batch_source(source):
-            return await store.clients.run(source.current_versions, refs)
-        return await _first_error([store.clients.run(source.current_version, r) for r in refs])
+            return await store.run(source.current_versions, refs)
+        return await _first_error([store.run(source.current_version, r) for r in refs])
 
     checked = await shared.get([_version_key(store, r) for r in unique], check) if unique else []
     by_ref = dict(zip(unique, checked, strict=True))
@@ -157,9 +157,9 @@ async def fetch_values(store: StoreHandle, wanted: Refs, keys: list[str], versio
     if not missing:
         fetched: list[bytes] = []
     elif base.is_batch_source(source):
-        fetched = await store.clients.run(source.fetch_many, missing)
+        fetched = await store.run(source.fetch_many, missing)
     else:
-        fetched = await _first_error([store.clients.run(source.fetch, r, v) for r, v in missing])
+        fetched = await _first_error([store.run(source.fetch, r, v) for r, v in missing])
     for (ref, version), value in zip(missing, fetched, strict=True):
         store.recent.put(ref, version, value)
         by_ref[(ref, version)] = value
@@ -233,12 +233,12 @@ async def _read_now(store: StoreHandle, unique: list[base.CredentialRef], ahead:
     try:
         if ahead:
             assert base.is_ahead_reader(source)
-            read, extra = await store.clients.run(source.read_current_ahead, unique, ahead)
+            read, extra = await store.run(source.read_current_ahead, unique, ahead)
             for ref, (version, value) in extra.items():
                 store.recent.put_ahead(ref, version, value, started)
         else:
             assert base.is_current_reader(source)
-            read = await store.clients.run(source.read_current, unique)
+            read = await store.run(source.read_current, unique)
     finally:
         store.recent.done_reading(ahead)
     shared.record([_version_key(store, r) for r in unique], [version for version, _ in read], started)
@@ -465,11 +465,20 @@ def restart_owed(p: Plan) -> str | None:
 
 
 async def request_restarts(memo: OperatorMemo, p: Plan, content_mac: str) -> bool:
-    """Hand the targets to the restart coordinator, which restarts each workload once per window.
-    False when no workload matches: nothing to restart, and nothing owed."""
+    """Hand the targets the Secret concerns to the restart coordinator, which restarts each workload
+    once per window; a Warning names those it does not concern. False when no workload is left:
+    nothing to restart, and nothing owed."""
     workloads: list[rollout.Workload] = []
+    refused: list[rollout.Workload] = []
     for t in p.spec.restart_targets:
-        workloads += await rollout.resolve(memo.api, p.namespace, rollout.Target(t.kind, t.name, t.match_labels))
+        found = await rollout.resolve(memo.api, p.namespace, rollout.Target(t.kind, t.name, t.match_labels),
+                                      p.spec.target.name)
+        workloads += found.workloads
+        refused += found.refused
+    if refused:
+        events.warning(p.body, "RestartNotAllowed", f"not restarted: {', '.join(sorted({str(w) for w in refused}))}; "
+                       f"their pods do not use Secret {p.spec.target.name!r} (annotate a workload "
+                       f"{rollout.RESTART_OPT_IN}: {p.spec.target.name} to restart it all the same)")
     if not workloads:
         return False
     meta = p.body["metadata"]
@@ -531,7 +540,7 @@ async def _steps(p: Plan, store_body: dict[str, Any] | None, memo: OperatorMemo)
     wanted = await resolve_refs(p.spec, store, shared)
     target = await read_target(memo.secrets, p, output_keys(p.spec, wanted.refs), mac_key)
     if created_once(p, target):
-        return SyncOutcome(True, "Synced", CREATED_ONCE, store_identity=store.identity)
+        return SyncOutcome(True, "Synced", CREATED_ONCE, store_identity=store.identity.store)
     memo.templates.subscribe((p.namespace, p.name), templates.source_keys(p.namespace, p.spec.target.template_from))
     loaded = await templates.load(memo.api, memo.secrets, p.namespace, p.spec.target.template,
                                   p.spec.target.template_from)
@@ -541,7 +550,7 @@ async def _steps(p: Plan, store_body: dict[str, Any] | None, memo: OperatorMemo)
         if (owed := restart_owed(p)) is not None and not await request_restarts(memo, p, owed):
             unchanged["rolloutMAC"] = owed  # its workloads are gone meanwhile: nothing is owed any more
         return SyncOutcome(True, "Synced", _synced_message(p.previous_versions, p.spec.target.name),
-                           status=unchanged, store_identity=store.identity)
+                           status=unchanged, store_identity=store.identity.store)
     versions, values = read
     plain, data = await build_data(p, store, values, memo.sandbox, loaded.texts)
     data_mac, content_mac = mac.data_mac(mac_key, p.uid, data), mac.data_mac(mac_key, p.uid, plain)
@@ -549,7 +558,7 @@ async def _steps(p: Plan, store_body: dict[str, Any] | None, memo: OperatorMemo)
     restart = needs_restart(p, mac_key, plain) and await request_restarts(memo, p, content_mac)
     status = synced_status(p, versions, data_mac, content_mac, generated_at, restart, loaded.versions)
     return SyncOutcome(True, "Synced", _synced_message(versions, p.spec.target.name), wrote=wrote,
-                       store_identity=store.identity, status=status)
+                       store_identity=store.identity.store, status=status)
 
 
 def _synced_message(versions: dict[str, str], secret_name: str) -> str:

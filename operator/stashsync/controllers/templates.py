@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from kubernetes_asyncio import client
 
-from stashsync.api.syncedsecret import TemplateSource
+from stashsync.api.reserved import RESERVED_TYPES
+from stashsync.api.syncedsecret import MAX_TEMPLATE_BYTES, TemplateSource
 from stashsync.errors import StashError
 from stashsync.kube.client import is_status
-from stashsync.kube.limits import MAX_SECRET_BYTES
-from stashsync.kube.secrets import NEVER_MERGED_TYPES, Secrets, decode
+from stashsync.kube.secrets import Secrets, decode
 
 TEMPLATE_LABEL = "stashsync.dev/template"
 Subscriber = tuple[str, str]  # (namespace, SyncedSecret name)
@@ -70,7 +70,7 @@ async def _read(api: client.ApiClient, secrets: Secrets, namespace: str, kind: s
         secret = await secrets.read(namespace, name)
         if secret is None:
             return None
-        if secret.get("type", "Opaque") in NEVER_MERGED_TYPES:
+        if secret.get("type", "Opaque") in RESERVED_TYPES:
             raise TemplateNotFound(f"templateFrom: Secret {name!r} is of type {secret['type']}, which is never "
                                    "read as a template")
         return str(secret["metadata"]["resourceVersion"]), decode(secret.get("data"))
@@ -100,8 +100,9 @@ async def load(api: client.ApiClient, secrets: Secrets, namespace: str, inline: 
         versions[source.ref] = version
         if source.key not in data:
             raise TemplateNotFound(f"templateFrom: {source.kind} {source.name!r} has no key {source.key!r}")
-        if len(data[source.key]) > MAX_SECRET_BYTES:
-            raise TemplateNotFound(f"templateFrom: {source.kind} {source.name!r} key {source.key!r} is too large")
+        if len(data[source.key]) + sum(len(t.encode()) for t in texts.values()) > MAX_TEMPLATE_BYTES:
+            raise TemplateNotFound(f"templateFrom: {source.kind} {source.name!r} key {source.key!r} is too large: "
+                                   f"all templates of one object together may hold at most {MAX_TEMPLATE_BYTES} bytes")
         try:
             texts[source.output] = data[source.key].decode()
         except UnicodeDecodeError:

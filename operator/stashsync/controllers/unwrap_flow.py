@@ -82,12 +82,12 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, memo: 
         if not _written_by_us(existing, owner, token_hash):
             # Before claiming: a claim that cannot end in a Secret only runs the token's TTL down.
             secrets.check_replaceable(existing, spec.target_name, owner, secrets.RENAME_HINT)
-            claimed = await clients.run(service.claim, token, uid)
+            claimed = await store.run(service.claim, token, uid)
             if claimed.get("consumed"):  # consumed by us before a crash, but the Secret is not there
                 return await _report(memo.api, body, prefix, False, "SecretLost",
                                      "the token was consumed but its Secret is gone; the value cannot be recovered")
             faults.crash_point("claimed")
-            plaintext = await clients.run(wrapsrc.open_client_layer, clients, claimed)
+            plaintext = await store.run(wrapsrc.open_client_layer, clients, claimed)
             data = wrapfmt.secret_data(limits.check_fits(spec.target_name, plaintext), spec.target_key)
             if spec.encryption is not None:
                 data = await encrypt_values(data, spec.encryption, clients, namespace, spec.target_name)
@@ -102,7 +102,7 @@ async def unwrap(body: dict[str, Any], store_body: dict[str, Any] | None, memo: 
         # The value is safe in our Secret: consume (or finish what a crash left). An item gone already,
         # e.g. deleted by the table's own TTL after our claim, leaves nothing to consume: still success.
         with contextlib.suppress(wrapsrc.TokenNotFound):
-            await clients.run(service.consume, token, uid, ttl)
+            await store.run(service.consume, token, uid, ttl)
         faults.crash_point("consumed")
         metrics.WRAP_TOKENS_CONSUMED.inc()
         return await _report(memo.api, body, prefix, True, "Unwrapped",

@@ -8,10 +8,16 @@ that check. N objects on one credential therefore make one check per (shortest) 
 N. A check that finds a new version wakes the other subscribers at once, so none waits for its own
 timer to notice. Identical checks in flight at the same moment are made once.
 
-A credential is keyed by the store's identity (uid and generation), not by the namespace using it:
-a cluster store serves many namespaces with the same AWS identity, and whether a namespace may use
-the store at all (its `conditions`) is decided before the index is asked. Values are never kept
-here; only versions and names.
+A credential is keyed by the store's identity: its uid and generation, and the AWS session the check
+was made with (sources.registry.StoreIdentity). A cluster store on the operator's own identity serves
+many namespaces with one session, so they share checks; one with a role has a session per namespace,
+so a namespace never reuses a check (or a listing) its own role could not have made. Whether a
+namespace may use the store at all (its `conditions`) is decided before the index is asked.
+
+A check's result is shared; its failure is not. An error may come from the input of the object whose
+sync made the check (a pattern, a name), so the objects that waited for it check again on their own,
+and each sees only errors its own input or its own session caused. Values are never kept here; only
+versions and names.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stashsync.sources.registry import StoreIdentity
+
 Subscriber = tuple[str, str]  # (namespace, name) of the object
-CheckKey = Hashable
+CheckKey = Hashable  # (StoreIdentity, "version", CredentialRef) or (StoreIdentity, "find", pattern, tags)
 Checker = Callable[[list[Any]], Awaitable[list[Any]]]
 
 
@@ -46,7 +54,7 @@ class VersionIndex:
         self._inflight: dict[CheckKey, asyncio.Future[Any]] = {}
         self._keys_of: dict[Subscriber, set[CheckKey]] = {}
         # Per store identity: its credentials' version keys, the one checked longest ago first.
-        self._checked_order: dict[str, OrderedDict[CheckKey, None]] = {}
+        self._checked_order: dict[StoreIdentity, OrderedDict[CheckKey, None]] = {}
         self._seq = itertools.count(1)
         self.checks = 0  # keys checked at the source, for tests and benchmarks
 
@@ -104,7 +112,7 @@ class VersionIndex:
             order.pop(key, None)
             order[key] = None
 
-    def take_along(self, identity: str, namespace: str, skip: Collection[CheckKey], limit: int,
+    def take_along(self, identity: StoreIdentity, namespace: str, skip: Collection[CheckKey], limit: int,
                    scan: int = 64) -> list[CheckKey]:
         """Up to `limit` version keys of store `identity` that objects of `namespace` read, checked
         longest ago and not being checked now (looking at the `scan` oldest): what a check with room
@@ -143,14 +151,16 @@ class VersionIndex:
                   max_age: float) -> list[Any]:
         """The result for each key: reused when checked since this subscriber's previous use and at
         most `max_age` seconds ago, else taken from a check already in flight, else checked (all
-        such keys in one `check` call)."""
+        such keys in one `check` call). A check in flight that fails is not taken: the key is then
+        checked for this subscriber alone, and only that check's error is its own."""
         found: dict[CheckKey, Any] = {}
         wanted = list(dict.fromkeys(keys))
+        alone: set[CheckKey] = set()  # keys whose shared check failed: checked by this subscriber itself
         while len(found) < len(wanted):
             for key in wanted:
-                if key not in found and self._usable(subscriber, key, max_age):
+                if key not in found and key not in alone and self._usable(subscriber, key, max_age):
                     found[key] = self._use(subscriber, key)
-            mine = [k for k in wanted if k not in found and k not in self._inflight]
+            mine = [k for k in wanted if k not in found and (k in alone or k not in self._inflight)]
             if mine:
                 found.update(zip(mine, await self._check(subscriber, mine, check), strict=True))
             waiting = {k: self._inflight[k] for k in wanted if k not in found and k in self._inflight}
@@ -159,9 +169,9 @@ class VersionIndex:
             for key, future in waiting.items():
                 if future.cancelled():
                     continue  # its object was stopped mid-check: the next round checks again
-                error = future.exception()
-                if error is not None:
-                    raise error
+                if future.exception() is not None:
+                    alone.add(key)  # another object's check failed: its error is not this one's
+                    continue
                 found[key] = future.result()
                 entry = self._entries.get(key)
                 if entry is not None:
@@ -194,17 +204,19 @@ class VersionIndex:
             future.set_result(result)
         return list(results)
 
-    def wake_matching(self, identity: str, changed: Callable[[Any], bool]) -> int:
-        """A change feed says credentials changed in the store `identity`: wake every subscriber of a
-        version key whose credential `changed(ref)` matches, and every dataFrom listing of the store
-        (a new name may match it). Returns how many were woken. Their syncs check anew (the checks
-        they hold are the ones they already used), once for all of them."""
+    def wake_matching(self, store: str, changed: Callable[[Any], bool], listed: Callable[[str], bool]) -> int:
+        """A change feed says credentials changed in store `store` (StoreIdentity.store, any session):
+        wake every subscriber of a version key whose credential `changed(ref)` matches, and of every
+        dataFrom listing whose pattern `listed(pattern)` says a changed name matches (it may be new).
+        Returns how many were woken. Their syncs check anew (the checks they hold are the ones they
+        already used), once for all of them."""
         woken: set[Subscriber] = set()
         mark = self.begin()
         for key, entry in self._entries.items():
-            if not (isinstance(key, tuple) and len(key) >= 3 and key[0] == identity):
+            if not (isinstance(key, tuple) and len(key) >= 3 and isinstance(key[0], StoreIdentity)
+                    and key[0].store == store):
                 continue
-            if key[1] == "find" or (key[1] == "version" and changed(key[2])):
+            if (key[1] == "find" and listed(key[2])) or (key[1] == "version" and changed(key[2])):
                 woken.update(entry.used)
                 entry.fresh_after = mark
                 self._inflight.pop(key, None)  # a check begun before the change may not see it
@@ -212,9 +224,9 @@ class VersionIndex:
             self._wake(subscriber)
         return len(woken)
 
-    def wake_store(self, identity: str) -> int:
+    def wake_store(self, store: str) -> int:
         """Wake every subscriber of the store (a feed that may have missed changes)."""
-        return self.wake_matching(identity, lambda _: True)
+        return self.wake_matching(store, lambda _: True, lambda _: True)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """The object is gone: forget it, and every entry nobody reads any more."""
@@ -229,17 +241,17 @@ class VersionIndex:
 
     def _forget_order(self, key: CheckKey) -> None:
         identity = _version_identity(key)
-        order = self._checked_order.get(identity or "")
+        order = self._checked_order.get(identity) if identity is not None else None
         if identity is not None and order is not None:
             order.pop(key, None)
             if not order:
                 del self._checked_order[identity]
 
 
-def _version_identity(key: CheckKey) -> str | None:
+def _version_identity(key: CheckKey) -> StoreIdentity | None:
     """The store identity of a version key ((identity, "version", ref)); None for other keys."""
-    if isinstance(key, tuple) and len(key) >= 3 and key[1] == "version":
-        return str(key[0])
+    if isinstance(key, tuple) and len(key) >= 3 and key[1] == "version" and isinstance(key[0], StoreIdentity):
+        return key[0]
     return None
 
 

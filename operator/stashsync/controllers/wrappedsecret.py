@@ -75,7 +75,7 @@ async def release(body: kopf.Body, namespace: str | None, memo: OperatorMemo,
         indexes = StoreIndexes(credentialstore_index, clustercredentialstore_index)
         store = await memo.resolver.resolve(indexes.store_body_for(raw.get("spec") or {}, namespace),
                                             spec.store_kind, spec.store_name, namespace=namespace)
-        await store.clients.run(store.wrap_service().release, token, raw["metadata"]["uid"])
+        await store.run(store.wrap_service().release, token, raw["metadata"]["uid"])
     except StashError:
         pass  # nothing claimed that we can reach; a claim left behind expires with the token
 

@@ -4,11 +4,12 @@ Templates see each credential as a variable named by its Secret key (keys with '
 reachable through the `data` mapping: {{ data["db-password"] }}). Undefined names are errors, so a
 typo fails the sync instead of writing an empty value.
 
-Templates are written by a tenant and see secret values, so an error message is built only from what
-the template's author wrote (the output key, the line, undefined names that appear in the source)
-and the error's class, never from the library's text: `{{ data[password] }}` makes Jinja say
-"'dict object' has no attribute '<the password>'". Output is capped while it is produced; the time
-and memory bounds are the caller's (stashsync.sandbox runs this in a child process).
+Templates see secret values, and their text may itself be secret (a template kept in a Secret), so
+an error message is built only from what the operator knows: the output key, the line, the error's
+class and the credential keys the template may use. Never the library's text (`{{ data[password] }}`
+makes Jinja say "'dict object' has no attribute '<the password>'", a syntax error quotes the source)
+and never a name taken from the template. Output is capped while it is produced; the time and memory
+bounds are the caller's (stashsync.sandbox runs this in a child process).
 """
 
 from __future__ import annotations
@@ -70,29 +71,30 @@ def _line(exc: BaseException) -> int | None:
     return lines[-1] if lines else None
 
 
-def _undefined_names(source: str, variables: dict[str, object]) -> list[str]:
-    """Names the template's text uses that are not defined: they come from the source, not from data."""
-    try:
-        names = meta.find_undeclared_variables(_ENV.parse(source))
-    except TemplateError:
-        return []
-    return sorted(names - set(variables))
+MAX_NAMED_KEYS = 20  # credential keys listed in an error, so a typo can be spotted
 
 
-def _describe(key: str, source: str, exc: BaseException, variables: dict[str, object]) -> str:
+def _known_keys(variables: dict[str, object]) -> str:
+    """The credential keys (validated Secret keys, never values) a template may use."""
+    data = variables.get("data")
+    keys = sorted(str(k) for k in data) if isinstance(data, dict) else []
+    shown = ", ".join(keys[:MAX_NAMED_KEYS]) + (f" and {len(keys) - MAX_NAMED_KEYS} more" if len(keys) > MAX_NAMED_KEYS
+                                                else "")
+    return shown or "none"
+
+
+def _describe(key: str, exc: BaseException, variables: dict[str, object]) -> str:
     where = f"template for key {key!r}"
     line = _line(exc)
     if line is not None:
         where += f", line {line}"
     if isinstance(exc, TemplateSyntaxError):
-        # Raised while parsing, before any value is seen: its text is about the source alone.
-        return f"{where}: syntax error: {exc.message or 'unreadable'}"
-    missing = _undefined_names(source, variables)
-    if missing:
-        return f"{where}: undefined name(s) {', '.join(missing)}; credentials are named by their data key"
+        return f"{where}: syntax error (the template's text is not repeated here)"
+    if type(exc).__name__ == "UndefinedError":
+        return (f"{where}: uses a name, key or attribute that is not defined; credentials are named by their "
+                f"data key (here: {_known_keys(variables)})")
     if isinstance(exc, TemplateError):
-        kind = "an undefined name, key or attribute" if type(exc).__name__ == "UndefinedError" else "a template error"
-        return f"{where}: {kind} ({type(exc).__name__}); the message is withheld because it may contain a value"
+        return f"{where}: a template error ({type(exc).__name__}); its message is withheld: it may contain a value"
     if isinstance(exc, OverflowError | MemoryError):
         return f"{where}: the template builds too much ({type(exc).__name__})"
     return f"{where}: a filter or operation failed ({type(exc).__name__})"
@@ -121,7 +123,7 @@ def render(templates: dict[str, str], values: dict[str, bytes],
         except RecursionError:
             raise TemplateRenderError(f"template for key {key!r}: nested too deeply") from None
         except Exception as exc:  # any library error may carry a value: describe it, never repeat it
-            raise TemplateRenderError(_describe(key, source, exc, variables)) from None
+            raise TemplateRenderError(_describe(key, exc, variables)) from None
     return out
 
 
@@ -133,8 +135,10 @@ def unknown_keys(templates: dict[str, str], keys: set[str]) -> dict[str, set[str
     for key, source in templates.items():
         try:
             tree = _ENV.parse(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateRenderError(f"template for key {key!r}, line {exc.lineno}: syntax error") from None
         except TemplateError as exc:
-            raise TemplateRenderError(f"template for key {key!r}: {exc.message or type(exc).__name__}") from None
+            raise TemplateRenderError(f"template for key {key!r}: {type(exc).__name__}") from None
         names = meta.find_undeclared_variables(tree) - {"data"}
         names |= {str(node.arg.value) for node in tree.find_all(nodes.Getitem)
                   if isinstance(node.node, nodes.Name) and node.node.name == "data"

@@ -1,10 +1,16 @@
 """Rollout restarts: patch a pod-template annotation on Deployments, StatefulSets, DaemonSets and Argo
 Rollouts so their pods restart with the new Secret, and tell when that rollout is done. The
 annotation holds a keyed MAC of the content, never an unkeyed hash of the values; patching the same
-value twice changes nothing (idempotent)."""
+value twice changes nothing (idempotent).
+
+A SyncedSecret restarts only workloads its Secret concerns: those whose pod template uses the Secret
+(a volume, a projected source, env or envFrom of any container), and those that opted in with the
+annotation RESTART_OPT_IN naming it (an app that reads the Secret some other way). So a team's object
+cannot restart the workloads of another team sharing its namespace by naming them."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +20,9 @@ from stashsync.kube.client import is_status
 from stashsync.kube.status import MERGE_PATCH
 
 RESTART_ANNOTATION = "stashsync.dev/secret-mac"
+# On a workload: the Secrets (comma-separated names) whose rotation may restart it although its pod
+# template does not name them.
+RESTART_OPT_IN = "stashsync.dev/restart-on"
 APPS_KINDS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}
 ARGO = ("argoproj.io", "v1alpha1", "rollouts")  # Argo Rollouts' Rollout: a custom resource
 KINDS = (*APPS_KINDS, "Rollout")
@@ -37,13 +46,55 @@ class Workload:
 
 
 def _label_selector(match_labels: dict[str, str]) -> str:
+    """Keys and values are valid labels (api.selectors.valid_labels), so they hold no selector syntax."""
     return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
 
 
-async def resolve(api: client.ApiClient, namespace: str, target: Target) -> list[Workload]:
-    """The workloads a target names: itself, or every one of its kind whose labels match."""
+@dataclass(frozen=True)
+class Resolved:
+    workloads: list[Workload]  # to restart
+    refused: list[Workload]  # named or matched, but neither using the Secret nor opted in
+
+
+def uses_secret(body: dict[str, Any], secret: str) -> bool:
+    """The workload's pod template uses Secret `secret`, or the workload opted in to its rotations."""
+    opted = ((body.get("metadata") or {}).get("annotations") or {}).get(RESTART_OPT_IN, "")
+    if secret in {s.strip() for s in opted.split(",")}:
+        return True
+    pod = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for volume in pod.get("volumes") or []:
+        if (volume.get("secret") or {}).get("secretName") == secret:
+            return True
+        if any((source.get("secret") or {}).get("name") == secret
+               for source in (volume.get("projected") or {}).get("sources") or []):
+            return True
+    containers = [*(pod.get("containers") or []), *(pod.get("initContainers") or []),
+                  *(pod.get("ephemeralContainers") or [])]
+    for container in containers:
+        if any((source.get("secretRef") or {}).get("name") == secret for source in container.get("envFrom") or []):
+            return True
+        if any(((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name") == secret
+               for env in container.get("env") or []):
+            return True
+    return False
+
+
+async def resolve(api: client.ApiClient, namespace: str, target: Target, secret: str) -> Resolved:
+    """The workloads a target names (itself, or every one of its kind whose labels match) that Secret
+    `secret` concerns. A named workload that does not exist (yet) has nothing to restart."""
     if target.name:
-        return [Workload(namespace, target.kind, target.name)]
+        found = await _read(api, Workload(namespace, target.kind, target.name))
+        bodies = [found] if found is not None else []
+    else:
+        bodies = await _list(api, namespace, target)
+    resolved = Resolved([], [])
+    for body in bodies:
+        workload = Workload(namespace, target.kind, str(body["metadata"]["name"]))
+        (resolved.workloads if uses_secret(body, secret) else resolved.refused).append(workload)
+    return resolved
+
+
+async def _list(api: client.ApiClient, namespace: str, target: Target) -> list[dict[str, Any]]:
     selector = _label_selector(target.selector or {})
     if target.kind == "Rollout":
         try:
@@ -53,10 +104,10 @@ async def resolve(api: client.ApiClient, namespace: str, target: Target) -> list
             if is_status(exc, 404):
                 return []  # Argo Rollouts is not installed: no Rollouts to restart
             raise
-        return [Workload(namespace, "Rollout", item["metadata"]["name"]) for item in listed.get("items") or []]
-    listed = await getattr(client.AppsV1Api(api), f"list_namespaced_{APPS_KINDS[target.kind]}")(
+        return list(listed.get("items") or [])
+    typed = await getattr(client.AppsV1Api(api), f"list_namespaced_{APPS_KINDS[target.kind]}")(
         namespace, label_selector=selector)
-    return [Workload(namespace, target.kind, item.metadata.name) for item in listed.items]
+    return [api.sanitize_for_serialization(item) for item in typed.items]
 
 
 async def _read(api: client.ApiClient, w: Workload) -> dict[str, Any] | None:
@@ -93,11 +144,36 @@ async def restart(api: client.ApiClient, w: Workload, value: str) -> int | None:
     return int(result.metadata.generation or 0)
 
 
-async def rolled_out(api: client.ApiClient, w: Workload, generation: int) -> bool:
-    """The workload's controller has seen `generation` and every replica runs it (or it is gone)."""
+class Progress(enum.Enum):
+    ROLLING = "rolling"  # its controller is rolling it out
+    DONE = "done"  # every replica runs the new template (or the workload is gone)
+    STALLED = "stalled"  # it will not progress by itself: paused, or past its progress deadline
+
+
+async def progress(api: client.ApiClient, w: Workload, generation: int) -> Progress:
+    """How the rollout to `generation` stands."""
     current = await _read(api, w)
     if current is None:
+        return Progress.DONE
+    if _stalled(current):
+        return Progress.STALLED
+    return Progress.DONE if _rolled_out(current, w, generation) else Progress.ROLLING
+
+
+def _stalled(current: dict[str, Any]) -> bool:
+    """Paused (a Deployment's or Argo Rollout's spec.paused), or its controller gave up waiting for
+    progress (ProgressDeadlineExceeded; an Argo Rollout Paused or Degraded)."""
+    if (current.get("spec") or {}).get("paused"):
         return True
+    status = current.get("status") or {}
+    if status.get("phase") in ("Paused", "Degraded"):
+        return True
+    return any(c.get("type") == "Progressing" and c.get("status") == "False"
+               and c.get("reason") == "ProgressDeadlineExceeded" for c in status.get("conditions") or [])
+
+
+def _rolled_out(current: dict[str, Any], w: Workload, generation: int) -> bool:
+    """The workload's controller has seen `generation` and every replica runs it."""
     status = current.get("status") or {}
     observed = status.get("observedGeneration")  # a string in Argo Rollouts, a number elsewhere
     if observed is None or int(observed) < generation:

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from stashsync.api.reserved import RESERVED_TYPES, check_target
 from stashsync.errors import StashError
 from stashsync.kube.client import is_status, send
 from stashsync.kube.labels import (
@@ -21,10 +22,6 @@ from stashsync.kube.labels import (
     OWNER_ANNOTATION,
     OWNER_UID_ANNOTATION,
 )
-
-# Secret types that hold credentials Kubernetes or Helm itself manages: Merge never adds keys to them.
-NEVER_MERGED_TYPES = frozenset({"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token",
-                                "helm.sh/release.v1"})
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ def merge_refusal(secret: dict[str, Any], owner: Owner) -> str | None:
     """Why `owner` may not merge keys into this Secret, or None if it may."""
     annotations = annotations_of(secret)
     name = secret.get("metadata", {}).get("name", "")
-    if secret.get("type", "Opaque") in NEVER_MERGED_TYPES:
+    if secret.get("type", "Opaque") in RESERVED_TYPES:
         return f"Secret {name!r} is of type {secret['type']}, which stashsync never writes into"
     if OWNER_ANNOTATION in annotations or OWNER_UID_ANNOTATION in annotations:
         if not _marked_by(secret, owner):
@@ -214,6 +211,8 @@ class Secrets:
         UNREAD expects a new Secret: creating it is tried first, and it is read only if it exists.
         `hint`: what the owner's kind lets a user do about a conflict (a WrappedSecret has no Merge)."""
         core = client.CoreV1Api(self.api)
+        # Whatever the caller parsed: nothing reserved is written (api/reserved.py).
+        check_target(desired.type, desired.labels, desired.annotations, "target", with_our_marks=True)
         owned = None if creation_policy == "Merge" else build_owned(
             desired, owner, with_owner_reference=creation_policy == "Owner")
         if existing is UNREAD and owned is not None:
@@ -232,6 +231,10 @@ class Secrets:
             refusal = merge_refusal(existing, owner)
             if refusal is not None:
                 raise StashError(f"{refusal}; pick another target.name", reason="SecretConflict")
+            if existing.get("immutable"):
+                # Its keys could change only by deleting and creating it again, as someone else's Secret.
+                raise StashError(f"Secret {desired.name!r} is immutable and was not created by {owner.ref}; "
+                                 "stashsync replaces only immutable Secrets it created", reason="SecretConflict")
             wanted = build_merged(existing, desired, owner)
         else:
             wanted = owned

@@ -49,6 +49,11 @@ class Source(Protocol):
         """How a change feed names credential `name` (feeds.events.Change.key): so a feed event
         wakes exactly the objects reading what changed."""
 
+    def name_in_feed(self, key: str) -> str | None:
+        """The name `find` lists for a change feed's `key` (the reverse of feed_name), or None when
+        the key is outside what this store lists: so a feed event wakes only the dataFrom objects
+        whose pattern may list what changed."""
+
 
 @runtime_checkable
 class BatchSource(Source, Protocol):

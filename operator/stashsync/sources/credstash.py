@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -9,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from stashsync import errors, metrics
+from stashsync.api import patterns
 from stashsync.aws.clients import AwsClients, translate_errors
 from stashsync.crypto import credstash as fmt
 from stashsync.kube import limits
-from stashsync.sources import base, names
+from stashsync.sources import base
 from stashsync.sources.dynamo import DynamoTable, plain
 
 DEFAULT_TABLE = "credential-store"
@@ -62,6 +64,9 @@ class CredstashSource(DynamoTable):
     def feed_name(self, name: str) -> str:
         return name  # the item's partition key, as its DynamoDB stream record carries it
 
+    def name_in_feed(self, key: str) -> str | None:
+        return key
+
     def fetch(self, ref: base.CredentialRef, version: str) -> bytes:
         what = f"credential {ref.name!r} version {int(version)}"
         with translate_errors(what, not_found=errors.StoreNotReady):
@@ -76,8 +81,11 @@ class CredstashSource(DynamoTable):
         KMS Decrypt per credential, instead of a query and then a GetItem. Run side by side."""
         if len(refs) <= 1:
             return [self._read_one(r) for r in refs]
+        # Each read runs in this call's context (a copy each), so its requests are charged to the
+        # namespace this call is made for (aws/ratelimit.py).
+        contexts = [contextvars.copy_context() for _ in refs]
         with ThreadPoolExecutor(max_workers=min(8, len(refs)), thread_name_prefix="credstash") as pool:
-            return list(pool.map(self._read_one, refs))
+            return list(pool.map(lambda context, ref: context.run(self._read_one, ref), contexts, refs))
 
     def _read_one(self, ref: base.CredentialRef) -> tuple[str, bytes]:
         if ref.version is not None:
@@ -120,7 +128,7 @@ class CredstashSource(DynamoTable):
         latest: dict[str, str] = {}
         for name, version in self.scan(consistent=True):
             latest[name] = max(latest.get(name, version), version)
-        return {name: str(int(latest[name])) for name in names.matching(list(latest), pattern)}
+        return {name: str(int(latest[name])) for name in patterns.matching(list(latest), pattern)}
 
     # --- table listing and writing (CLI and generated credentials) ---------------------------
 

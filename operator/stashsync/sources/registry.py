@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import assert_never
+from typing import Any, NamedTuple, TypeVar, assert_never
 
 from stashsync.api.stores import (
     CredstashProvider,
@@ -14,6 +15,7 @@ from stashsync.api.stores import (
     WrapProvider,
 )
 from stashsync.aws.clients import AwsAuth, AwsClients
+from stashsync.aws.threads import AwsWorkers
 from stashsync.crypto.credstash import Algorithm
 from stashsync.errors import StoreNotReady
 from stashsync.sources.base import Source
@@ -23,6 +25,20 @@ from stashsync.sources.s3 import S3Source
 from stashsync.sources.secretsmanager import SecretsManagerSource
 from stashsync.sources.ssm import ParameterStoreSource
 from stashsync.sources.wrap import DirectWrapService, LambdaWrapService, WrapService
+
+T = TypeVar("T")
+
+
+class StoreIdentity(NamedTuple):
+    """Which store (its uid and generation) and which AWS session of it (a cluster store with a role
+    has one per namespace): what a result shared between objects is keyed by, so that it is shared
+    only between objects whose own read would have returned it."""
+
+    store: str  # "<uid>/<generation>"
+    session: str  # the namespace the session is made for, or "cluster" for the operator's own identity
+
+
+UNNAMED = StoreIdentity("", "")  # a store built outside the operator (the CLI)
 
 
 @dataclass(frozen=True)
@@ -34,11 +50,25 @@ class StoreHandle:
     clients: AwsClients
     source: Source | None = None
     wrap: WrapService | None = None
-    # Which store this is (uid and generation), whatever namespace uses it: what the shared version
-    # index keys checks by.
-    identity: str = ""
+    # Which store and session this is: what the shared version index keys checks by.
+    identity: StoreIdentity = UNNAMED
+    # The namespace the handle was resolved for ("" for the cluster admin's own work): whose share of
+    # the AWS threads and of the store's request budget its calls take.
+    tenant: str = ""
     # Values read through this handle moments ago, for syncs wanting the same version (sources/recent.py).
     recent: RecentValues = field(default_factory=RecentValues, compare=False, repr=False)
+
+    def for_tenant(self, tenant: str) -> StoreHandle:
+        """The same store, its calls made for `tenant`."""
+        return self if tenant == self.tenant else StoreHandle(self.spec, self.clients, self.source, self.wrap,
+                                                              self.identity, tenant, self.recent)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """A blocking call of this store's, made for its tenant (aws.clients.AwsClients.run)."""
+        return await self.clients.run(self.tenant, fn, *args)
+
+    async def run_long_poll(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.clients.run_long_poll(self.tenant, fn, *args)
 
     def reader(self) -> Source:
         """The source a SyncedSecret reads."""
@@ -53,8 +83,9 @@ class StoreHandle:
         return self.wrap
 
 
-def build_store(store: StoreSpec, auth: AwsAuth, identity: str = "") -> StoreHandle:
-    clients = AwsClients(auth)
+def build_store(store: StoreSpec, auth: AwsAuth, identity: StoreIdentity = UNNAMED,
+                workers: AwsWorkers | None = None) -> StoreHandle:
+    clients = AwsClients(auth, workers)
     backend = store.backend
     if isinstance(backend, WrapProvider):
         wrap: WrapService = (LambdaWrapService(clients, backend.function_name) if backend.mode == "lambda"

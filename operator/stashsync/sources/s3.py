@@ -9,10 +9,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from stashsync import errors, metrics
+from stashsync.api import patterns
 from stashsync.aws.clients import AwsClients, translate_errors
 from stashsync.crypto import lazycred
 from stashsync.kube import limits
-from stashsync.sources import base, names
+from stashsync.sources import base
 
 DEFAULT_KMS_KEY = "alias/lazycred"
 _LIST_PAGE = 1000
@@ -39,6 +40,10 @@ class S3Source:
 
     def feed_name(self, name: str) -> str:
         return f"{self.bucket}/{self._key(name)}"  # S3 events carry the bucket and the object key
+
+    def name_in_feed(self, key: str) -> str | None:
+        listed = f"{self.bucket}/{self.prefix}"
+        return key[len(listed):] if key.startswith(listed) else None
 
     def validate(self) -> None:
         with translate_errors(f"bucket {self.bucket!r}", not_found=errors.StoreNotReady):
@@ -138,7 +143,7 @@ class S3Source:
         with translate_errors(f"bucket {self.bucket!r}", not_found=errors.StoreNotReady):
             for page in self._list(self.prefix):
                 found.update({o["Key"][len(self.prefix):]: _etag(o["ETag"]) for o in page.get("Contents", [])})
-        return {name: found[name] for name in names.matching(list(found), pattern)}
+        return {name: found[name] for name in patterns.matching(list(found), pattern)}
 
     # --- writing (CLI) --------------------------------------------------------------------------
 

@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from stashsync import errors
+from stashsync.api import patterns
 from stashsync.aws.clients import AwsClients, translate_errors
 from stashsync.feeds.events import secret_name
 from stashsync.kube import limits
-from stashsync.sources import base, names
+from stashsync.sources import base
 
 CURRENT = "AWSCURRENT"
 _NAMES_PER_LIST = 10  # values per ListSecrets filter
@@ -93,6 +94,9 @@ class SecretsManagerSource:
 
     def feed_name(self, name: str) -> str:
         return secret_name(name)  # an ARN and the name it ends in are the same secret
+
+    def name_in_feed(self, key: str) -> str | None:
+        return key  # already the secret's name (feeds.events.Change.key)
 
     def validate(self) -> None:
         with translate_errors("Secrets Manager", not_found=errors.StoreNotReady):
@@ -246,7 +250,7 @@ class SecretsManagerSource:
         """ListSecrets with the pattern's literal prefix and the tags as server-side filters; the
         listing carries each secret's current version id, so what is found needs no version check."""
         filters: list[dict[str, Any]] = []
-        prefix = names.literal_prefix(pattern)
+        prefix = patterns.literal_prefix(pattern)
         if prefix:
             filters.append({"Key": "name", "Values": [prefix]})
         for key, value in sorted(tags.items()):
@@ -255,4 +259,5 @@ class SecretsManagerSource:
         # Tag filters match keys and values independently: keep secrets carrying each key=value pair.
         listed = {n: e for n, e in self._list(filters).items()
                   if all({t["Key"]: t["Value"] for t in e.get("Tags") or []}.get(k) == v for k, v in tags.items())}
-        return {name: _stage_version(_stages(listed[name]), CURRENT) for name in names.matching(list(listed), pattern)}
+        return {name: _stage_version(_stages(listed[name]), CURRENT)
+                for name in patterns.matching(list(listed), pattern)}

@@ -11,9 +11,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from stashsync import errors
+from stashsync.api import patterns
 from stashsync.aws.clients import AwsClients, translate_errors
 from stashsync.kube import limits
-from stashsync.sources import base, names
+from stashsync.sources import base
 
 _NAMES_PER_CALL = 10
 
@@ -48,6 +49,11 @@ class ParameterStoreSource:
 
     def feed_name(self, name: str) -> str:
         return self.full_name(name)  # Parameter Store Change events carry the full name
+
+    def name_in_feed(self, key: str) -> str | None:
+        if not self.path:
+            return key
+        return key[len(self.path) + 1:] if key.startswith(self.path + "/") else None
 
     def validate(self) -> None:
         with translate_errors("Parameter Store", not_found=errors.StoreNotReady):
@@ -121,4 +127,4 @@ class ParameterStoreSource:
                     name = parameter["Name"]
                     relative = name[len(self.path) + 1:] if self.path else name
                     found[relative] = str(parameter["Version"])
-        return {name: found[name] for name in names.matching(list(found), pattern)}
+        return {name: found[name] for name in patterns.matching(list(found), pattern)}

@@ -15,8 +15,8 @@ async def encrypt_values(data: dict[str, bytes], encryption: EncryptionSpec, cli
     contexts = {k: envelope.context(namespace, secret, k) for k in data}
     if encryption.kms_key_id is not None:
         key_id = encryption.kms_key_id
-        sealed = await asyncio.gather(*[clients.run(kms_envelope.encrypt, clients, key_id, value, contexts[k])
-                                        for k, value in data.items()])
+        sealed = await asyncio.gather(*[clients.run(namespace, kms_envelope.encrypt, clients, key_id, value,
+                                                    contexts[k]) for k, value in data.items()])
     else:
         sealed = [envelope.seal_age(value, list(encryption.recipients), contexts[k]) for k, value in data.items()]
     return {k: text.encode() for k, text in zip(data, sealed, strict=True)}

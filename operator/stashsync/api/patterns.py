@@ -28,14 +28,16 @@ class PatternError(SpecError):
     """dataFrom.find names no usable pattern."""
 
 
-def compile_pattern(pattern: str) -> _Pattern:
+def compile_pattern(pattern: str, where: str = "a dataFrom.find pattern") -> _Pattern:
+    """`where` names the pattern in an error; the pattern itself never appears in one (it is a tenant's
+    text, and the message goes to statuses, events and logs)."""
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise PatternError(f"a dataFrom.find pattern may hold at most {MAX_PATTERN_LENGTH} characters")
+        raise PatternError(f"{where} may hold at most {MAX_PATTERN_LENGTH} characters")
     if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
         try:
             return re2.compile(pattern[1:-1], _RE2_OPTIONS)
         except re2.error:
-            raise PatternError(f"invalid regular expression {pattern!r} (RE2 syntax: no backreferences or "
+            raise PatternError(f"{where} is not a valid regular expression (RE2 syntax: no backreferences or "
                                "lookaround)") from None
     return re.compile(fnmatch.translate(pattern))
 
