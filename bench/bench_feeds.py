@@ -97,7 +97,7 @@ def credstash_latency(stack: Stack, source: CredstashSource) -> list[float]:
 def secrets_manager_latency(stack: Stack) -> list[float]:
     sm, sqs = boto3.client("secretsmanager"), boto3.client("sqs")
     arn = sm.create_secret(Name="lat/secret", SecretString="v")["ARN"]
-    queue = sqs.create_queue(QueueName="stashsync-changes")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=f"{NS}-changes")["QueueUrl"]  # a queue the test tenancy allows
     stack.kube.apply(store("sm", {"secretsManager": {"region": "us-east-1"}}, {"sqs": {"queueUrl": queue}}), NS)
     stack.kube.apply(synced("lat-sm", "sm", "lat/secret", "1h"), NS)
     wait_for(lambda: ready(stack, "SyncedSecret", "lat-sm") and feed_ready(stack, "sm"), 60, "ready")

@@ -54,7 +54,8 @@ def measure() -> dict[str, Any]:
             kube.apps.create_namespaced_deployment(NS, {"metadata": {"name": f"web{i}"}, "spec": {
                 "selector": {"matchLabels": {"app": f"web{i}"}}, "template": {
                     "metadata": {"labels": {"app": f"web{i}"}},
-                    "spec": {"containers": [{"name": "app", "image": "registry.invalid/app"}]}}}})
+                    "spec": {"containers": [{"name": "app", "image": "registry.invalid/app",
+                                             "envFrom": [{"secretRef": {"name": f"rot{i}"}}]}]}}}})
         docs = [{"apiVersion": API_VERSION, "kind": "SyncedSecret", "metadata": {"name": f"rot{i}"},
                  "spec": {"storeRef": {"name": "main"}, "data": [{"key": "v", "name": f"rot.{i}"}],
                           "refreshInterval": f"{REFRESH_SECONDS}s", "rolloutRestartTargets": [{"name": f"web{i}"}]}}

@@ -140,6 +140,17 @@ def namespace(kube: Kube) -> Iterator[str]:
 
 
 @pytest.fixture
+def victim(kube: Kube) -> Iterator[str]:
+    """Another tenant's namespace, beside `namespace` (the hostile one)."""
+    name = tenant_namespace(kube, f"t-victim-{uuid.uuid4().hex[:8]}")
+    yield name
+    for item in kube.custom.list_namespaced_custom_object(GROUP, VERSION, name, "syncedsecrets")["items"]:
+        if not item["metadata"].get("deletionTimestamp"):
+            kube.custom.delete_namespaced_custom_object(GROUP, VERSION, name, "syncedsecrets",
+                                                        item["metadata"]["name"])
+
+
+@pytest.fixture
 def table(aws_env: dict[str, str], kms_key: str) -> str:
     """A fresh credstash table per test."""
     return new_credstash_table(aws_env["AWS_DEFAULT_REGION"])

@@ -20,7 +20,7 @@ from stashsync.sources.credstash import CredstashSource
 from tests.e2e.conftest import record
 from tests.e2e.helpers import cluster_store_ref, namespace_with_store
 from tests.harness.binaries import ROOT
-from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, LocalCluster
+from tests.harness.cluster import OPERATOR_NAMESPACE, OPERATOR_PODS, RELEASE, LocalCluster
 from tests.harness.kube import Kube, ready_condition
 from tests.harness.metrics import metric_sum, scrape
 from tests.harness.ports import wait_until
@@ -30,10 +30,19 @@ OBJECTS = int(os.environ.get("E2E_SCALE_OBJECTS", "10000"))  # the README's docu
 CREDENTIALS = 100
 
 
-def synced(cluster: LocalCluster, pod: dict[str, object]) -> float:
+def scraper_token(cluster: LocalCluster) -> str:
+    """A token of an account bound to the chart's metrics-reader role, as Prometheus' would be: the
+    chart serves metrics only to such callers (metrics.auth kubernetes, its default)."""
+    cluster.kubectl("create", "serviceaccount", "scraper", "-n", NAMESPACE, check=False)
+    cluster.kubectl("create", "clusterrolebinding", "e2e-scraper", f"--clusterrole={RELEASE}-metrics-reader",
+                    f"--serviceaccount={NAMESPACE}:scraper", check=False)
+    return cluster.kubectl("create", "token", "scraper", "-n", NAMESPACE, "--duration=3h").strip()
+
+
+def synced(cluster: LocalCluster, pod: dict[str, object], token: str) -> float:
     """Successful syncs so far, from the operator's metrics (cheap, unlike listing 10,000 objects)."""
     url = f"http://{pod['status']['podIP']}:{cluster.values['metricsPort']}/metrics"  # type: ignore[index]
-    return metric_sum(scrape(url), "stashsync_syncs_total", kind="SyncedSecret", reason="Synced")
+    return metric_sum(scrape(url, token), "stashsync_syncs_total", kind="SyncedSecret", reason="Synced")
 
 
 def ready_reasons(cluster: LocalCluster) -> Counter[str]:
@@ -70,7 +79,8 @@ def test_the_documented_scale_converges_within_the_charts_default_memory_limit(
     [pod] = cluster.pods(OPERATOR_NAMESPACE, OPERATOR_PODS)
     assert pod["spec"]["containers"][0]["resources"]["limits"]["memory"] == default_limit
     cgroup = memory_cgroup(cluster, pod)
-    before = synced(cluster, pod)
+    token = scraper_token(cluster)
+    before = synced(cluster, pod, token)
 
     custom = Kube(cluster.kubeconfig).custom
     started = time.monotonic()
@@ -85,7 +95,7 @@ def test_the_documented_scale_converges_within_the_charts_default_memory_limit(
         list(pool.map(create, range(OBJECTS)))
     # The metric counts syncs, and an object may sync twice (a retried write): it is the cheap signal
     # to start checking; the objects' own Ready conditions are the answer.
-    wait_until(lambda: synced(cluster, pod) - before >= OBJECTS, 1800, f"{OBJECTS} syncs", interval=2)
+    wait_until(lambda: synced(cluster, pod, token) - before >= OBJECTS, 1800, f"{OBJECTS} syncs", interval=2)
     try:
         wait_until(lambda: ready_reasons(cluster)["Ready"] >= OBJECTS, 900, f"{OBJECTS} Ready", interval=10)
     except TimeoutError:

@@ -1,8 +1,11 @@
 """A real kube-apiserver + etcd on loopback, RBAC on, admin as a client certificate (system:masters).
 
 There is no controller-manager and no kubelet: no garbage collection, no namespace finalization,
-no pods. Tests must not depend on those. With node=True the apiserver is set up for the real node
-of tests/harness/node.py (service account tokens for pods, its client certificate for the kubelet).
+no pods. Tests must not depend on those. The apiserver presents a client certificate (the admin's,
+from the test CA) to every admission webhook, as a cluster admin configures it with an
+AdmissionConfiguration, so a webhook can answer the apiserver alone. With node=True the apiserver is
+set up for the real node of tests/harness/node.py (service account tokens for pods, its client
+certificate for the kubelet).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class ControlPlane:
                          f"--kubelet-client-key={self.pki.admin_key}", "--service-cluster-ip-range=127.0.100.0/24"]
         else:
             node_args = ["--disable-admission-plugins=ServiceAccount", "--service-cluster-ip-range=10.0.0.0/24"]
+        admission = self._admission_config()
         self.apiserver = Process("kube-apiserver", [
             str(self.binaries.kube_apiserver), f"--etcd-servers={self.etcd_url}",
             f"--cert-dir={self.folder / 'certs'}", f"--secure-port={port}", "--bind-address=127.0.0.1",
@@ -80,6 +84,7 @@ class ControlPlane:
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={self.pki.sa_pub}",
             f"--service-account-signing-key-file={self.pki.sa_key}",
+            f"--admission-control-config-file={admission}",
             *node_args,
         ], self.folder / "kube-apiserver.log").start()
         self.kubeconfig = self.folder / "kubeconfig"
@@ -88,6 +93,22 @@ class ControlPlane:
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
         context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
         wait_for_http_ok(f"{self.url}/readyz", self.apiserver, 120, "kube-apiserver", context)
+
+    def _admission_config(self) -> Path:
+        """The webhooks' client credentials: the admin certificate, for every webhook ('*')."""
+        assert self.pki is not None
+        clients = self.folder / "webhook-clients.kubeconfig"
+        clients.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "users": [
+            {"name": "*", "user": {"client-certificate": str(self.pki.admin_cert),
+                                   "client-key": str(self.pki.admin_key)}}]}))
+        config = self.folder / "admission.yaml"
+        webhook = {"apiVersion": "apiserver.config.k8s.io/v1", "kind": "WebhookAdmissionConfiguration",
+                   "kubeConfigFile": str(clients)}
+        config.write_text(yaml.safe_dump({
+            "apiVersion": "apiserver.config.k8s.io/v1", "kind": "AdmissionConfiguration", "plugins": [
+                {"name": "ValidatingAdmissionWebhook", "configuration": webhook},
+                {"name": "MutatingAdmissionWebhook", "configuration": webhook}]}))
+        return config
 
     def kubeconfig_dict(self, user: str = "admin", token: str | None = None) -> dict[str, object]:
         assert self.pki is not None

@@ -4,16 +4,20 @@ Modes: "pass" forwards; "throttle" answers AWS JSON-protocol ThrottlingException
 "error" answers 500; "drop" closes the connection without an answer; "slow" forwards after
 `delay` seconds. It counts every request it sees, so tests can check that retries are bounded.
 Besides the mode, `hold(marker)` keeps every request whose body names `marker` (a table, say) until
-`release()`, then forwards it: a call that reaches AWS after its caller died."""
+`release()`, then forwards it: a call that reaches AWS after its caller died. `deny(session, operation)`
+answers AccessDeniedException to `operation` (an X-Amz-Target suffix, e.g. "Scan") when it is signed
+with credentials that an AssumeRole through this proxy gave role session `session`: as IAM would
+for a role that may not make that call (moto enforces no IAM policies)."""
 
 from __future__ import annotations
 
 import http.client
 import http.server
 import json
+import re
 import threading
 import time
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from tests.harness.ports import free_port
 
@@ -28,6 +32,8 @@ class FaultProxy:
         self.held = 0
         self._hold_marker: bytes | None = None
         self._released = threading.Event()
+        self._sessions: dict[str, str] = {}  # access key id -> the role session AssumeRole gave it to
+        self._denied: set[tuple[str, str]] = set()  # (role session name, operation)
         self._lock = threading.Lock()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,6 +62,25 @@ class FaultProxy:
         with self._lock:
             self._hold_marker = None
             self._released.set()
+
+    def deny(self, session: str, operation: str) -> None:
+        with self._lock:
+            self._denied.add((session, operation))
+
+    def _denies(self, headers: dict[str, str]) -> bool:
+        found = re.search(r"Credential=([^/]+)/", headers.get("Authorization", ""))
+        operation = headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+        with self._lock:
+            session = self._sessions.get(found.group(1)) if found else None
+            return session is not None and (session, operation) in self._denied
+
+    def _learn_session(self, request: bytes, answer: bytes) -> None:
+        """An AssumeRole answer: which access key id belongs to which role session."""
+        sessions = parse_qs(request.decode(errors="replace")).get("RoleSessionName")
+        key = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", answer)
+        if sessions and key:
+            with self._lock:
+                self._sessions[key.group(1).decode()] = sessions[0]
 
     def _held(self, body: bytes) -> bool:
         with self._lock:
@@ -105,12 +130,21 @@ class FaultProxy:
                     return
                 if mode == "slow":
                     time.sleep(proxy.delay)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                if proxy._denies(headers):
+                    error = {"__type": "com.amazon.coral.service#AccessDeniedException",
+                             "message": "not authorized by the test's IAM"}
+                    self._answer(400, json.dumps(error).encode(), {"Content-Type": "application/x-amz-json-1.0",
+                                                                   "x-amzn-ErrorType": "AccessDeniedException"})
+                    return
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=30)
                 try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                     upstream.request("POST", self.path, body=body, headers=headers)
                     response = upstream.getresponse()
-                    self._answer(response.status, response.read(),
+                    answer = response.read()
+                    if b"Action=AssumeRole&" in body or body.endswith(b"Action=AssumeRole"):
+                        proxy._learn_session(body, answer)
+                    self._answer(response.status, answer,
                                  {k: v for k, v in response.getheaders()
                                   if k.lower() not in ("content-length", "transfer-encoding", "connection")})
                 finally:

@@ -15,9 +15,11 @@ from tests.harness.ports import free_port, wait_for_http_ok, wait_until
 from tests.harness.processes import Process
 
 # The admin's tenancy settings the tests run under: the fault proxy on loopback is an allowed endpoint,
-# and tenants of test namespaces may assume the stashsync-* roles from the operator's identity.
+# tenants of test namespaces may assume the stashsync-* roles from the operator's identity, and their
+# change feeds may read the queues named after their namespace.
 TEST_TENANCY = json.dumps({"endpoints": ["http://127.0.0.1:*"], "assumableRoles": [
-    {"namespaces": ["t-*"], "roleArn": "arn:aws:iam::123456789012:role/stashsync-*"}]})
+    {"namespaces": ["t-*"], "roleArn": "arn:aws:iam::123456789012:role/stashsync-*"}],
+    "feedQueues": ["http://127.0.0.1:*/123456789012/{namespace}-*"]})
 
 
 @dataclass

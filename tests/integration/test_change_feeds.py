@@ -74,7 +74,7 @@ def test_an_sqs_queue_of_eventbridge_events_brings_a_new_secrets_manager_version
     sm, sqs = boto3.client("secretsmanager"), boto3.client("sqs")
     name = f"feed/{uuid.uuid4().hex[:8]}"
     arn = sm.create_secret(Name=name, SecretString=plaintext("queue-v1"))["ARN"]
-    queue = sqs.create_queue(QueueName=f"feed-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=f"{namespace}-feed-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     kube.apply({"apiVersion": API_VERSION, "kind": "CredentialStore", "metadata": {"name": "sm"},
                 "spec": {"secretsManager": {"region": "us-east-1"}, "auth": TENANT_AUTH,
                          "changeFeed": {"sqs": {"queueUrl": queue}}}}, namespace)
@@ -105,7 +105,7 @@ def test_a_parameter_store_change_event_wakes_the_reader_of_that_parameter_only(
     path = f"/feed-{uuid.uuid4().hex[:8]}"
     for name in ("db", "other"):
         ssm.put_parameter(Name=f"{path}/{name}", Value=plaintext(f"ssm-{name}-v1"), Type="SecureString")
-    queue = sqs.create_queue(QueueName=f"ssm-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=f"{namespace}-ssm-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     kube.apply({"apiVersion": API_VERSION, "kind": "CredentialStore", "metadata": {"name": "ssm"},
                 "spec": {"parameterStore": {"region": "us-east-1", "path": path}, "auth": TENANT_AUTH,
                          "changeFeed": {"sqs": {"queueUrl": queue}}}}, namespace)

@@ -24,10 +24,12 @@ pytestmark = pytest.mark.integration
 STASHSYNC = str(Path(sys.executable).parent / "stashsync")
 
 
-def _deployment(kube: Kube, namespace: str) -> None:
+def _deployment(kube: Kube, namespace: str, secret: str) -> None:
+    """A Deployment whose pods take their environment from `secret` (so its rotations restart it)."""
+    container = {"name": "a", "image": "x.invalid/a", "envFrom": [{"secretRef": {"name": secret}}]}
     kube.apps.create_namespaced_deployment(namespace, {
         "metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
-            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a", "image": "x.invalid/a"}]}}}})
+            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [container]}}}})
 
 
 def _generation(kube: Kube, namespace: str) -> int:
@@ -37,7 +39,7 @@ def _generation(kube: Kube, namespace: str) -> int:
 def test_generated_credential_is_stored_rotated_pruned_and_readable_by_credstash(
         kube: Kube, operator: OperatorProcess, namespace: str, table: str, aws_env: dict[str, str]) -> None:
     tools = real_tools.tools_venv()  # before the clock starts: building it can take longer than a rotation
-    _deployment(kube, namespace)
+    _deployment(kube, namespace, "gen")
     store = credstash_store("main", table)
     store["spec"]["credstash"]["allowGenerate"] = True
     kube.apply(store, namespace)
@@ -76,7 +78,7 @@ def test_scheduled_re_encryption_changes_ciphertext_but_neither_value_nor_worklo
 
     value = plaintext("rotated-envelope-value")
     assert cli(["put", "-t", table, "rot.key", value]) == 0
-    _deployment(kube, namespace)
+    _deployment(kube, namespace, "enc")
     kube.apply(credstash_store("main", table), namespace)
     kube.apply(synced_secret("enc", "main", [{"key": "K", "name": "rot.key"}],
                              encryption={"kms": {"keyId": "alias/credstash"}, "rotateEvery": "2s"},

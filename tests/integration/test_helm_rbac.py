@@ -69,7 +69,8 @@ def test_operator_with_the_charts_identity_runs_the_main_flows(
         kube: Kube, operator_as_chart: OperatorProcess, namespace: str, table: str, wrap_table: str) -> None:
     kube.apps.create_namespaced_deployment(namespace, {
         "metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
-            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a", "image": "x.invalid/a"}]}}}})
+            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                {"name": "a", "image": "x.invalid/a", "envFrom": [{"secretRef": {"name": "app"}}]}]}}}})
     assert cli(["put", "-t", table, "rbac.key", plaintext("rbac-v1")]) == 0
     kube.apply(credstash_store("main", table), namespace)
     ssec = synced_secret("app", "main", [{"key": "k", "name": "rbac.key"}], rolloutRestartTargets=[{"name": "web"}])
@@ -158,6 +159,7 @@ def test_a_namespaced_install_serves_its_namespaces_and_reads_no_secret_elsewher
         lambda: core.list_namespaced_secret(elsewhere),
         lambda: core.list_secret_for_all_namespaces(),
         lambda: core.create_namespaced_secret(elsewhere, {"metadata": {"name": "x"}}),
+        lambda: core.list_namespace(),  # it reads the namespaces it serves by name, and lists none
     ]
     for call in refused:
         with pytest.raises(ApiException) as caught:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
 from stashsync import lambda_handler
-from stashsync.api import API_VERSION, GROUP, VERSION
+from stashsync.api import API_VERSION
 from stashsync.aws.clients import AwsAuth, AwsClients
 from stashsync.cli.main import main as cli
 from stashsync.sources import wrap as wrapsrc
@@ -32,22 +31,11 @@ from tests.objects import (
     cluster_credstash_store,
     credstash_store,
     synced_secret,
-    tenant_namespace,
     wrap_store,
     wrapped_secret,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def victim(kube: Kube) -> Iterator[str]:
-    """Another tenant's namespace."""
-    name = tenant_namespace(kube, f"t-victim-{uuid.uuid4().hex[:8]}")
-    yield name
-    for item in kube.custom.list_namespaced_custom_object(GROUP, VERSION, name, "syncedsecrets")["items"]:
-        kube.custom.delete_namespaced_custom_object(GROUP, VERSION, name, "syncedsecrets",
-                                                    item["metadata"]["name"])
 
 
 def _store(name: str, table: str, **spec: Any) -> dict[str, Any]:

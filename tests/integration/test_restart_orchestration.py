@@ -28,11 +28,13 @@ SECRETS, DEPLOYMENTS, CAP = 200, 20, 4
 
 @pytest.fixture
 def orchestrating_operator(operator: OperatorProcess) -> Iterator[OperatorProcess]:
-    """The operator with a 5 s quiet window and at most CAP rollouts at a time, each held until done."""
+    """The operator with a 5 s quiet window and at most CAP rollouts at a time, each held until done (all
+    here are of one namespace, whose share is raised to the whole cap: test_isolation_shared tests shares)."""
     operator.stop()
     tuned = OperatorProcess(operator.folder.parent / "operator-restarts", operator.kubeconfig, operator.aws_env,
                             operator.namespace, extra_env={"STASHSYNC_RESTART_WINDOW": "5",
                                                            "STASHSYNC_RESTART_MAX_CONCURRENT": str(CAP),
+                                                           "STASHSYNC_RESTART_PER_NAMESPACE": str(CAP),
                                                            "STASHSYNC_RESTART_PROGRESS_TIMEOUT": "600"})
     try:
         yield tuned.start()
@@ -41,10 +43,13 @@ def orchestrating_operator(operator: OperatorProcess) -> Iterator[OperatorProces
         operator.start()
 
 
-def deployment(name: str) -> dict[str, Any]:
+def deployment(name: str, secrets: list[str]) -> dict[str, Any]:
+    """A Deployment whose pods take their environment from `secrets` (so their rotations restart it)."""
     labels = {"app": name}
+    container = {"name": "app", "image": "registry.invalid/app",
+                 "envFrom": [{"secretRef": {"name": s}} for s in secrets]}
     return {"metadata": {"name": name}, "spec": {"selector": {"matchLabels": labels}, "template": {
-        "metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": "registry.invalid/app"}]}}}}
+        "metadata": {"labels": labels}, "spec": {"containers": [container]}}}}
 
 
 def generations(kube: Kube, namespace: str) -> dict[str, int]:
@@ -61,7 +66,8 @@ def test_two_hundred_secrets_rotating_at_once_restart_each_of_twenty_deployments
         kube: Kube, orchestrating_operator: OperatorProcess, namespace: str, table: str) -> None:
     operator = orchestrating_operator
     for i in range(DEPLOYMENTS):
-        kube.apps.create_namespaced_deployment(namespace, deployment(f"web-{i:02d}"))
+        kube.apps.create_namespaced_deployment(namespace, deployment(
+            f"web-{i:02d}", [f"s-{j:03d}" for j in range(i, SECRETS, DEPLOYMENTS)]))
     assert cli(["put", "-t", table, "shared.pass", plaintext("storm-v1")]) == 0
     store = credstash_store("main", table)
     store["spec"]["rateLimit"] = {"requestsPerSecond": 500, "burst": 500}
@@ -125,7 +131,7 @@ def test_an_argo_rollout_is_restarted_like_a_deployment(
     kube.install_crds([crd])
     kube.custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", namespace, "rollouts", {
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "canary", "labels": {"t": "a"}},
-        "spec": {"replicas": 1, **deployment("canary")["spec"], "strategy": {"canary": {}}}})
+        "spec": {"replicas": 1, **deployment("canary", ["app"])["spec"], "strategy": {"canary": {}}}})
     assert cli(["put", "-t", table, "argo.pass", plaintext("argo-v1")]) == 0
     kube.apply(credstash_store("main", table), namespace)
     kube.apply(synced_secret("app", "main", [{"key": "pass", "name": "argo.pass"}], refreshInterval="1s",

@@ -130,7 +130,8 @@ def test_kube_apiserver_restart_under_a_running_operator(
     kube.apps.create_namespaced_deployment(namespace, {
         "metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
             "metadata": {"labels": {"app": "web"}},
-            "spec": {"containers": [{"name": "app", "image": "registry.invalid/app"}]}}}})
+            "spec": {"containers": [{"name": "app", "image": "registry.invalid/app",
+                                     "envFrom": [{"secretRef": {"name": "app"}}]}]}}}})
     kube.apply(synced_secret("app", "main", [{"key": "password", "name": "db.password"}], refreshInterval="1s",
                              rolloutRestartTargets=[{"kind": "Deployment", "name": "web"}]), namespace)
     wait_ready(kube, namespace, "app")

@@ -20,7 +20,11 @@ pytestmark = pytest.mark.integration
 
 
 def _pod_template(labels: dict[str, str]) -> dict[str, Any]:
-    return {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": "registry.invalid/app"}]}}
+    """Pods that mount Secret "app" (so its rotations restart them)."""
+    return {"metadata": {"labels": labels}, "spec": {
+        "containers": [{"name": "app", "image": "registry.invalid/app",
+                        "volumeMounts": [{"name": "creds", "mountPath": "/creds"}]}],
+        "volumes": [{"name": "creds", "secret": {"secretName": "app"}}]}}
 
 
 def _workloads(kube: Kube, namespace: str) -> None:

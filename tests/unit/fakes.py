@@ -46,6 +46,9 @@ class FakeSource:
     def feed_name(self, name: str) -> str:
         return name
 
+    def name_in_feed(self, key: str) -> str | None:
+        return key
+
     def _get(self, ref: CredentialRef) -> tuple[str, bytes]:
         if ref.name not in self.credentials:
             raise errors.CredentialNotFound(f"credential {ref.name!r} not found")
@@ -106,7 +109,7 @@ class FakeAheadChecker(FakeSource):
 class InlineClients:
     """AwsClients.run without the worker threads."""
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, tenant: str, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
 
 

@@ -132,7 +132,7 @@ def test_a_sync_waits_for_the_read_ahead_of_its_credential_in_flight() -> None:
     release = asyncio.Event()
 
     class SlowClients:
-        async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async def run(self, tenant: str, fn: Callable[..., Any], *args: Any) -> Any:
             await release.wait()
             return fn(*args)
 

@@ -7,12 +7,12 @@ import re
 import pytest
 
 from stashsync.api.durations import PATTERN, parse_duration
+from stashsync.api.patterns import PatternError, matching
 from stashsync.api.stores import parse_store
 from stashsync.api.syncedsecret import key_for_name, parse_synced_secret
 from stashsync.crypto import mac
 from stashsync.crypto.template import TemplateRenderError, render
 from stashsync.errors import SpecError
-from stashsync.sources.names import PatternError, matching
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("0", 0), ("30s", 30), ("15m", 900), ("1h30m", 5400),
@@ -146,9 +146,14 @@ def test_template_error_messages_never_repeat_a_value(source: str) -> None:
     assert "'k'" in str(caught.value)
 
 
-def test_template_error_names_a_typo_and_its_line() -> None:
-    with pytest.raises(TemplateRenderError, match=r"line 2: undefined name\(s\) pasword"):
-        render({"k": "{{ user }}\n{{ pasword }}"}, {"user": b"u"})
+def test_template_error_gives_the_line_and_the_keys_never_the_templates_text() -> None:
+    with pytest.raises(TemplateRenderError, match=r"line 2: uses a name.*not defined.*here: db-pass, user\)") as caught:
+        render({"k": "{{ user }}\n{{ pasword }}"}, {"user": b"u", "db-pass": b"p"})
+    assert "pasword" not in str(caught.value)
+    for source in ("{% secret-in-a-tag %}", "{{ user }\n{{ secret-token-text", "{{ 'secret' + }}"):
+        with pytest.raises(TemplateRenderError, match="syntax error") as caught:
+            render({"k": source}, {"user": b"u"})
+        assert "secret" not in str(caught.value)
 
 
 @pytest.mark.parametrize("source", ["{{ 'a' * 400000000 }}", "{{ 10 ** 100000 }}", "{{ ((10 ** 60) ** 60) ** 60 }}",
@@ -184,6 +189,28 @@ def test_built_store_sessions_are_bounded_least_recently_used_first() -> None:
     assert len(resolver) == 2
     assert resolver._fresh(("b", 1, "ns")) is None  # the least recently used went
     assert resolver._fresh(("a", 1, "ns")) is handles["a"] and resolver._fresh(("c", 1, "ns")) is handles["c"]
+
+
+def test_a_namespace_with_many_stores_evicts_its_own_sessions_not_another_namespaces() -> None:
+    import time as clock
+    from typing import cast
+
+    from kubernetes_asyncio.client import ApiClient
+
+    from stashsync.api.tenancy import parse_tenant_policy
+    from stashsync.aws.clients import AwsAuth
+    from stashsync.controllers.store_resolver import StoreResolver, _Built
+    from stashsync.kube.secrets import Secrets
+    from stashsync.sources.registry import StoreHandle
+
+    resolver = StoreResolver(parse_tenant_policy(""), cast(ApiClient, None), cast(Secrets, None), max_built=64)
+    victim = cast(StoreHandle, object())
+    resolver._keep(("victim-store", 1, "victim"), _Built(clock.monotonic(), AwsAuth(region="us-east-1"), victim))
+    for i in range(500):  # a namespace with 500 stores
+        resolver._keep((f"s{i}", 1, "hostile"), _Built(clock.monotonic(), AwsAuth(region="us-east-1"),
+                                                     cast(StoreHandle, object())))
+    assert resolver._fresh(("victim-store", 1, "victim")) is victim
+    assert len(resolver) == 1 + resolver.max_per_namespace
 
 
 def test_sessions_share_one_botocore_loader() -> None:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import Awaitable, Callable
 
 import pytest
 
+from stashsync.api.patterns import literal_prefix
 from stashsync.api.selectors import parse_label_selector
 from stashsync.api.stores import namespace_allowed, parse_store
-from stashsync.aws.ratelimit import TokenBucket
 from stashsync.controllers.store_resolver import role_session_name
 from stashsync.crypto import lazycred
 from stashsync.errors import SpecError
-from stashsync.sources.names import literal_prefix
 from stashsync.sources.secretsmanager import is_version_id
 from stashsync.sources.ssm import _distinct_name_chunks
 from stashsync.values.properties import PropertyNotFound, extract
@@ -61,53 +58,6 @@ def test_json_properties() -> None:
             extract(value, prop, "x")
     with pytest.raises(PropertyNotFound, match="not JSON"):
         extract(b"plain text", "a", "x")
-
-
-def _fake_time() -> tuple[list[float], list[float], Callable[[float], Awaitable[None]]]:
-    """(now, slept, sleep): a clock that moves only when the bucket sleeps."""
-    now = [0.0]
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-    return now, slept, sleep
-
-
-def test_token_bucket_allows_the_burst_then_the_rate() -> None:
-    now, slept, sleep = _fake_time()
-
-    async def turns(n: int) -> None:
-        for _ in range(n):
-            await bucket.wait_turn()
-
-    bucket = TokenBucket(rate=2.0, burst=3, clock=lambda: now[0], sleep=sleep)
-    asyncio.run(turns(3))
-    assert slept == []
-    asyncio.run(turns(4))
-    assert slept == pytest.approx([0.5, 0.5, 0.5, 0.5])  # 2 a second after the burst
-    now[0] += 100  # a quiet spell refills to the burst, no more
-    asyncio.run(turns(3))
-    assert len(slept) == 4
-
-
-def test_token_bucket_never_sleeps_in_a_thread_and_charges_extra_attempts_to_the_next_turn() -> None:
-    now, slept, sleep = _fake_time()
-
-    bucket = TokenBucket(rate=1.0, burst=1, clock=lambda: now[0], sleep=sleep)
-
-    def three_attempts() -> str:  # e.g. a call and two retries, each a before-send
-        for _ in range(3):
-            bucket.spend()
-        return "done"
-
-    async def call() -> str:
-        await bucket.wait_turn()
-        return await asyncio.to_thread(bucket.prepaid, three_attempts)
-
-    assert asyncio.run(call()) == "done" and slept == []  # the first attempt was paid by the turn
-    asyncio.run(call())
-    assert slept == pytest.approx([3.0])  # two attempts of debt, then this turn's own token
 
 
 def test_label_selectors() -> None:
@@ -215,29 +165,3 @@ def test_a_malformed_mac_key_is_refused_with_what_to_do() -> None:
     for data in ({}, {"mac-key": "not base64!"}, {"mac-key": base64.b64encode(b"short").decode()}):
         with pytest.raises(MalformedMacKey, match="32 random bytes"):
             _valid_key(data, "ns", "n")
-
-
-def test_a_throttled_answer_halves_the_budget_once_a_second_and_it_climbs_back() -> None:
-    now, _, sleep = _fake_time()
-    bucket = TokenBucket(rate=60.0, burst=60, clock=lambda: now[0], sleep=sleep)
-    bucket.throttled()
-    bucket.throttled()  # the same burst's other answers: still one cut
-    assert bucket.rate == 30.0
-    now[0] += 1.0
-    bucket.throttled()
-    assert bucket.rate == pytest.approx(15.5)  # a second of climbing (+1/s), then halved
-    for _ in range(20):
-        now[0] += 1.0
-        bucket.throttled()
-    assert bucket.rate >= 60.0 / 64  # never below its floor
-    now[0] += 120
-    asyncio.run(bucket.wait_turn())
-    assert bucket.rate == 60.0  # back to the store's rateLimit, no further
-
-
-def test_a_throttled_answer_gives_up_the_saved_burst() -> None:
-    now, slept, sleep = _fake_time()
-    bucket = TokenBucket(rate=10.0, burst=100, clock=lambda: now[0], sleep=sleep)
-    bucket.throttled()
-    asyncio.run(bucket.wait_turn())
-    assert slept == pytest.approx([0.2])  # at the halved rate, not out of the 100 saved

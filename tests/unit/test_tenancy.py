@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -79,3 +80,28 @@ def test_a_malformed_policy_names_the_problem() -> None:
     with pytest.raises(ValueError, match="roleArn"):
         parse_tenant_policy('{"assumableRoles": [{"namespaces": ["a"]}]}')
     assert parse_tenant_policy("") == TenantPolicy()
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://sqs.eu-west-1.amazonaws.com/123456789012/stashsync-team-a-changes", True),
+    ("https://sqs.eu-west-1.amazonaws.com/123456789012/stashsync-team-b-changes", False),  # another namespace's
+    ("https://sqs.eu-west-1.amazonaws.com/123456789012/stashsync-team-a-x/../other", False),
+    ("https://sqs.eu-west-1.amazonaws.com/999999999999/stashsync-team-a-changes", False),
+    ("https://user@sqs.eu-west-1.amazonaws.com/123456789012/stashsync-team-a-changes", False),
+])
+def test_a_change_feed_reads_only_the_queues_the_admin_allows_its_namespace(url: str, allowed: bool) -> None:
+    from stashsync.api.tenancy import check_feed
+
+    policy = parse_tenant_policy(json.dumps({"feedQueues": [
+        "https://sqs.*.amazonaws.com/123456789012/stashsync-{namespace}-*"]}))
+    store = parse_store({"kind": "CredentialStore", "metadata": {"name": "s", "namespace": "team-a"},
+                         "spec": {"secretsManager": {"region": "eu-west-1"}, "auth": {"secretRef": {"name": "k"}},
+                                  "changeFeed": {"sqs": {"queueUrl": url}}}})
+    if allowed:
+        check_feed(store, policy)
+    else:
+        with pytest.raises(SpecError) as caught:
+            check_feed(store, policy)
+        assert caught.value.reason == "FeedNotAllowed" and url not in caught.value.message
+    with pytest.raises(SpecError):
+        check_feed(store, TenantPolicy())  # none by default

@@ -9,8 +9,10 @@ import pytest
 
 from stashsync.controllers.version_index import Subscriber, VersionIndex
 from stashsync.errors import CredentialNotFound
+from stashsync.sources.registry import StoreIdentity
 
 HOUR = 3600.0
+S1, S2 = StoreIdentity("s1", "cluster"), StoreIdentity("s2", "cluster")
 
 
 class Source:
@@ -115,7 +117,7 @@ def test_simultaneous_checks_of_one_credential_are_made_once() -> None:
     asyncio.run(scenario())
 
 
-def test_a_failed_check_fails_every_object_waiting_for_it_and_is_not_kept() -> None:
+def test_a_failed_check_is_not_shared_each_waiting_object_checks_on_its_own() -> None:
     async def scenario() -> None:
         versions, _ = index()
         source = Source({})
@@ -124,10 +126,29 @@ def test_a_failed_check_fails_every_object_waiting_for_it_and_is_not_kept() -> N
         await asyncio.sleep(0)
         source.gate.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        assert all(isinstance(r, CredentialNotFound) for r in results)
-        assert len(source.calls) == 1 and len(versions) == 0
+        assert all(isinstance(r, CredentialNotFound) for r in results)  # each from its own check
+        assert len(source.calls) == 3 and len(versions) == 0
         source.versions["db"] = "1"
         assert await versions.get(objects(1)[0], ["db"], source.check, HOUR) == ["1"]
+    asyncio.run(scenario())
+
+
+def test_an_error_of_another_objects_input_never_reaches_an_object_waiting_on_its_check() -> None:
+    """The hostile object's check carries the victim's key and one of its own that fails (an invalid
+    pattern, a name it may not read): the victim, waiting on that check for its key, checks it alone."""
+    async def scenario() -> None:
+        versions, _ = index()
+        source = Source({"victim.key": "1"})
+        source.gate = asyncio.Event()
+        hostile = asyncio.create_task(versions.get(("hostile", "x"), ["victim.key", "bad"], source.check, HOUR))
+        await asyncio.sleep(0)
+        victim = asyncio.create_task(versions.get(("victim", "app"), ["victim.key"], source.check, HOUR))
+        await asyncio.sleep(0)
+        source.gate.set()
+        assert await victim == ["1"]
+        with pytest.raises(CredentialNotFound, match="bad"):
+            await hostile
+        assert source.calls == [["victim.key", "bad"], ["victim.key"]]
     asyncio.run(scenario())
 
 
@@ -167,23 +188,25 @@ def test_unsubscribing_the_last_reader_forgets_the_credential() -> None:
 def test_a_feed_wakes_the_readers_of_what_changed_and_their_next_sync_checks_anew() -> None:
     async def scenario() -> None:
         versions, woken = index()
-        source = Source({("s1", "version", "db"): "1", ("s1", "version", "api"): "1", ("s2", "version", "db"): "1"})
-        a, b, c = objects(3)
-        await versions.get(a, [("s1", "version", "db")], source.check, HOUR)
-        await versions.get(b, [("s1", "version", "api")], source.check, HOUR)
-        await versions.get(c, [("s2", "version", "db")], source.check, HOUR)  # another store
-        source.versions[("s1", "version", "db")] = "2"
-        assert versions.wake_matching("s1", lambda name: name == "db") == 1
-        assert woken == [a]
-        assert await versions.get(a, [("s1", "version", "db")], source.check, HOUR) == ["2"]
-        assert len(source.calls) == 4
+        source = Source({(S1, "version", "db"): "1", (S1, "version", "api"): "1", (S2, "version", "db"): "1",
+                         (StoreIdentity("s1", "ns-3"), "version", "db"): "1"})
+        a, b, c, d = objects(4)
+        await versions.get(a, [(S1, "version", "db")], source.check, HOUR)
+        await versions.get(b, [(S1, "version", "api")], source.check, HOUR)
+        await versions.get(c, [(S2, "version", "db")], source.check, HOUR)  # another store
+        await versions.get(d, [(StoreIdentity("s1", "ns-3"), "version", "db")], source.check, HOUR)  # its session
+        source.versions[(S1, "version", "db")] = "2"
+        assert versions.wake_matching("s1", lambda name: name == "db", lambda _: False) == 2
+        assert sorted(woken) == [a, d]
+        assert await versions.get(a, [(S1, "version", "db")], source.check, HOUR) == ["2"]
+        assert len(source.calls) == 5
     asyncio.run(scenario())
 
 
 def test_a_check_begun_before_a_feed_event_is_not_taken_as_current() -> None:
     async def scenario() -> None:
         versions, _ = index()
-        key = ("s1", "version", "db")
+        key = (S1, "version", "db")
         source = Source({key: "1"})
         a, b = objects(2)
         await versions.get(b, [key], source.check, HOUR)
@@ -191,7 +214,7 @@ def test_a_check_begun_before_a_feed_event_is_not_taken_as_current() -> None:
         early = asyncio.create_task(versions.get(b, [key], source.check, HOUR))  # in flight, reads "1"
         await asyncio.sleep(0)
         source.versions[key] = "2"
-        versions.wake_matching("s1", lambda name: name == "db")
+        versions.wake_matching("s1", lambda name: name == "db", lambda _: False)
         late = asyncio.create_task(versions.get(a, [key], source.check, HOUR))  # must not join the early one
         await asyncio.sleep(0)
         source.gate.set()
@@ -203,15 +226,29 @@ def test_a_check_begun_before_a_feed_event_is_not_taken_as_current() -> None:
 
 def test_checks_take_along_the_keys_a_namespace_reads_that_were_checked_longest_ago() -> None:
     index = VersionIndex(lambda _: None)
-    keys = [("store", "version", f"c{i}") for i in range(4)]
+    keys = [(S1, "version", f"c{i}") for i in range(4)]
     for key, reader in zip(keys, [("ns", "a"), ("ns", "b"), ("other", "c"), ("ns", "d")], strict=True):
         index.record(reader, [key], ["1"], index.begin())
-    assert index.take_along("store", "ns", skip=[keys[0]], limit=5) == [keys[1], keys[3]]
-    assert index.take_along("store", "ns", skip=[], limit=1) == [keys[0]]  # b and d were taken last
+    assert index.take_along(S1, "ns", skip=[keys[0]], limit=5) == [keys[1], keys[3]]
+    assert index.take_along(S1, "ns", skip=[], limit=1) == [keys[0]]  # b and d were taken last
     index.record(None, [keys[1]], ["2"], index.begin())  # checked along: now the newest
-    assert index.take_along("store", "ns", skip=[], limit=2) == [keys[3], keys[0]]
-    index.record(None, [("store", "version", "unread")], ["1"], index.begin())  # nobody reads it: not kept
+    assert index.take_along(S1, "ns", skip=[], limit=2) == [keys[3], keys[0]]
+    index.record(None, [(S1, "version", "unread")], ["1"], index.begin())  # nobody reads it: not kept
     assert len(index) == 4
     index.unsubscribe(("ns", "d"))
-    assert index.take_along("store", "ns", skip=[], limit=5) == [keys[1], keys[0]]
-    assert index.take_along("another store", "ns", skip=[], limit=5) == []
+    assert index.take_along(S1, "ns", skip=[], limit=5) == [keys[1], keys[0]]
+    assert index.take_along(S2, "ns", skip=[], limit=5) == []
+    assert index.take_along(StoreIdentity("s1", "ns"), "ns", skip=[], limit=5) == []  # another session's
+
+
+def test_a_feed_wakes_a_dataFrom_listing_only_when_a_changed_name_may_match_it() -> None:
+    async def scenario() -> None:
+        versions, woken = index()
+        apps, others = (S1, "find", "app/*", ()), (S1, "find", "other/*", ())
+        source = Source({apps: "listing", others: "listing"})
+        a, b = objects(2)
+        await versions.get(a, [apps], source.check, HOUR)
+        await versions.get(b, [others], source.check, HOUR)
+        assert versions.wake_matching("s1", lambda _: False, lambda pattern: pattern == "app/*") == 1
+        assert woken == [a]
+    asyncio.run(scenario())
