@@ -15,12 +15,36 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import make_wsgi_app
 
 REVIEW_SECONDS = 10.0  # longest wait for the API server's answer about a caller
+MAX_CONNECTIONS = 8  # served at once; more are closed at once (a scraper needs one)
 
 Authorizer = Callable[[str], Coroutine[Any, Any, bool]]  # bearer token -> may read the metrics
 
 
 class _Server(ThreadingMixIn, WSGIServer):
+    """A thread per connection, at most MAX_CONNECTIONS of them: anyone who reaches the port may open
+    connections, and each would otherwise cost a thread."""
+
     daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._connections.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
 
 class _QuietHandler(WSGIRequestHandler):

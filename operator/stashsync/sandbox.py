@@ -6,9 +6,10 @@ ends, a string of gigabytes, a huge text to parse) would stall every other tenan
 the pod; in a child it costs at most RENDER_SECONDS of one child, which is then killed and replaced.
 Children are started on first use and kept: one render is a pipe round trip, not a process start.
 
-Protocol: one JSON line each way. Requests {"templates": {...}, "values": {key: base64}} (render) or
-{"templates": {...}, "keys": [...]} (the keys the templates name that are not among `keys`); answers
-{"data": {key: base64}}, {"unknown": {template key: [names]}} or {"error": "<a message built by
+Protocol: one JSON line each way. Requests {"templates": {...}, "values": {key: base64}} (render),
+{"templates": {...}, "keys": [...]} (the keys the templates name that are not among `keys`) or
+{"patterns": [...]} (which dataFrom patterns do not compile); answers {"data": {key: base64}},
+{"unknown": {template key: [names]}}, {"refused": [indexes]} or {"error": "<a message built by
 crypto.template, with no value in it>"}.
 """
 
@@ -25,11 +26,15 @@ import sys
 from collections import OrderedDict
 from typing import Any
 
+from stashsync.api.patterns import PatternError, compile_pattern
 from stashsync.crypto.template import TemplateRenderError, render, unknown_keys
 from stashsync.fairness import FairSlots
 
 RENDER_SECONDS = 2.0  # a real template renders in milliseconds
-MEMORY_BYTES = 512 * 1024 * 1024  # the child's address space; a runaway template hits MemoryError
+# The child's address space (an idle child maps about 30 MiB): a runaway template hits MemoryError. The
+# operator's container holds the operator and every child at once (the chart's limit is 512 MiB), so
+# this budget times the children must leave the operator its room.
+MEMORY_BYTES = 96 * 1024 * 1024
 STREAM_LIMIT = 8 * 1024 * 1024  # longest JSON line: 1 MiB of values, base64 and escaped, with room
 REMEMBERED_FAILURES = 4096  # inputs known to exhaust a budget (64 bytes each)
 
@@ -72,7 +77,9 @@ class TemplateSandbox:
         self.size = size
         self.seconds = seconds
         self._idle: list[_Child] = []
-        self._slots = FairSlots(size)  # renders take turns per tenant (namespace)
+        # Renders take turns per tenant (namespace), one child at a time each: a tenant's runaway
+        # templates use one child's memory budget, never all of them.
+        self._slots = FairSlots(size, per_tenant=1)
         self._exhausted: OrderedDict[str, str] = OrderedDict()  # inputs digest -> the error message
 
     async def _start(self) -> _Child:
@@ -98,6 +105,12 @@ class TemplateSandbox:
         digest = _inputs_digest(templates, {k: b"" for k in keys})
         answer = await self._ask({"templates": templates, "keys": sorted(keys)}, digest, tenant)
         return {k: set(v) for k, v in answer["unknown"].items()}
+
+    async def refused_patterns(self, patterns: list[str], tenant: str = "") -> list[int]:
+        """The indexes of the dataFrom patterns that do not compile (api.patterns), compiled in a child."""
+        digest = hashlib.sha256(json.dumps(patterns).encode()).hexdigest()
+        answer = await self._ask({"patterns": patterns}, digest, tenant)
+        return [int(i) for i in answer["refused"]]
 
     async def _ask(self, request: dict[str, Any], digest: str, tenant: str) -> dict[str, Any]:
         if digest in self._exhausted:
@@ -132,11 +145,21 @@ class TemplateSandbox:
 
 
 def _answer(request: dict[str, Any]) -> dict[str, Any]:
+    if "patterns" in request:
+        return {"refused": [i for i, p in enumerate(request["patterns"]) if not _compiles(p)]}
     if "keys" in request:
         unknown = unknown_keys(request["templates"], set(request["keys"]))
         return {"unknown": {k: sorted(v) for k, v in unknown.items()}}
     data = render(request["templates"], {k: base64.b64decode(v) for k, v in request["values"].items()})
     return {"data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        compile_pattern(pattern)
+    except PatternError:
+        return False
+    return True
 
 
 def _serve() -> None:

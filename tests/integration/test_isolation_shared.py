@@ -218,7 +218,7 @@ def test_another_namespaces_failing_listing_never_fails_mine_nor_puts_its_text_i
     assert not warning_reasons(kube, victim, "app")
     assert all(injected not in (e.message or "") for e in kube.events_for(victim, "app"))
     condition = wait_ready(kube, namespace, "mixed-0", status="False", reason="InvalidSpec")
-    assert "dataFrom[1].find" in condition["message"] and injected not in condition["message"]
+    assert "regular expression" in condition["message"] and injected not in condition["message"]
 
     victim_rotation("the victim's rotation beside another namespace's failing listings",
                     lambda: _put(table, "shared/app.token", "listing-victim-v2", add=True),

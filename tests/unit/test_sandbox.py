@@ -87,3 +87,33 @@ def test_inputs_that_ran_out_of_time_are_answered_without_rendering_again() -> N
         finally:
             await sandbox.close()
     asyncio.run(run())
+
+
+def test_a_tenants_runaway_renders_hold_one_child_and_its_memory_budget_only() -> None:
+    """Filters take any width ("x"|center(350000000)): the child's memory budget stops them, and a
+    tenant renders in one child at a time, so another tenant's render runs beside them."""
+    async def run() -> None:
+        sandbox = TemplateSandbox(size=2, seconds=2.0)
+        hog = '{% for c in "x"|center(350000000) %}{% endfor %}{{ user }}'
+        try:
+            hostile = [asyncio.create_task(sandbox.render({"k": hog}, {"user": str(i).encode()}, tenant="hostile"))
+                       for i in range(3)]
+            await asyncio.sleep(0.05)
+            assert await asyncio.wait_for(sandbox.render({"k": "{{ user }}"}, {"user": b"ok"}, tenant="victim"),
+                                          2.5) == {"k": b"ok"}
+            results = await asyncio.gather(*hostile, return_exceptions=True)
+            assert all(isinstance(r, TemplateRenderError) for r in results)
+        finally:
+            await sandbox.close()
+    asyncio.run(run())
+
+
+def test_patterns_compile_in_the_child_and_the_refused_ones_are_named_by_index() -> None:
+    async def run() -> None:
+        sandbox = TemplateSandbox(size=1)
+        try:
+            assert await sandbox.refused_patterns(["app/*", "/(/", "/" + "[a-z]{0,1000}" * 30 + "/", "/^ok$/"]) \
+                == [1, 2]
+        finally:
+            await sandbox.close()
+    asyncio.run(run())

@@ -44,6 +44,9 @@ def test_a_catastrophic_regex_runs_in_linear_time_and_lookaround_is_refused() ->
         matching(["a"], "/(?=a)a/")
     with pytest.raises(PatternError, match="at most"):
         matching(["a"], "a" * 600)
+    # Counted repeats expand as they compile (this one compiled for seconds): refused by RE2's program cap.
+    with pytest.raises(PatternError, match="compiles to more"):
+        matching(["a"], "/" + "[a-z]{0,1000}" * 30 + "/")
 
 
 def test_find_patterns_glob_and_regex() -> None:

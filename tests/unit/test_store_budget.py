@@ -51,7 +51,7 @@ def test_extra_attempts_never_sleep_in_a_thread_and_are_the_debt_of_their_namesp
 
     async def call(tenant: str) -> str:
         await budget.wait_turn(tenant)
-        return await asyncio.to_thread(budget.prepaid, tenant, three_attempts)
+        return await asyncio.to_thread(budget.prepaid, tenant, None, three_attempts)
 
     assert asyncio.run(call("a")) == "done" and slept == []  # the first attempt was paid by the turn
     assert budget.debt("a") == 2.0 and budget.debt("b") == 0.0
@@ -73,7 +73,7 @@ def test_one_namespaces_debt_is_not_what_another_namespace_waits_for() -> None:
     async def call(tenant: str, label: str, work: Callable[[], None] = lambda: None) -> None:
         await budget.wait_turn(tenant)
         done[label] = now[0]  # its turn came
-        await asyncio.to_thread(budget.prepaid, tenant, work)
+        await asyncio.to_thread(budget.prepaid, tenant, None, work)
 
     async def run() -> None:
         await call("hostile", "first", many_attempts)
@@ -149,3 +149,24 @@ def test_a_throttled_answer_gives_up_the_saved_burst() -> None:
     budget.throttled()
     asyncio.run(budget.wait_turn("ns"))
     assert slept == pytest.approx([0.2])  # at the halved rate, not out of the 100 saved
+
+
+def test_a_call_deep_in_debt_waits_a_turn_for_each_further_attempt_in_its_own_thread() -> None:
+    """A listing of many pages: once its namespace owes more than the burst, each further page waits
+    its turn (in the worker thread), so one call never sends more than the budget allows."""
+    now, _, sleep = _fake_time()
+    budget = StoreBudget(rate=10.0, burst=10, clock=lambda: now[0], sleep=sleep)
+
+    def pages() -> float:
+        most = 0.0
+        for _ in range(60):
+            budget.spend()
+            most = max(most, budget.debt("lister"))
+        return most
+
+    async def call() -> float:
+        await budget.wait_turn("lister")
+        return await asyncio.to_thread(budget.prepaid, "lister", asyncio.get_running_loop(), pages)
+
+    assert asyncio.run(call()) <= 10.0  # never deeper in debt than the burst
+    assert now[0] >= 4.0  # the 60 attempts took their turns at 10 a second, beyond the burst

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stashsync.controllers.version_index import Subscriber, VersionIndex
+from stashsync.controllers.version_index import JOIN_SECONDS, Subscriber, VersionIndex
 from stashsync.errors import CredentialNotFound
 from stashsync.sources.registry import StoreIdentity
 
@@ -251,4 +251,31 @@ def test_a_feed_wakes_a_dataFrom_listing_only_when_a_changed_name_may_match_it()
         await versions.get(b, [others], source.check, HOUR)
         assert versions.wake_matching("s1", lambda _: False, lambda pattern: pattern == "app/*") == 1
         assert woken == [a]
+    asyncio.run(scenario())
+
+
+def test_another_namespaces_check_in_flight_is_joined_for_a_moment_only() -> None:
+    """A check in flight waits in the turns of the namespace that made it (its request budget, its
+    threads): an object of another namespace joins it for JOIN_SECONDS at most, then checks itself;
+    one of the same namespace waits for it."""
+    async def scenario() -> None:
+        versions, _ = index()
+        stuck = asyncio.Event()
+
+        async def queued_behind_its_debt(keys: list[Any]) -> list[str]:
+            await stuck.wait()
+            return ["1" for _ in keys]
+
+        async def answered(keys: list[Any]) -> list[str]:
+            return ["1" for _ in keys]
+
+        hostile = asyncio.create_task(versions.get(("hostile", "a"), ["db"], queued_behind_its_debt, HOUR))
+        await asyncio.sleep(0)
+        neighbour = asyncio.create_task(versions.get(("hostile", "b"), ["db"], answered, HOUR))
+        started = asyncio.get_running_loop().time()
+        assert await versions.get(("victim", "app"), ["db"], answered, HOUR) == ["1"]
+        assert asyncio.get_running_loop().time() - started < JOIN_SECONDS + 0.5
+        assert not neighbour.done()  # the same namespace's object waits for its namespace's check
+        stuck.set()
+        assert await hostile == ["1"] and await neighbour == ["1"]
     asyncio.run(scenario())

@@ -2,11 +2,15 @@
 
 A pattern is written by a tenant. Regular expressions run on RE2 (linear time, bounded memory), so
 `/(.*.*)*y/` cannot hold the operator for seconds as Python's backtracking engine would; globs are
-translated by fnmatch, whose output does not backtrack either."""
+translated by fnmatch, whose output does not backtrack either. Compiling is not linear in a pattern's
+length, though (counted repeats expand: `[a-z]{0,1000}` thirty times took seconds): RE2's program is
+capped (MAX_PROGRAM_BYTES), so no pattern compiles for long, and patterns are compiled in worker
+threads (in the tenant's share), never on the event loop; compiled ones are kept for reuse."""
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from typing import Protocol
 
@@ -15,9 +19,11 @@ import re2
 from stashsync.errors import SpecError
 
 MAX_PATTERN_LENGTH = 512  # also the CRD's maxLength
+MAX_PROGRAM_BYTES = 256 * 1024  # RE2's memory for one compiled pattern: tens of milliseconds to compile at most
+KEPT_PATTERNS = 128  # compiled patterns kept for reuse, the least recently used going first
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a bad pattern is reported in the object's condition, not on stderr
-_RE2_OPTIONS.max_mem = 8 << 20  # bytes for one compiled pattern
+_RE2_OPTIONS.max_mem = MAX_PROGRAM_BYTES
 
 
 class _Pattern(Protocol):
@@ -28,17 +34,30 @@ class PatternError(SpecError):
     """dataFrom.find names no usable pattern."""
 
 
-def compile_pattern(pattern: str, where: str = "a dataFrom.find pattern") -> _Pattern:
-    """`where` names the pattern in an error; the pattern itself never appears in one (it is a tenant's
-    text, and the message goes to statuses, events and logs)."""
+def check_length(pattern: str, where: str = "a dataFrom.find pattern") -> None:
+    """What can be checked of a pattern without compiling it (a cheap check, for the event loop)."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise PatternError(f"{where} may hold at most {MAX_PATTERN_LENGTH} characters")
+
+
+def compile_pattern(pattern: str, where: str = "a dataFrom.find pattern") -> _Pattern:
+    """`where` names the pattern in an error; the pattern itself never appears in one (it is a tenant's
+    text, and the message goes to statuses, events and logs). Blocking: call it in a worker thread."""
+    check_length(pattern, where)
+    compiled = _compiled(pattern)
+    if compiled is None:
+        raise PatternError(f"{where} is not a valid regular expression, or compiles to more than RE2 may use "
+                           "(RE2 syntax: no backreferences or lookaround; fewer or smaller counted repeats)")
+    return compiled
+
+
+@functools.lru_cache(maxsize=KEPT_PATTERNS)
+def _compiled(pattern: str) -> _Pattern | None:
     if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
         try:
             return re2.compile(pattern[1:-1], _RE2_OPTIONS)
         except re2.error:
-            raise PatternError(f"{where} is not a valid regular expression (RE2 syntax: no backreferences or "
-                               "lookaround)") from None
+            return None  # kept too: a refused pattern costs its compile once
     return re.compile(fnmatch.translate(pattern))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from stashsync.api import target_name
 from stashsync.api.durations import parse_duration
 from stashsync.api.encryption import EncryptionSpec, parse_encryption
-from stashsync.api.patterns import compile_pattern
+from stashsync.api.patterns import check_length
 from stashsync.api.reserved import check_target
 from stashsync.api.selectors import valid_labels
 from stashsync.api.stores import parse_store_ref
@@ -127,8 +127,8 @@ def parse_synced_secret(body: dict[str, Any]) -> SyncedSecretSpec:
                       for f in spec.get("dataFrom") or [])
     if not data and not data_from:
         raise SpecError("spec needs at least one entry in data or dataFrom")
-    for i, entry in enumerate(data_from):  # refused here, before any shared listing runs it
-        compile_pattern(entry.pattern, f"dataFrom[{i}].find")
+    for i, entry in enumerate(data_from):  # the rest is checked as it is compiled, in a worker thread
+        check_length(entry.pattern, f"dataFrom[{i}].find")
     keys = [d.key for d in data]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:

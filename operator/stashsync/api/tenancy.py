@@ -131,18 +131,18 @@ def check_store(store: StoreSpec, policy: TenantPolicy) -> None:
                 "ClusterCredentialStores may use the operator's own identity", reason="OperatorIdentityNotAllowed")
         if not policy.may_assume(namespace, auth.role_arn):
             raise SpecError(
-                f"role {auth.role_arn} may not be assumed from the operator's identity for namespace {namespace!r}: "
+                f"auth.roleArn may not be assumed from the operator's identity for namespace {namespace!r}: "
                 "the cluster admin must allow it (chart value tenancy.assumableRoles), or set auth.secretRef or "
                 "auth.jwt", reason="OperatorIdentityNotAllowed")
     for service, url in store.all_endpoints():
         if not policy.endpoint_allowed(url):
             where = "endpoint" if service == "" else f"endpoints.{service}"
-            raise SpecError(f"{where} {url!r} is not allowed for a CredentialStore: the cluster admin must allow it "
-                            "(chart value tenancy.endpoints); remove it to use AWS's own endpoints",
+            raise SpecError(f"{where} is not an endpoint allowed for a CredentialStore: the cluster admin must "
+                            "allow it (chart value tenancy.endpoints); remove it to use AWS's own endpoints",
                             reason="EndpointNotAllowed")
     if auth.service_account is not None:
         refused = sorted(set(auth.service_account.audiences) - set(policy.web_identity_audiences))
         if refused:
-            raise SpecError(f"auth.jwt audiences {', '.join(refused)} are not allowed (allowed: "
-                            f"{', '.join(policy.web_identity_audiences)}; chart value tenancy.webIdentityAudiences)",
-                            reason="AudienceNotAllowed")
+            raise SpecError(f"auth.jwt asks for {len(refused)} token audience(s) the cluster admin does not allow "
+                            f"(allowed: {', '.join(policy.web_identity_audiences)}; chart value "
+                            "tenancy.webIdentityAudiences)", reason="AudienceNotAllowed")

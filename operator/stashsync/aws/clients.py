@@ -163,11 +163,19 @@ class AwsClients:
         never the ones the syncs' calls need."""
         return await self._run(self.workers.long_polls if self.workers else None, tenant, fn, *args)
 
+    async def compute(self, tenant: str, fn: Callable[..., T], *args: Any) -> T:
+        """CPU work for `tenant` that makes no AWS request (age encryption, say): in the tenant's share of
+        the worker threads, off the event loop, with no turn in the request budget."""
+        threads = self.workers.calls if self.workers else None
+        if threads is None:
+            return await asyncio.to_thread(fn, *args)
+        return await threads.run(tenant, fn, *args)
+
     async def _run(self, threads: AwsThreads | None, tenant: str, fn: Callable[..., T], *args: Any) -> T:
         limiter = self.auth.limiter
         if limiter is not None:
             await limiter.wait_turn(tenant)
-            fn, args = limiter.prepaid, (tenant, fn, *args)
+            fn, args = limiter.prepaid, (tenant, asyncio.get_running_loop(), fn, *args)
         if threads is None:
             return await asyncio.to_thread(fn, *args)
         return await threads.run(tenant, fn, *args)
@@ -230,22 +238,23 @@ def translate_errors(what: str, not_found: type[errors.SourceError] = errors.Cre
         code = exc.response.get("Error", {}).get("Code", "")
         if code in passthrough:
             raise
-        message = exc.response.get("Error", {}).get("Message", "")
         if code in _THROTTLE_CODES:
             raise errors.Throttled(f"AWS throttled {what}: {code}") from None
         if code in _TRANSIENT_CODES:
             raise errors.Unavailable(f"AWS could not complete {what} just now: {code}") from None
         if code in _DENIED_CODES:
-            raise errors.AccessDenied(f"AWS denied {what}: {code}: {message}") from None
+            # AWS's own message is left out: it may quote what was sent, and with an endpoint a tenant
+            # may use, its text is that endpoint's to choose. The code says what happened.
+            raise errors.AccessDenied(f"AWS denied {what}: {code}") from None
         if code == "InvalidCiphertextException":
             raise errors.ContextMismatch(
                 f"KMS could not decrypt {what}: wrong encryption context or key") from None
         if code in _NOT_FOUND_CODES:
-            raise not_found(f"{what}: {code}: {message}") from None
+            raise not_found(f"{what}: {code}") from None
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if status >= 500:
             raise errors.Unavailable(f"AWS failed {what}: {code or status}") from None
-        raise errors.SourceError(f"AWS error on {what}: {code}: {message}") from None
+        raise errors.SourceError(f"AWS error on {what}: {code}") from None
     except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
             botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as exc:
         raise errors.Unavailable(f"AWS unreachable for {what}: {type(exc).__name__}") from None

@@ -4,10 +4,12 @@ namespace using the store, in turns, and what one namespace overspends is its ow
 
 Waiting happens on the event loop, never in a worker thread: a store limited to 0.1 requests/s must
 not park the threads every other store's calls run in. A call takes its turn (`wait_turn`, a
-coroutine) before it is handed to a thread; inside the thread each HTTP attempt `spend`s without
-waiting, the first one already paid for by the turn. Extra attempts (a retry, a second page, the 250
-reads of one first sync) are the debt of the namespace whose call made them: its next turns first
-pay that debt off, token by token, while the namespaces waiting beside it keep getting theirs. Tokens
+coroutine) before it is handed to a thread; inside the thread each HTTP attempt `spend`s, the first
+one already paid for by the turn. Extra attempts (a retry, a second page, the 250 reads of one first
+sync) are the debt of the namespace whose call made them: its next turns first pay that debt off,
+token by token, while the namespaces waiting beside it keep getting theirs. A call whose namespace
+owes more than the burst waits a turn for each further attempt, in its own thread (one of its own
+share), so no single call (a listing of ten thousand pages) sends more than the budget allows. Tokens
 are handed out in turn per namespace, so however much one namespace asks for, another namespace's
 call waits about one token per waiting namespace, not behind the backlog.
 
@@ -30,15 +32,18 @@ from typing import TypeVar
 T = TypeVar("T")
 
 EPSILON = 1e-9  # a token short by a rounding error is a token: waiting 1e-17 s would never end
+LONGEST_ATTEMPT_WAIT = 300.0  # an attempt waiting its turn in a thread goes ahead, in debt, after this
 RECOVERY_SECONDS = 60.0  # from the floor back to the full rate, when nothing is throttled meanwhile
 FLOOR_FRACTION = 1 / 64
 
 
 @dataclass
 class _Caller:
-    """The namespace a call in a worker thread is made for, and whether its first attempt is paid."""
+    """The namespace a call in a worker thread is made for, whether its first attempt is paid, and the
+    event loop whose turns its further attempts wait for once the namespace is deep in debt."""
 
     tenant: str
+    loop: asyncio.AbstractEventLoop | None = None
     credit: int = 1
 
 
@@ -141,20 +146,39 @@ class StoreBudget:
             else:
                 await asyncio.sleep(0)  # a paid-off debt: let the event loop breathe between tokens
 
-    def prepaid(self, tenant: str, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn` (in a worker thread) for `tenant`, its first request paid for by a `wait_turn`."""
-        token = _CALLER.set(_Caller(tenant))
+    def prepaid(self, tenant: str, loop: asyncio.AbstractEventLoop | None, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn` (in a worker thread) for `tenant`, its first request paid for by a `wait_turn` on
+        `loop`."""
+        token = _CALLER.set(_Caller(tenant, loop))
         try:
             return fn(*args)
         finally:
             _CALLER.reset(token)
 
     def spend(self) -> None:
-        """One HTTP attempt from a worker thread: free if prepaid, else the caller's debt; never sleeps."""
+        """One HTTP attempt from a worker thread: free if prepaid; else the caller's debt, or, when its
+        namespace owes more than the burst, a wait for its turn (in this thread, never on the loop)."""
         caller = _CALLER.get()
         with self._lock:
             if caller is not None and caller.credit > 0:
                 caller.credit -= 1
                 return
             tenant = caller.tenant if caller is not None else ""
-            self._debts[tenant] = self._debts.get(tenant, 0.0) + 1.0
+            debt = self._debts.get(tenant, 0.0)
+            if caller is None or caller.loop is None or debt < self.burst or _on_a_loop():
+                self._debts[tenant] = debt + 1.0
+                return
+        try:
+            asyncio.run_coroutine_threadsafe(self.wait_turn(tenant), caller.loop).result(LONGEST_ATTEMPT_WAIT)
+        except Exception:  # the loop is stopping, or the wait ran out: go on, in debt
+            with self._lock:
+                self._debts[tenant] = self._debts.get(tenant, 0.0) + 1.0
+
+
+def _on_a_loop() -> bool:
+    """This thread runs an event loop (waiting here for a turn on it would never end)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

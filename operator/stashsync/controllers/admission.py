@@ -2,19 +2,21 @@
 checks the controllers apply, so a mistake is an error at `kubectl apply` instead of Ready=False.
 
 Every request is a tenant's input, and a dry run costs its sender nothing: the work one request can
-buy is bounded before anything is parsed. The server takes at most MAX_REVIEW_BYTES per request and
-reviews MAX_CONCURRENT_REVIEWS at a time (MAX_WAITING_REVIEWS more wait; beyond that it answers 429,
-which the apiserver treats as the webhook's failurePolicy says); a spec is size-checked as it is
-parsed (templates, patterns); and a template is parsed in a child process with a memory and time
-budget (stashsync.sandbox: a pool of its own, so reviews never take the renders' turns), never in the
-operator. With STASHSYNC_WEBHOOK_CLIENT_CA the server answers only clients with a certificate from
+buy is bounded before anything is parsed. The server takes at most MAX_REVIEW_BYTES per request, holds
+at most MAX_WAITING_REVIEWS requests, and reviews MAX_CONCURRENT_REVIEWS at a time, in turns per
+namespace (the object's), at most REVIEWS_PER_NAMESPACE of them for one namespace, which may have
+WAITING_PER_NAMESPACE more waiting; beyond that it answers 429, which the apiserver treats as the
+webhook's failurePolicy says, for that namespace only. A spec is size-checked as it is parsed
+(templates, patterns); templates are parsed and patterns compiled in a child process with a memory
+and time budget (stashsync.sandbox: a pool of its own, so reviews never take the renders' turns),
+never in the operator. With STASHSYNC_WEBHOOK_CLIENT_CA the server answers only clients with a certificate from
 that CA: the apiserver, configured to present one (AdmissionConfiguration's kubeConfigFile).
 
 Enabled by STASHSYNC_WEBHOOK_PORT (see settings); without it the routing table registers none of these."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import ssl
 from typing import Any, Literal
 
@@ -29,17 +31,29 @@ from stashsync.api.wrappedsecret import parse_wrapped_secret
 from stashsync.controllers.memo import OperatorMemo
 from stashsync.crypto.template import TemplateRenderError
 from stashsync.errors import SpecError
+from stashsync.fairness import FairSlots
 from stashsync.sandbox import TemplateSandbox
 from stashsync.settings import Settings
 
 OPERATIONS: list[Literal["CREATE", "UPDATE"]] = ["CREATE", "UPDATE"]
 MAX_REVIEW_BYTES = 1024 * 1024  # aiohttp's own limit on a request body, refused here before it is read
 MAX_CONCURRENT_REVIEWS = 4
+REVIEWS_PER_NAMESPACE = 2
 MAX_WAITING_REVIEWS = 64
+WAITING_PER_NAMESPACE = 16
 
 
 async def check_synced_secret(body: dict[str, Any], sandbox: TemplateSandbox, tenant: str) -> None:
     spec = parse_synced_secret(body)
+    if spec.data_from:
+        try:
+            refused = await sandbox.refused_patterns([f.pattern for f in spec.data_from], tenant=tenant)
+        except TemplateRenderError as exc:
+            raise SpecError(str(exc)) from None
+        if refused:
+            raise SpecError(f"dataFrom[{refused[0]}].find is not a valid regular expression, or compiles to more "
+                            "than RE2 may use (RE2 syntax: no backreferences or lookaround; fewer or smaller "
+                            "counted repeats)")
     template = spec.target.template
     if template is None or spec.data_from:  # names found at sync time cannot be known here
         return
@@ -117,21 +131,36 @@ class BoundedWebhookServer(kopf.WebhookServer):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._reviewing = asyncio.Semaphore(MAX_CONCURRENT_REVIEWS)
-        self._waiting = 0
+        self._reviewing = FairSlots(MAX_CONCURRENT_REVIEWS, REVIEWS_PER_NAMESPACE)
+        self._held = 0
 
     async def _serve(self, fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:  # type: ignore[override]
         if request.content_length is not None and request.content_length > MAX_REVIEW_BYTES:
             raise aiohttp.web.HTTPRequestEntityTooLarge(max_size=MAX_REVIEW_BYTES,
                                                         actual_size=request.content_length)
-        if self._waiting >= MAX_WAITING_REVIEWS:
+        if self._held >= MAX_WAITING_REVIEWS:
             raise aiohttp.web.HTTPTooManyRequests()
-        self._waiting += 1
+        self._held += 1
         try:
-            async with self._reviewing:
+            tenant = _namespace_of(await request.text())  # read once: kopf's own reading takes it from aiohttp
+            if self._reviewing.waiting(tenant) >= WAITING_PER_NAMESPACE:
+                raise aiohttp.web.HTTPTooManyRequests()
+            async with self._reviewing.slot(tenant):
                 return await kopf.WebhookServer._serve(fn, request)
         finally:
-            self._waiting -= 1
+            self._held -= 1
+
+
+def _namespace_of(text: str) -> str:
+    """The namespace of the object an AdmissionReview is about ("" for cluster-scoped objects, or for a
+    body that is not a review: kopf refuses it)."""
+    try:
+        review = json.loads(text)
+    except ValueError:
+        return ""
+    request = review.get("request") if isinstance(review, dict) else None
+    namespace = request.get("namespace") if isinstance(request, dict) else None
+    return namespace if isinstance(namespace, str) else ""
 
 
 def webhook_server(settings: Settings) -> kopf.WebhookServer:

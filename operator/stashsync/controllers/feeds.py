@@ -94,7 +94,7 @@ def _kind(raw: dict[str, Any]) -> str:
 def _describe(store: StoreSpec) -> str:
     feed = store.change_feed
     if feed is not None and feed.kind == "sqs":
-        return f"reading queue {feed.queue_url}"
+        return "reading its SQS queue (spec.changeFeed.sqs.queueUrl)"
     return f"reading the DynamoDB stream of {store.location}"
 
 
@@ -118,14 +118,14 @@ async def _read(stopped: kopf.DaemonStopped, body: kopf.Body, generation: Any, s
         if isinstance(reader, QueueReader):
             messages = await handle.run_long_poll(reader.receive)
             changes = [c for m in messages for c in _changes(m, feed)]
-            _wake(memo, handle.identity.store, source, changes, feed, where)
+            await _wake(memo, handle, source, changes, feed, where)
             await handle.run(reader.delete, messages)  # only once their wake-ups are queued
         else:
             poll = await handle.run(reader.poll)
             metrics.FEED_EVENTS_RECEIVED.labels(feed=feed).inc(len(poll.changes))
             if poll.gap:  # records may have been missed: every reader checks
                 memo.versions.wake_store(handle.identity.store)
-            _wake(memo, handle.identity.store, source, poll.changes, feed, where)
+            await _wake(memo, handle, source, poll.changes, feed, where)
             await sleep_unless_stopped(stopped, STREAM_POLL_SECONDS)
 
 
@@ -140,27 +140,38 @@ def _changes(message: Message, feed: str) -> list[Change]:
     return [c if c.at is not None else Change(c.service, c.name, message.sent_at) for c in changes]
 
 
-def _wake(memo: OperatorMemo, store: str, source: Source, changes: list[Change], feed: str, where: str) -> None:
+async def _wake(memo: OperatorMemo, handle: StoreHandle, source: Source, changes: list[Change], feed: str,
+                where: str) -> None:
     if not changes:
         return
+    store = handle.identity.store
     keys = {c.key for c in changes}
     changed_names = sorted({n for k in keys if (n := source.name_in_feed(k)) is not None})
+    listings = memo.versions.listing_patterns(store)
+    # Patterns compile in a worker thread (in the store's tenant's share), never on the event loop.
+    listed = await memo.workers.calls.run(handle.tenant, _listing, listings, changed_names) \
+        if listings and changed_names else set()
 
     def changed(ref: CredentialRef) -> bool:
         return source.feed_name(ref.name) in keys
 
-    def listed(pattern: str) -> bool:
-        """A dataFrom pattern that may list a changed name (a new one, say) now."""
-        try:
-            return bool(patterns.matching(changed_names, pattern))
-        except patterns.PatternError:
-            return False  # refused when its object was parsed: that object lists nothing
-
-    if memo.versions.wake_matching(store, changed, listed):
+    if memo.versions.wake_matching(store, changed, lambda pattern: pattern in listed):
         metrics.FEED_EVENTS_MATCHED.labels(feed=feed).inc(len(changes))
     newest = max((c.at for c in changes if c.at is not None), default=None)
     if newest is not None:
         metrics.FEED_LAG.labels(store=where).set(max(0.0, time.time() - newest))
+
+
+def _listing(listings: set[str], names: list[str]) -> set[str]:
+    """The dataFrom patterns that may list one of `names` now (a new one, say)."""
+    found = set()
+    for pattern in listings:
+        try:
+            if patterns.matching(names, pattern):
+                found.add(pattern)
+        except patterns.PatternError:
+            continue  # its own objects report it when they list
+    return found
 
 
 async def _report(memo: OperatorMemo, raw: dict[str, Any], ok: bool, reason: str, message: str,

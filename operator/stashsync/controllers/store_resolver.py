@@ -117,11 +117,17 @@ class StoreResolver:
         cached = self._built.get(key)
         if cached is not None and cached.auth == auth:
             found = cached.value
-        else:
-            found = build_store(store, auth, StoreIdentity(f"{uid}/{generation}", session), self.workers)
+        else:  # boto3 sessions and clients take milliseconds of CPU: in the owner's threads, not on the loop
+            identity = StoreIdentity(f"{uid}/{generation}", session)
+            found = await self._in_thread(session_owner(session), build_store, store, auth, identity, self.workers)
         self.forget(uid, keep_generation=generation)
         self._keep(key, _Built(time.monotonic(), auth, found))
         return found
+
+    async def _in_thread(self, tenant: str, fn: Callable[..., StoreHandle], *args: Any) -> StoreHandle:
+        if self.workers is None:
+            return fn(*args)
+        return await self.workers.calls.run(tenant, fn, *args)
 
     def forget(self, uid: str, keep_generation: int | None = None) -> None:
         """Drop what was built for a store (or for its older generations)."""
@@ -149,10 +155,20 @@ class StoreResolver:
         return await self.build(store, meta["uid"], int(meta.get("generation", 0)), namespace)
 
 
+OPERATOR_SESSION = ":operator"  # the session of the operator's own identity (no namespace holds a ':')
+
+
 def session_namespace(store: StoreSpec, consumer: str | None) -> str:
+    """Whose AWS session a store's calls use: its namespace's (a namespaced store, or a cluster store with
+    a role, assumed per consuming namespace), or the operator's own."""
     if store.namespace is not None:
         return store.namespace
-    return consumer if consumer and store.auth.role_arn else "cluster"
+    return consumer if consumer and store.auth.role_arn else OPERATOR_SESSION
+
+
+def session_owner(session: str) -> str:
+    """The tenant a session's work is done for ("": the cluster admin's)."""
+    return "" if session == OPERATOR_SESSION else session
 
 
 def role_session_name(namespace: str, store_name: str) -> str:

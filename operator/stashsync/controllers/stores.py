@@ -17,7 +17,9 @@ from stashsync.errors import StashError
 from stashsync.kube.status import set_condition
 
 REVALIDATE_SECONDS = 300.0  # a Ready store is checked again this often
-RECHECK_NOT_READY_SECONDS = 15.0  # a store that is not Ready (e.g. its auth Secret is missing) sooner
+# A store that is not Ready (e.g. its auth Secret is missing) sooner: after this, then twice as long
+# after each failed check, up to REVALIDATE_SECONDS (a namespace's thousand broken stores cost little).
+RECHECK_NOT_READY_SECONDS = 15.0
 
 
 def lookup(index: kopf.Index[Any, dict[str, Any]], key: Any) -> dict[str, Any] | None:
@@ -77,14 +79,24 @@ async def validate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMem
 
 
 async def revalidate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorMemo, **_: Any) -> None:
-    """Not-Ready stores are checked again soon (a missing auth Secret or table may appear);
-    Ready ones only every few minutes."""
+    """Not-Ready stores are checked again soon, backing off while they stay broken (a missing auth
+    Secret or table may appear); Ready ones only every few minutes."""
     ready = cond.ready_condition(dict(body.status))
-    since = time.monotonic() - memo.store_checked.get(body.metadata["uid"], 0.0)
-    if ready is None or ready.get("status") != "True" or since >= REVALIDATE_SECONDS:
+    uid = body.metadata["uid"]
+    since = time.monotonic() - memo.store_checked.get(uid, 0.0)
+    if ready is not None and ready.get("status") == "True":
+        memo.store_failures.pop(uid, None)
+        due = REVALIDATE_SECONDS
+    else:
+        failures = memo.store_failures.get(uid, 0)
+        due = min(REVALIDATE_SECONDS, RECHECK_NOT_READY_SECONDS * 2 ** min(failures, 8))
+    if ready is None or since >= due:
+        if ready is not None and ready.get("status") != "True":
+            memo.store_failures[uid] = memo.store_failures.get(uid, 0) + 1
         await validate_store(body, logger, memo)
 
 
 def forget_store(uid: str, memo: OperatorMemo, **_: Any) -> None:
     memo.store_checked.pop(uid, None)
+    memo.store_failures.pop(uid, None)
     memo.resolver.forget(uid)

@@ -28,7 +28,7 @@ from stashsync.controllers.restarts import OwnerRef
 from stashsync.controllers.schedule import next_delay
 from stashsync.controllers.scheduler import SyncScheduler
 from stashsync.controllers.templates import Templates
-from stashsync.controllers.version_index import Subscription
+from stashsync.controllers.version_index import JOIN_SECONDS, Subscription
 from stashsync.crypto import mac
 from stashsync.errors import StashError
 from stashsync.kube import limits, rollout, secrets
@@ -200,8 +200,11 @@ def _read_ahead_of_me(store: StoreHandle, unique: list[base.CredentialRef],
 async def _read_by_others(store: StoreHandle, unique: list[base.CredentialRef],
                           shared: Subscription) -> list[base.Read] | None:
     read = _read_moments_ago(store, unique, shared)
-    if read is None and (in_flight := store.recent.in_flight(unique)):
-        await asyncio.wait(in_flight)  # another sync is reading every one of them for this one
+    if read is None and (in_flight := store.recent.in_flight(unique, store.tenant)):
+        reads, foreign = in_flight
+        # Another sync is reading every one of them for this one; one of another namespace waits in that
+        # namespace's turns, so for a moment only (JOIN_SECONDS), then this sync reads them itself.
+        await asyncio.wait(reads, timeout=JOIN_SECONDS if foreign else None)
         read = _read_moments_ago(store, unique, shared)
     return read
 
@@ -229,7 +232,7 @@ async def _read_now(store: StoreHandle, unique: list[base.CredentialRef], ahead:
     shared index and the store's short-lived cache."""
     source = store.reader()
     started = shared.begin()
-    store.recent.reading(ahead)
+    store.recent.reading(ahead, store.tenant)
     try:
         if ahead:
             assert base.is_ahead_reader(source)

@@ -16,7 +16,9 @@ namespace may use the store at all (its `conditions`) is decided before the inde
 
 A check's result is shared; its failure is not. An error may come from the input of the object whose
 sync made the check (a pattern, a name), so the objects that waited for it check again on their own,
-and each sees only errors its own input or its own session caused. Values are never kept here; only
+and each sees only errors its own input or its own session caused. Nor is its wait: a check in flight
+waits in the turns of the namespace that made it (its budget, its threads), so an object of another
+namespace joins it for at most JOIN_SECONDS, then checks on its own. Values are never kept here; only
 versions and names.
 """
 
@@ -32,9 +34,17 @@ from typing import Any
 
 from stashsync.sources.registry import StoreIdentity
 
+JOIN_SECONDS = 1.0  # how long an object waits for another namespace's check in flight before making its own
+
 Subscriber = tuple[str, str]  # (namespace, name) of the object
 CheckKey = Hashable  # (StoreIdentity, "version", CredentialRef) or (StoreIdentity, "find", pattern, tags)
 Checker = Callable[[list[Any]], Awaitable[list[Any]]]
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    future: asyncio.Future[Any]
+    namespace: str  # whose sync made the check: it waits in that namespace's turns
 
 
 @dataclass
@@ -51,7 +61,7 @@ class VersionIndex:
     def __init__(self, wake: Callable[[Subscriber], None]) -> None:
         self._wake = wake
         self._entries: dict[CheckKey, _Entry] = {}
-        self._inflight: dict[CheckKey, asyncio.Future[Any]] = {}
+        self._inflight: dict[CheckKey, _InFlight] = {}
         self._keys_of: dict[Subscriber, set[CheckKey]] = {}
         # Per store identity: its credentials' version keys, the one checked longest ago first.
         self._checked_order: dict[StoreIdentity, OrderedDict[CheckKey, None]] = {}
@@ -152,7 +162,8 @@ class VersionIndex:
         """The result for each key: reused when checked since this subscriber's previous use and at
         most `max_age` seconds ago, else taken from a check already in flight, else checked (all
         such keys in one `check` call). A check in flight that fails is not taken: the key is then
-        checked for this subscriber alone, and only that check's error is its own."""
+        checked for this subscriber alone, and only that check's error is its own; so is one of
+        another namespace that has not answered within JOIN_SECONDS."""
         found: dict[CheckKey, Any] = {}
         wanted = list(dict.fromkeys(keys))
         alone: set[CheckKey] = set()  # keys whose shared check failed: checked by this subscriber itself
@@ -165,8 +176,14 @@ class VersionIndex:
                 found.update(zip(mine, await self._check(subscriber, mine, check), strict=True))
             waiting = {k: self._inflight[k] for k in wanted if k not in found and k in self._inflight}
             if waiting:
-                await asyncio.wait(waiting.values())
-            for key, future in waiting.items():
+                foreign = any(c.namespace != subscriber[0] for c in waiting.values())
+                await asyncio.wait([c.future for c in waiting.values()], timeout=JOIN_SECONDS if foreign else None)
+            for key, in_flight in waiting.items():
+                future = in_flight.future
+                if not future.done():
+                    if in_flight.namespace != subscriber[0]:
+                        alone.add(key)  # still waiting in another namespace's turns: not this one's wait
+                    continue
                 if future.cancelled():
                     continue  # its object was stopped mid-check: the next round checks again
                 if future.exception() is not None:
@@ -183,13 +200,13 @@ class VersionIndex:
         futures = {k: loop.create_future() for k in keys}
         for future in futures.values():
             future.add_done_callback(_consume)
-        self._inflight.update(futures)
+        self._inflight.update({k: _InFlight(f, subscriber[0]) for k, f in futures.items()})
         started = self.begin()
         try:
             results = await check(keys)
         except BaseException as exc:
             for key, future in futures.items():
-                if self._inflight.get(key) is future:
+                if (current := self._inflight.get(key)) is not None and current.future is future:
                     del self._inflight[key]
                 if isinstance(exc, asyncio.CancelledError):
                     future.cancel()
@@ -199,7 +216,7 @@ class VersionIndex:
         self.checks += len(keys)
         self.record(subscriber, keys, results, started)
         for (key, future), result in zip(futures.items(), results, strict=True):
-            if self._inflight.get(key) is future:
+            if (current := self._inflight.get(key)) is not None and current.future is future:
                 del self._inflight[key]
             future.set_result(result)
         return list(results)
@@ -223,6 +240,11 @@ class VersionIndex:
         for subscriber in woken:
             self._wake(subscriber)
         return len(woken)
+
+    def listing_patterns(self, store: str) -> set[str]:
+        """The dataFrom patterns listed in store `store` (any session)."""
+        return {str(key[2]) for key in self._entries if isinstance(key, tuple) and len(key) >= 3
+                and isinstance(key[0], StoreIdentity) and key[0].store == store and key[1] == "find"}
 
     def wake_store(self, store: str) -> int:
         """Wake every subscriber of the store (a feed that may have missed changes)."""

@@ -4,7 +4,9 @@ the Kubernetes components and controller-runtime protect theirs. Metrics name ev
 namespace and name); a pod that could reach the port would otherwise list them all.
 
 Answers are kept for a short while per token (by its digest, never the token), so a scrape every few
-seconds costs the API server nothing after the first."""
+seconds costs the API server nothing after the first; at most REVIEWS_AT_ONCE tokens are reviewed at a
+time, and a caller beyond that is refused at once, so random tokens cannot flood the API server
+through the operator's client (which every Secret and status write uses)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from kubernetes_asyncio import client
 ALLOWED_SECONDS = 60.0
 DENIED_SECONDS = 10.0
 MAX_REMEMBERED = 1024
+REVIEWS_AT_ONCE = 2
 
 
 class MetricsReaders:
@@ -25,6 +28,7 @@ class MetricsReaders:
         self.api = api
         self.path = path
         self._answers: OrderedDict[str, tuple[float, bool]] = OrderedDict()  # token digest -> (until, allowed)
+        self._reviewing = 0
 
     async def allowed(self, token: str) -> bool:
         key = hashlib.sha256(token.encode()).hexdigest()
@@ -32,7 +36,13 @@ class MetricsReaders:
         kept = self._answers.get(key)
         if kept is not None and kept[0] > now:
             return kept[1]
-        allowed = await self._review(token)
+        if self._reviewing >= REVIEWS_AT_ONCE:
+            return False  # not remembered: asked again, it is reviewed when there is room
+        self._reviewing += 1
+        try:
+            allowed = await self._review(token)
+        finally:
+            self._reviewing -= 1
         self._answers[key] = (now + (ALLOWED_SECONDS if allowed else DENIED_SECONDS), allowed)
         self._answers.move_to_end(key)
         while len(self._answers) > MAX_REMEMBERED:

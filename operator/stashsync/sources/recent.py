@@ -42,7 +42,8 @@ class RecentValues:
         self._kept: OrderedDict[Key, tuple[float, bytes]] = OrderedDict()  # oldest read first
         # Credential -> (until, its current version, the number of the read ahead that found it).
         self._ahead: OrderedDict[CredentialRef, tuple[float, str, int]] = OrderedDict()
-        self._reading: dict[CredentialRef, asyncio.Future[None]] = {}  # read ahead right now
+        # Read ahead right now, and for which tenant (namespace): the read waits in its turns.
+        self._reading: dict[CredentialRef, tuple[asyncio.Future[None], str]] = {}
 
     def __len__(self) -> int:
         self._expire(time.monotonic())
@@ -81,22 +82,26 @@ class RecentValues:
         """Not being read ahead now, nor read ahead moments ago."""
         return ref not in self._reading and self.read_ahead(ref, self.keep_seconds) is None
 
-    def reading(self, refs: Iterable[CredentialRef]) -> None:
-        """`refs` are being read ahead: syncs wanting them may wait (see `in_flight`)."""
+    def reading(self, refs: Iterable[CredentialRef], tenant: str) -> None:
+        """`refs` are being read ahead for `tenant`: syncs wanting them may wait (see `in_flight`)."""
         loop = asyncio.get_running_loop()
         for ref in refs:
-            self._reading[ref] = loop.create_future()
+            self._reading[ref] = (loop.create_future(), tenant)
 
     def done_reading(self, refs: Iterable[CredentialRef]) -> None:
         for ref in refs:
-            future = self._reading.pop(ref, None)
-            if future is not None and not future.done():
-                future.set_result(None)
+            found = self._reading.pop(ref, None)
+            if found is not None and not found[0].done():
+                found[0].set_result(None)
 
-    def in_flight(self, refs: Iterable[CredentialRef]) -> list[asyncio.Future[None]] | None:
-        """The reads ahead of every one of `refs`, when all of them are being read ahead now."""
-        futures = [self._reading.get(ref) for ref in refs]
-        return [f for f in futures if f is not None] if all(f is not None for f in futures) else None
+    def in_flight(self, refs: Iterable[CredentialRef], tenant: str) -> tuple[list[asyncio.Future[None]], bool] | None:
+        """The reads ahead of every one of `refs`, when all of them are being read ahead now, and whether
+        any of them is read for another tenant than `tenant` (and so waits in that tenant's turns)."""
+        found = [self._reading.get(ref) for ref in refs]
+        if not all(f is not None for f in found):
+            return None
+        reads = [f for f in found if f is not None]
+        return [future for future, _ in reads], any(owner != tenant for _, owner in reads)
 
     def _expire(self, now: float) -> None:
         _drop_until(self._kept, now)

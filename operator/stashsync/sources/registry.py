@@ -35,7 +35,7 @@ class StoreIdentity(NamedTuple):
     only between objects whose own read would have returned it."""
 
     store: str  # "<uid>/<generation>"
-    session: str  # the namespace the session is made for, or "cluster" for the operator's own identity
+    session: str  # the namespace the session is made for, or ":operator" for the operator's own identity
 
 
 UNNAMED = StoreIdentity("", "")  # a store built outside the operator (the CLI)
