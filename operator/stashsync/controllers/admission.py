@@ -39,7 +39,7 @@ OPERATIONS: list[Literal["CREATE", "UPDATE"]] = ["CREATE", "UPDATE"]
 MAX_REVIEW_BYTES = 1024 * 1024  # aiohttp's own limit on a request body, refused here before it is read
 MAX_CONCURRENT_REVIEWS = 4
 REVIEWS_PER_NAMESPACE = 2
-MAX_WAITING_REVIEWS = 64
+MAX_WAITING_REVIEWS = 32  # each holds its body (1 MiB at most) while it waits
 WAITING_PER_NAMESPACE = 16
 
 
