@@ -48,6 +48,7 @@ class _Server(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = 5  # seconds a connection may stay silent: idle connections cannot hold the server
     def log_message(self, format: str, *args: Any) -> None:
         pass  # a scrape every few seconds is not news
 

@@ -109,16 +109,17 @@ class TemplateSandbox:
     async def refused_patterns(self, patterns: list[str], tenant: str = "") -> list[int]:
         """The indexes of the dataFrom patterns that do not compile (api.patterns), compiled in a child."""
         digest = hashlib.sha256(json.dumps(patterns).encode()).hexdigest()
-        answer = await self._ask({"patterns": patterns}, digest, tenant)
+        answer = await self._ask({"patterns": patterns}, digest, tenant, "checking the dataFrom patterns")
         return [int(i) for i in answer["refused"]]
 
-    async def _ask(self, request: dict[str, Any], digest: str, tenant: str) -> dict[str, Any]:
+    async def _ask(self, request: dict[str, Any], digest: str, tenant: str,
+                   what: str = "rendering the template") -> dict[str, Any]:
         if digest in self._exhausted:
             raise TemplateRenderError(self._exhausted[digest])
         async with self._slots.slot(tenant):
-            return await self._ask_child(request, digest)
+            return await self._ask_child(request, digest, what)
 
-    async def _ask_child(self, request: dict[str, Any], digest: str) -> dict[str, Any]:
+    async def _ask_child(self, request: dict[str, Any], digest: str, what: str) -> dict[str, Any]:
         child = self._idle.pop() if self._idle else await self._start()
         try:
             answer = await asyncio.wait_for(child.ask(request), self.seconds)
@@ -127,11 +128,11 @@ class TemplateSandbox:
             raise
         except TimeoutError:
             await child.kill()
-            raise self._remember(digest, f"the template took longer than {self.seconds:g} s to render") from None
+            raise self._remember(digest, f"{what} took longer than {self.seconds:g} s") from None
         except (EOFError, ValueError, OSError, KeyError):
             await child.kill()  # it died (out of memory, or the operator is stopping) or answered nonsense
-            raise self._remember(digest, "the template renderer stopped before answering (a template that needs "
-                                         "more than its memory budget does this)") from None
+            raise self._remember(digest, f"{what} stopped before answering (what needs more than the child's "
+                                         "memory budget does this)") from None
         except BaseException:  # cancelled mid-request: the child's answer would be read by the next caller
             await child.kill()
             raise

@@ -83,11 +83,13 @@ def test_dry_runs_of_huge_templates_cost_the_operator_bounded_memory_and_delay_n
     eight = {f"k{i}": "{{ x }}" * (120 * 1024 // 7) for i in range(8)}
     stop = threading.Event()
     refused: list[int] = []
+    attempts: list[int] = []
 
     def dry_runs(template: dict[str, str]) -> None:
         while not stop.is_set():
             body = synced_secret(f"dry-{uuid.uuid4().hex[:6]}", "main", [{"key": "x", "name": "n"}],
                                  target={"template": {"data": template}})
+            attempts.append(1)
             try:
                 kube.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "syncedsecrets", body,
                                                             dry_run="All")
@@ -108,7 +110,9 @@ def test_dry_runs_of_huge_templates_cost_the_operator_bounded_memory_and_delay_n
             stop.set()
     print(f"\noperator RSS {baseline:.0f} MiB before, {memory.peak:.0f} MiB at most under the dry runs "
           f"({len(refused)} refused)")
-    assert refused and set(refused) <= {422}  # every one refused, as invalid: none admitted, none failed
+    # Every one refused: as invalid (422), or, past its namespace's share of the webhook, as the webhook
+    # (kopf's configuration fails closed) not answering it (500). None admitted.
+    assert refused and len(refused) == len(attempts) and set(refused) <= {422, 500}
     assert memory.peak - baseline < 100, f"the operator grew from {baseline:.0f} to {memory.peak:.0f} MiB"
 
 

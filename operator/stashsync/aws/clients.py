@@ -97,8 +97,9 @@ def _instrument(client: Any, limiter: StoreBudget | None) -> None:
     client.meta.events.register("after-call.*.*", _count_call)
     client.meta.events.register("after-call-error.*.*", lambda **kw: _count_unreachable(service, **kw))
     if limiter is not None:
-        # before-send fires for every HTTP attempt, so retries spend the budget too (see ratelimit).
-        client.meta.events.register("before-send.*.*", lambda **_: limiter.spend())
+        # before-sign fires for every HTTP attempt (each is signed anew), so retries spend the budget too,
+        # and an attempt that waits its turn (ratelimit) is signed after the wait, not before it.
+        client.meta.events.register("before-sign.*.*", lambda **_: limiter.spend())
         # response-received fires for every attempt's answer: a throttled one lowers the budget.
         client.meta.events.register("response-received.*.*", lambda **kw: _on_answer(limiter, **kw))
 

@@ -32,7 +32,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 EPSILON = 1e-9  # a token short by a rounding error is a token: waiting 1e-17 s would never end
-LONGEST_ATTEMPT_WAIT = 300.0  # an attempt waiting its turn in a thread goes ahead, in debt, after this
+# An attempt waiting its turn in a thread goes ahead, in debt, after this (it waits before it is signed,
+# but a long wait still holds one of its namespace's threads).
+LONGEST_ATTEMPT_WAIT = 60.0
 RECOVERY_SECONDS = 60.0  # from the floor back to the full rate, when nothing is throttled meanwhile
 FLOOR_FRACTION = 1 / 64
 
@@ -165,14 +167,18 @@ class StoreBudget:
                 return
             tenant = caller.tenant if caller is not None else ""
             debt = self._debts.get(tenant, 0.0)
-            if caller is None or caller.loop is None or debt < self.burst or _on_a_loop():
+            loop = caller.loop if caller is not None else None
+            if (loop is None or debt < self.burst or loop.is_closed() or not loop.is_running()
+                    or _on_a_loop()):
                 self._debts[tenant] = debt + 1.0
                 return
+        turn = asyncio.run_coroutine_threadsafe(self.wait_turn(tenant), loop)
         try:
-            asyncio.run_coroutine_threadsafe(self.wait_turn(tenant), caller.loop).result(LONGEST_ATTEMPT_WAIT)
-        except Exception:  # the loop is stopping, or the wait ran out: go on, in debt
-            with self._lock:
-                self._debts[tenant] = self._debts.get(tenant, 0.0) + 1.0
+            turn.result(LONGEST_ATTEMPT_WAIT)
+        except Exception:  # the loop is stopping, or the wait ran out: go on, in debt (unless the turn came)
+            if turn.cancel():
+                with self._lock:
+                    self._debts[tenant] = self._debts.get(tenant, 0.0) + 1.0
 
 
 def _on_a_loop() -> bool:

@@ -16,6 +16,7 @@ Enabled by STASHSYNC_WEBHOOK_PORT (see settings); without it the routing table r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from typing import Any, Literal
@@ -40,7 +41,8 @@ MAX_REVIEW_BYTES = 1024 * 1024  # aiohttp's own limit on a request body, refused
 MAX_CONCURRENT_REVIEWS = 4
 REVIEWS_PER_NAMESPACE = 2
 MAX_WAITING_REVIEWS = 32  # each holds its body (1 MiB at most) while it waits
-WAITING_PER_NAMESPACE = 16
+WAITING_PER_NAMESPACE = 4  # with REVIEWS_PER_NAMESPACE, well under MAX_WAITING_REVIEWS: five namespaces fit
+READ_SECONDS = 5.0  # a body sent slower than this is refused, so slow senders cannot hold the server
 
 
 async def check_synced_secret(body: dict[str, Any], sandbox: TemplateSandbox, tenant: str) -> None:
@@ -142,7 +144,11 @@ class BoundedWebhookServer(kopf.WebhookServer):
             raise aiohttp.web.HTTPTooManyRequests()
         self._held += 1
         try:
-            tenant = _namespace_of(await request.text())  # read once: kopf's own reading takes it from aiohttp
+            try:  # read once: kopf's own reading takes it from aiohttp
+                text = await asyncio.wait_for(request.text(), READ_SECONDS)
+            except TimeoutError:
+                raise aiohttp.web.HTTPRequestTimeout() from None
+            tenant = _namespace_of(text)
             if self._reviewing.waiting(tenant) >= WAITING_PER_NAMESPACE:
                 raise aiohttp.web.HTTPTooManyRequests()
             async with self._reviewing.slot(tenant):

@@ -64,7 +64,8 @@ class OperatorMemo:
     # A ClusterSyncedSecret's SyncedSecrets as last seen: (generation, Ready status, reason); a change wakes it.
     child_states: dict[Key, tuple[object, object, object]] = field(default_factory=dict)
     store_checked: dict[str, float] = field(default_factory=dict)  # store uid -> monotonic time of last validation
-    store_failures: dict[str, int] = field(default_factory=dict)  # store uid -> timed checks failed in a row
+    # store uid -> (generation, timed checks of it failed in a row)
+    store_failures: dict[str, tuple[int, int]] = field(default_factory=dict)
     force_seen: dict[Key, str] = field(default_factory=dict)  # SyncedSecret -> force-sync value already woken for
     mac_key: bytes = b""  # loaded (or created) by the startup handler
     versions: VersionIndex = field(init=False)  # version checks shared by the objects reading a credential

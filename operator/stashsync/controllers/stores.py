@@ -18,8 +18,10 @@ from stashsync.kube.status import set_condition
 
 REVALIDATE_SECONDS = 300.0  # a Ready store is checked again this often
 # A store that is not Ready (e.g. its auth Secret is missing) sooner: after this, then twice as long
-# after each failed check, up to REVALIDATE_SECONDS (a namespace's thousand broken stores cost little).
+# after each failed check, up to RECHECK_NOT_READY_MAX_SECONDS (a namespace's thousand broken stores
+# cost little, and a fixed auth Secret is noticed within a minute).
 RECHECK_NOT_READY_SECONDS = 15.0
+RECHECK_NOT_READY_MAX_SECONDS = 60.0
 
 
 def lookup(index: kopf.Index[Any, dict[str, Any]], key: Any) -> dict[str, Any] | None:
@@ -82,17 +84,18 @@ async def revalidate_store(body: kopf.Body, logger: kopf.Logger, memo: OperatorM
     """Not-Ready stores are checked again soon, backing off while they stay broken (a missing auth
     Secret or table may appear); Ready ones only every few minutes."""
     ready = cond.ready_condition(dict(body.status))
-    uid = body.metadata["uid"]
+    uid, generation = body.metadata["uid"], int(body.metadata.get("generation", 0))
     since = time.monotonic() - memo.store_checked.get(uid, 0.0)
+    failed = memo.store_failures.get(uid)
+    failures = failed[1] if failed is not None and failed[0] == generation else 0  # a new spec starts afresh
     if ready is not None and ready.get("status") == "True":
         memo.store_failures.pop(uid, None)
         due = REVALIDATE_SECONDS
     else:
-        failures = memo.store_failures.get(uid, 0)
-        due = min(REVALIDATE_SECONDS, RECHECK_NOT_READY_SECONDS * 2 ** min(failures, 8))
+        due = min(RECHECK_NOT_READY_MAX_SECONDS, RECHECK_NOT_READY_SECONDS * 2 ** min(failures, 8))
     if ready is None or since >= due:
         if ready is not None and ready.get("status") != "True":
-            memo.store_failures[uid] = memo.store_failures.get(uid, 0) + 1
+            memo.store_failures[uid] = (generation, failures + 1)
         await validate_store(body, logger, memo)
 
 

@@ -41,12 +41,6 @@ CheckKey = Hashable  # (StoreIdentity, "version", CredentialRef) or (StoreIdenti
 Checker = Callable[[list[Any]], Awaitable[list[Any]]]
 
 
-@dataclass(frozen=True)
-class _InFlight:
-    future: asyncio.Future[Any]
-    namespace: str  # whose sync made the check: it waits in that namespace's turns
-
-
 @dataclass
 class _Entry:
     result: Any
@@ -61,7 +55,8 @@ class VersionIndex:
     def __init__(self, wake: Callable[[Subscriber], None]) -> None:
         self._wake = wake
         self._entries: dict[CheckKey, _Entry] = {}
-        self._inflight: dict[CheckKey, _InFlight] = {}
+        # Checks in flight, by key and by the namespace whose sync made them (each waits in its turns).
+        self._inflight: dict[CheckKey, dict[str, asyncio.Future[Any]]] = {}
         self._keys_of: dict[Subscriber, set[CheckKey]] = {}
         # Per store identity: its credentials' version keys, the one checked longest ago first.
         self._checked_order: dict[StoreIdentity, OrderedDict[CheckKey, None]] = {}
@@ -174,14 +169,13 @@ class VersionIndex:
             mine = [k for k in wanted if k not in found and (k in alone or k not in self._inflight)]
             if mine:
                 found.update(zip(mine, await self._check(subscriber, mine, check), strict=True))
-            waiting = {k: self._inflight[k] for k in wanted if k not in found and k in self._inflight}
+            waiting = {k: joined for k in wanted if k not in found and (joined := self._joinable(k, subscriber[0]))}
             if waiting:
-                foreign = any(c.namespace != subscriber[0] for c in waiting.values())
-                await asyncio.wait([c.future for c in waiting.values()], timeout=JOIN_SECONDS if foreign else None)
-            for key, in_flight in waiting.items():
-                future = in_flight.future
+                foreign = any(namespace != subscriber[0] for _, namespace in waiting.values())
+                await asyncio.wait([f for f, _ in waiting.values()], timeout=JOIN_SECONDS if foreign else None)
+            for key, (future, namespace) in waiting.items():
                 if not future.done():
-                    if in_flight.namespace != subscriber[0]:
+                    if namespace != subscriber[0]:
                         alone.add(key)  # still waiting in another namespace's turns: not this one's wait
                     continue
                 if future.cancelled():
@@ -195,19 +189,34 @@ class VersionIndex:
                     self._use(subscriber, key)
         return [found[k] for k in keys]
 
+    def _joinable(self, key: CheckKey, namespace: str) -> tuple[asyncio.Future[Any], str] | None:
+        """The check of `key` in flight to wait for: this namespace's own, else another's."""
+        checks = self._inflight.get(key)
+        if not checks:
+            return None
+        owner = namespace if namespace in checks else next(iter(checks))
+        return checks[owner], owner
+
+    def _done(self, key: CheckKey, namespace: str, future: asyncio.Future[Any]) -> None:
+        checks = self._inflight.get(key)
+        if checks is not None and checks.get(namespace) is future:
+            del checks[namespace]
+            if not checks:
+                del self._inflight[key]
+
     async def _check(self, subscriber: Subscriber, keys: list[CheckKey], check: Checker) -> list[Any]:
         loop = asyncio.get_running_loop()
         futures = {k: loop.create_future() for k in keys}
         for future in futures.values():
             future.add_done_callback(_consume)
-        self._inflight.update({k: _InFlight(f, subscriber[0]) for k, f in futures.items()})
+        for key, future in futures.items():
+            self._inflight.setdefault(key, {})[subscriber[0]] = future
         started = self.begin()
         try:
             results = await check(keys)
         except BaseException as exc:
             for key, future in futures.items():
-                if (current := self._inflight.get(key)) is not None and current.future is future:
-                    del self._inflight[key]
+                self._done(key, subscriber[0], future)
                 if isinstance(exc, asyncio.CancelledError):
                     future.cancel()
                 else:
@@ -216,8 +225,7 @@ class VersionIndex:
         self.checks += len(keys)
         self.record(subscriber, keys, results, started)
         for (key, future), result in zip(futures.items(), results, strict=True):
-            if (current := self._inflight.get(key)) is not None and current.future is future:
-                del self._inflight[key]
+            self._done(key, subscriber[0], future)
             future.set_result(result)
         return list(results)
 

@@ -19,6 +19,7 @@ from kubernetes_asyncio import client
 
 ALLOWED_SECONDS = 60.0
 DENIED_SECONDS = 10.0
+STALE_ALLOWED_SECONDS = 600.0  # while reviews are busy (a flood of tokens), an allowed token stays allowed
 MAX_REMEMBERED = 1024
 REVIEWS_AT_ONCE = 2
 
@@ -37,7 +38,9 @@ class MetricsReaders:
         if kept is not None and kept[0] > now:
             return kept[1]
         if self._reviewing >= REVIEWS_AT_ONCE:
-            return False  # not remembered: asked again, it is reviewed when there is room
+            # Not remembered: asked again, it is reviewed when there is room. A scraper allowed moments
+            # ago is not turned away by someone else's flood of tokens.
+            return kept is not None and kept[1] and now - kept[0] < STALE_ALLOWED_SECONDS
         self._reviewing += 1
         try:
             allowed = await self._review(token)
